@@ -1,0 +1,215 @@
+//! Diagnostics as data: a stable code, a severity, a message, labelled spans and help lines.
+//!
+//! Every stage reports through this one type; rendering (human via codespan-reporting, or JSON)
+//! happens only at the edge, in `report`.
+
+use serde::Serialize;
+
+/// A byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Span {
+    pub file: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(file: usize, start: usize, end: usize) -> Span {
+        Span { file, start, end }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Hint,
+    Warning,
+    Error,
+}
+
+/// A secondary span with its own short message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub message: String,
+    pub primary: Span,
+    /// What to say under the primary caret (may be empty).
+    pub primary_label: String,
+    pub secondary: Vec<Label>,
+    pub notes: Vec<String>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, primary: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            message: message.into(),
+            primary,
+            primary_label: String::new(),
+            secondary: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn label(mut self, text: impl Into<String>) -> Self {
+        self.primary_label = text.into();
+        self
+    }
+
+    pub fn secondary(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            message: text.into(),
+        });
+        self
+    }
+
+    pub fn note(mut self, text: impl Into<String>) -> Self {
+        self.notes.push(text.into());
+        self
+    }
+
+    pub fn help(mut self, text: impl Into<String>) -> Self {
+        self.help = Some(text.into());
+        self
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $code:literal, $sev:ident, $summary:literal; )*) => {
+        /// Every kind of diagnostic tcc can produce. Codes are stable: never renumber one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The stable code, e.g. `E0201`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code, )* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$sev, )* }
+            }
+
+            /// One line saying what the code is about.
+            pub fn summary(self) -> &'static str {
+                match self { $( Code::$variant => $summary, )* }
+            }
+
+            pub fn from_str(s: &str) -> Option<Code> {
+                let s = s.to_ascii_uppercase();
+                Code::ALL.iter().copied().find(|c| c.as_str() == s)
+            }
+        }
+    };
+}
+
+codes! {
+    // Syntax and names.
+    Syntax = "E0001", Error, "syntax error";
+    UnknownVariable = "E0101", Error, "unknown variable";
+    UnknownRule = "E0102", Error, "unknown rule";
+    UnknownTemplate = "E0103", Error, "unknown template";
+    UnknownClass = "E0104", Error, "unknown class";
+    DuplicateClass = "E0105", Error, "duplicate class name";
+    DuplicateDefinition = "E0106", Error, "duplicate definition";
+    WrongType = "E0107", Error, "value of the wrong kind";
+    MissingUnit = "E0108", Error, "rate without a unit";
+    UnknownUnit = "E0109", Error, "unknown unit";
+    InheritanceCycle = "E0110", Error, "inheritance cycle";
+    UnknownProperty = "E0111", Error, "unknown property";
+    DuplicateProperty = "E0112", Error, "property given twice";
+    DuplicateInterface = "E0113", Error, "interface defined twice";
+    LoopTooLarge = "E0114", Error, "loop or nesting too large";
+    // The class tree.
+    Oversubscribed = "E0201", Error, "children's rates exceed the parent's rate";
+    CeilBelowRate = "E0202", Error, "ceil below rate";
+    CeilAboveParent = "E0203", Error, "child's ceil above its parent's ceil";
+    ZeroRate = "E0204", Error, "rate of zero";
+    PercentWithoutParent = "E0205", Error, "percentage with no parent rate";
+    DuplicateClassid = "E0206", Error, "duplicate classid";
+    ClassidOutOfRange = "E0207", Error, "classid out of range";
+    MatchOnInnerClass = "E0208", Error, "match on a class that has children";
+    DefaultNotLeaf = "E0209", Error, "default names a class that has children";
+    PrioOutOfRange = "E0210", Error, "prio out of range";
+    TooDeep = "E0211", Error, "class tree deeper than HTB allows";
+    BadInterfaceName = "E0212", Error, "invalid interface name";
+    MissingRate = "E0213", Error, "class without a rate";
+    IdsExhausted = "E0214", Error, "no free minor id";
+    BadValue = "E0215", Error, "value out of range";
+    // Matches.
+    PortsWithoutProtocol = "E0301", Error, "ports without tcp or udp";
+    ReversedRange = "E0302", Error, "reversed range";
+    PortOutOfRange = "E0303", Error, "port out of range";
+    MixedFamilies = "E0304", Error, "match mixes IPv4 and IPv6";
+    BadDscp = "E0305", Error, "invalid DSCP value";
+    ConflictingCriteria = "E0306", Error, "criteria that contradict each other";
+    NotExpressible = "E0307", Error, "match cannot be expressed with the chosen classifier";
+    // Warnings.
+    NoDefault = "W0101", Warning, "no default class: unclassified traffic is not shaped";
+    ByteUnits = "W0102", Warning, "byte-per-second unit used as a rate";
+    HostBitsSet = "W0103", Warning, "address has host bits set";
+    Unused = "W0104", Warning, "unused definition";
+    QuantumOutOfRange = "W0105", Warning, "quantum outside HTB's range";
+    ShadowedMatch = "W0106", Warning, "match can never fire";
+    PrioOnInnerClass = "W0107", Warning, "prio on a class that has children";
+    // Hints.
+    JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A bag of diagnostics collected across stages.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity() == Severity::Error)
+    }
+
+    pub fn count(&self, sev: Severity) -> usize {
+        self.items.iter().filter(|d| d.severity() == sev).count()
+    }
+
+    /// Sort by file and position so output is stable whatever order checks ran in.
+    pub fn sort(&mut self) {
+        self.items
+            .sort_by_key(|d| (d.primary.file, d.primary.start, d.primary.end, d.code));
+        self.items.dedup();
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+}

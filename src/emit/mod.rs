@@ -1,0 +1,1 @@
+//! Backends: each takes a checked `Plan` and cannot fail.

@@ -1,0 +1,1 @@
+//! Relations between matches: does one cover another, can two ever both match.

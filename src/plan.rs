@@ -1,0 +1,243 @@
+//! The shaping plan: the one intermediate representation at the centre of tcc.
+//!
+//! The language lowers into it (`sema`), script reading will lower into it, and the checker and
+//! every backend read it. A plan is plain data: no spans are needed to emit it, but every item
+//! keeps the span it came from so that checks can point back into the source.
+//!
+//! Invariants once `sema::check` has passed without errors:
+//! - every class's `parent` index is smaller than its own index (parents come first);
+//! - classids are unique per interface and in `1..=0xffff`;
+//! - every filter targets a leaf class;
+//! - `ceil >= rate > 0` for every class;
+//! - names reaching a shell have been validated (interface names) or are only ever quoted.
+
+use crate::diagnostic::Span;
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// A whole configuration: one entry per shaped interface, in source order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Plan {
+    pub interfaces: Vec<Interface>,
+}
+
+/// One network interface with an HTB root qdisc.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// The qdisc major number (`handle 1:`), 1..=0xffff.
+    pub handle: u16,
+    /// HTB's rate-to-quantum divisor (`r2q`), 10 when not given.
+    pub r2q: u32,
+    /// Index into `classes` of the leaf that takes unclassified traffic.
+    pub default: Option<usize>,
+    /// All classes, parents before children (depth-first, source order).
+    pub classes: Vec<Class>,
+    /// Classification rules in priority order: the first that matches wins.
+    pub filters: Vec<Filter>,
+}
+
+/// One HTB class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Class {
+    /// The user's name for the class, unique within the interface.
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// Minor id (the `12` in `classid 1:12`, hex in tc's notation).
+    pub minor: u16,
+    /// Whether `minor` was given by the user (`classid 1:2a`) rather than auto-assigned.
+    pub explicit_id: bool,
+    /// Index of the parent class, or `None` for a class attached to the root qdisc.
+    pub parent: Option<usize>,
+    /// Guaranteed rate, bits per second.
+    pub rate: u64,
+    /// Maximum rate, bits per second (defaults to `rate`).
+    pub ceil: u64,
+    /// Bytes; `None` lets tc compute it.
+    pub burst: Option<u64>,
+    pub cburst: Option<u64>,
+    pub prio: Option<u32>,
+    /// Bytes. When the user gave none and rate/r2q falls outside HTB's sane range, `sema`
+    /// fills in a clamped value (and warns), so emitters never need to compute one.
+    pub quantum: Option<u64>,
+    /// Bytes (HTB's `mtu`, used for rate tables; 18000 for jumbo frames).
+    pub mtu: Option<u64>,
+    /// Spans of the properties, for diagnostics that point at one of them.
+    #[serde(skip)]
+    pub spans: ClassSpans,
+}
+
+/// Where each property of a class was written (the class's own span when not written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassSpans {
+    pub rate: Option<Span>,
+    pub ceil: Option<Span>,
+    pub prio: Option<Span>,
+    pub classid: Option<Span>,
+    pub quantum: Option<Span>,
+    pub mtu: Option<Span>,
+}
+
+impl Interface {
+    /// The children of class `idx` (or of the root qdisc for `None`), in order.
+    pub fn children(&self, idx: Option<usize>) -> impl Iterator<Item = usize> + '_ {
+        self.classes
+            .iter()
+            .enumerate()
+            .filter(move |(_, c)| c.parent == idx)
+            .map(|(i, _)| i)
+    }
+
+    /// Whether class `idx` has no children.
+    pub fn is_leaf(&self, idx: usize) -> bool {
+        !self.classes.iter().any(|c| c.parent == Some(idx))
+    }
+
+    /// Nesting depth of class `idx`: 1 for a class attached to the qdisc.
+    pub fn depth(&self, idx: usize) -> usize {
+        let mut d = 1;
+        let mut cur = self.classes[idx].parent;
+        while let Some(p) = cur {
+            d += 1;
+            cur = self.classes[p].parent;
+        }
+        d
+    }
+
+    /// `major:minor` in tc's hex notation, e.g. `1:1a`.
+    pub fn classid(&self, idx: usize) -> String {
+        format!("{:x}:{:x}", self.handle, self.classes[idx].minor)
+    }
+}
+
+/// "Traffic matching `m` goes to class `class`."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Filter {
+    /// Index into `Interface::classes`.
+    pub class: usize,
+    pub m: Match,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A conjunction of criteria: a packet matches when every criterion holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Match {
+    pub criteria: Vec<Criterion>,
+}
+
+/// One test on a packet, possibly negated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Criterion {
+    pub negated: bool,
+    pub test: Test,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// What a criterion tests. Lists inside one test are alternatives (any of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Test {
+    /// IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6, ...).
+    Proto(u8),
+    Src(Vec<IpNet>),
+    Dst(Vec<IpNet>),
+    Sport(Vec<PortRange>),
+    Dport(Vec<PortRange>),
+    /// DSCP code point, 0..=63.
+    Dscp(u8),
+    Mark { value: u32, mask: Option<u32> },
+    /// Packet length in bytes, inclusive.
+    Length { min: u16, max: u16 },
+}
+
+/// An inclusive port range; a single port has `lo == hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+/// Which IP families a match applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
+
+impl Match {
+    /// The family this match applies to, from its addresses and protocol.
+    /// `sema` rejects matches that mix families, so the first family found decides.
+    pub fn family(&self) -> Family {
+        for c in &self.criteria {
+            match &c.test {
+                Test::Src(nets) | Test::Dst(nets) => {
+                    if let Some(n) = nets.first() {
+                        return match n {
+                            IpNet::V4(_) => Family::V4,
+                            IpNet::V6(_) => Family::V6,
+                        };
+                    }
+                }
+                Test::Proto(PROTO_ICMP) if !c.negated => return Family::V4,
+                Test::Proto(PROTO_ICMPV6) if !c.negated => return Family::V6,
+                _ => {}
+            }
+        }
+        Family::Any
+    }
+
+    /// The positive protocol test, if any (`tcp`, `udp`, `proto 47`).
+    pub fn proto(&self) -> Option<u8> {
+        self.criteria.iter().find_map(|c| match c.test {
+            Test::Proto(p) if !c.negated => Some(p),
+            _ => None,
+        })
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}..{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// DiffServ class names and their code points (RFC 2474, 2597, 3246).
+pub fn dscp_by_name(name: &str) -> Option<u8> {
+    let n = name.to_ascii_uppercase();
+    match n.as_str() {
+        "BE" | "CS0" | "DF" => Some(0),
+        "EF" => Some(46),
+        "VA" | "VOICE-ADMIT" => Some(44),
+        _ => {
+            if let Some(rest) = n.strip_prefix("CS") {
+                let k: u8 = rest.parse().ok()?;
+                (k <= 7).then_some(k * 8)
+            } else if let Some(rest) = n.strip_prefix("AF") {
+                let b = rest.as_bytes();
+                if b.len() != 2 {
+                    return None;
+                }
+                let (c, d) = (b[0].wrapping_sub(b'0'), b[1].wrapping_sub(b'0'));
+                ((1..=4).contains(&c) && (1..=3).contains(&d)).then_some(c * 8 + d * 2)
+            } else {
+                None
+            }
+        }
+    }
+}
