@@ -164,11 +164,11 @@ codes! {
     ByteUnits = "W0102", Warning, "byte-per-second unit used as a rate";
     HostBitsSet = "W0103", Warning, "address has host bits set";
     Unused = "W0104", Warning, "unused definition";
-    QuantumOutOfRange = "W0105", Warning, "quantum outside HTB's range";
-    ShadowedMatch = "W0106", Warning, "match can never fire";
-    PrioOnInnerClass = "W0107", Warning, "prio on a class that has children";
+    ShadowedMatch = "W0105", Warning, "match can never fire";
+    PrioOnInnerClass = "W0106", Warning, "prio on a class that has children";
     // Hints.
     JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
+    QuantumSet = "H0002", Hint, "quantum set explicitly because rate/r2q leaves HTB's range";
 }
 
 impl std::fmt::Display for Code {

@@ -1,10 +1,31 @@
 //! tcc: a compiler for Linux traffic shaping.
 //!
 //! Pipeline: `syntax` (pest grammar -> spanned AST) -> `sema` (expand variables, loops,
-//! templates and rules; check) -> `plan` (the IR) -> `emit` (shell, ...).
+//! templates and rules into a `plan`; check it) -> `emit` (shell script, ...).
+//! `report` renders diagnostics; `cli` is the command line on top of it all.
 
+pub mod cli;
 pub mod diagnostic;
 pub mod emit;
 pub mod matchrel;
 pub mod plan;
+pub mod report;
+pub mod sema;
+pub mod syntax;
 pub mod units;
+
+use diagnostic::Diagnostics;
+use plan::Plan;
+
+/// Parse, lower and check one source text. `file` is its id in the caller's `report::Sources`.
+/// The plan is meaningful only when the diagnostics hold no error.
+pub fn analyze(file: usize, text: &str) -> (Plan, Diagnostics) {
+    match syntax::parse(file, text) {
+        Ok(ast) => sema::analyze(&ast),
+        Err(d) => {
+            let mut diags = Diagnostics::default();
+            diags.push(d);
+            (Plan::default(), diags)
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The command line: `tcc compile` and `tcc check`. A thin layer: read files, call the library,
+//! print, choose the exit status (0 clean, 1 errors, 2 usage or I/O problems).
+
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::emit::{self, Classifier, ShOptions};
+use crate::report::{self, Sources};
+use clap::{Parser, Subcommand, ValueEnum};
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "tcc", version, about = "A compiler for Linux traffic shaping: .shape files in, tc + iptables out")]
+#[command(after_help = "Examples:\n  tcc compile corpus/valid/seed-example-1.shape -o apply.sh\n  tcc compile site.shape --teardown -o undo.sh\n  tcc check site.shape --format json --deny warnings")]
+pub struct Cli {
+    /// When to use colour in diagnostics (NO_COLOR is honoured with `auto`).
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compile a .shape file to a script that applies it.
+    Compile(CompileArgs),
+    /// Check .shape files and report problems; exit 1 on errors.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    /// The .shape file (`-` for standard input).
+    pub file: PathBuf,
+    /// Where to write the script (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// What to produce.
+    #[arg(long, value_enum, default_value_t = Target::Sh)]
+    pub target: Target,
+    /// How packets are sorted into classes.
+    #[arg(long, value_enum, default_value_t = ClassifierArg::Iptables)]
+    pub classifier: ClassifierArg,
+    /// Emit the script that removes exactly what the apply script makes.
+    #[arg(long, alias = "undo")]
+    pub teardown: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// The .shape files to check (`-` for standard input).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format for diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Treat warnings as errors for the exit status (`--deny warnings`).
+    #[arg(long, value_enum)]
+    pub deny: Vec<Deny>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A POSIX sh script of tc and iptables/ip6tables commands.
+    Sh,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassifierArg {
+    /// iptables/ip6tables CLASSIFY rules in a tcc-owned mangle chain.
+    Iptables,
+    /// tc u32 filters on the root qdisc.
+    U32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deny {
+    Warnings,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Exit statuses.
+pub const OK: i32 = 0;
+pub const FAILED: i32 = 1;
+pub const USAGE: i32 = 2;
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { USAGE } else { OK };
+        }
+    };
+    run(cli)
+}
+
+pub fn run(cli: Cli) -> i32 {
+    let color = cli.color;
+    match cli.command {
+        Command::Compile(a) => compile(a, color),
+        Command::Check(a) => check(a, color),
+    }
+}
+
+fn stderr(color: ColorWhen) -> StandardStream {
+    let choice = match color {
+        ColorWhen::Always => ColorChoice::Always,
+        ColorWhen::Never => ColorChoice::Never,
+        ColorWhen::Auto => {
+            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || !std::io::stderr().is_terminal() {
+                ColorChoice::Never
+            } else {
+                ColorChoice::Auto
+            }
+        }
+    };
+    StandardStream::stderr(choice)
+}
+
+fn read_input(path: &Path) -> Result<(String, String), String> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        return Ok(("<stdin>".into(), s));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
+fn io_error(msg: &str) -> i32 {
+    eprintln!("error: {msg}");
+    USAGE
+}
+
+fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
+    let (name, text) = match read_input(&a.file) {
+        Ok(x) => x,
+        Err(e) => return io_error(&e),
+    };
+    let mut sources = Sources::new();
+    let id = sources.add(name.clone(), text.clone());
+    let (plan, mut diags) = crate::analyze(id, &text);
+    let classifier = match a.classifier {
+        ClassifierArg::Iptables => Classifier::Iptables,
+        ClassifierArg::U32 => Classifier::U32,
+    };
+    if classifier == Classifier::U32 && !diags.has_errors() {
+        diags.extend(emit::u32_expressible(&plan));
+        diags.sort();
+    }
+    let mut err = stderr(color);
+    if report::emit_human(&mut err, &sources, &diags.items).is_err() {
+        return USAGE;
+    }
+    if diags.has_errors() {
+        summary(&mut err, &diags.items);
+        return FAILED;
+    }
+    let script = match a.target {
+        Target::Sh => emit::sh(
+            &plan,
+            &ShOptions {
+                classifier,
+                teardown: a.teardown,
+                source_name: file_name(&name),
+            },
+        ),
+    };
+    match &a.output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(script.as_bytes()).and_then(|_| out.flush()).is_err() {
+                return USAGE;
+            }
+        }
+        Some(path) => {
+            if let Err(e) = write_script(path, &script) {
+                return io_error(&format!("cannot write `{}`: {e}", path.display()));
+            }
+        }
+    }
+    OK
+}
+
+fn file_name(name: &str) -> String {
+    Path::new(name)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Write through a temporary file and rename, so a failed write never leaves half a script.
+fn write_script(path: &Path, script: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tcc-tmp", file_name(&path.display().to_string())));
+    std::fs::write(&tmp, script)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn check(a: CheckArgs, color: ColorWhen) -> i32 {
+    let mut sources = Sources::new();
+    let mut all: Vec<Diagnostic> = vec![];
+    for path in &a.files {
+        let (name, text) = match read_input(path) {
+            Ok(x) => x,
+            Err(e) => return io_error(&e),
+        };
+        let id = sources.add(name, text.clone());
+        let (_, diags) = crate::analyze(id, &text);
+        all.extend(diags.items);
+    }
+    let deny_warnings = a.deny.contains(&Deny::Warnings);
+    match a.format {
+        Format::Json => {
+            let report = report::to_json(&sources, &all);
+            let mut out = std::io::stdout().lock();
+            if serde_json::to_writer_pretty(&mut out, &report).is_err() || writeln!(out).is_err() {
+                return USAGE;
+            }
+        }
+        Format::Human => {
+            let mut err = stderr(color);
+            if report::emit_human(&mut err, &sources, &all).is_err() {
+                return USAGE;
+            }
+            summary(&mut err, &all);
+        }
+    }
+    let errors = all.iter().any(|d| d.severity() == Severity::Error);
+    let warnings = all.iter().any(|d| d.severity() == Severity::Warning);
+    if errors || (deny_warnings && warnings) {
+        FAILED
+    } else {
+        OK
+    }
+}
+
+fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
+    let n = |s| diags.iter().filter(|d| d.severity() == s).count();
+    let (e, w) = (n(Severity::Error), n(Severity::Warning));
+    let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
+    let _ = if e > 0 {
+        writeln!(out, "{} and {} found", plural(e, "error"), plural(w, "warning"))
+    } else if w > 0 {
+        writeln!(out, "{} found", plural(w, "warning"))
+    } else {
+        Ok(())
+    };
+}
+
+/// For `--explain`-style lookups and documentation tests.
+pub fn code_summary(code: &str) -> Option<(Code, &'static str)> {
+    Code::from_str(code).map(|c| (c, c.summary()))
+}

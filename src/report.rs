@@ -1,0 +1,179 @@
+//! Rendering diagnostics for people (codespan-reporting) and for machines (JSON).
+//! Architecture invariant: the only place that turns a `Diagnostic` into text.
+
+use crate::diagnostic::{Diagnostic, Severity};
+use codespan_reporting::diagnostic as cs;
+use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::term::{self, termcolor::WriteColor};
+use serde::Serialize;
+
+/// The source files diagnostics point into. File ids are indices in insertion order.
+pub struct Sources {
+    files: SimpleFiles<String, String>,
+}
+
+impl Default for Sources {
+    fn default() -> Sources {
+        Sources::new()
+    }
+}
+
+impl Sources {
+    pub fn new() -> Sources {
+        Sources {
+            files: SimpleFiles::new(),
+        }
+    }
+
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> usize {
+        self.files.add(name.into(), text.into())
+    }
+
+    pub fn name(&self, id: usize) -> String {
+        self.files.get(id).map(|f| f.name().clone()).unwrap_or_default()
+    }
+
+    pub fn text(&self, id: usize) -> &str {
+        self.files.get(id).map(|f| f.source().as_str()).unwrap_or("")
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, id: usize, offset: usize) -> (usize, usize) {
+        let text = self.text(id);
+        let offset = offset.min(text.len());
+        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[..offset].matches('\n').count() + 1;
+        let col = text[line_start..offset].chars().count() + 1;
+        (line, col)
+    }
+}
+
+fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
+    let sev = match d.severity() {
+        Severity::Error => cs::Severity::Error,
+        Severity::Warning => cs::Severity::Warning,
+        Severity::Hint => cs::Severity::Help,
+    };
+    let mut labels = vec![cs::Label::primary(d.primary.file, d.primary.start..d.primary.end)
+        .with_message(d.primary_label.clone())];
+    for l in &d.secondary {
+        labels.push(cs::Label::secondary(l.span.file, l.span.start..l.span.end).with_message(l.message.clone()));
+    }
+    let mut notes: Vec<String> = d.notes.iter().map(|n| format!("note: {n}")).collect();
+    if let Some(h) = &d.help {
+        notes.push(format!("help: {h}"));
+    }
+    cs::Diagnostic::new(sev)
+        .with_code(d.code.as_str())
+        .with_message(d.message.clone())
+        .with_labels(labels)
+        .with_notes(notes)
+}
+
+/// Render diagnostics for a terminal (colour decided by the writer).
+pub fn emit_human(out: &mut dyn WriteColor, sources: &Sources, diags: &[Diagnostic]) -> std::io::Result<()> {
+    let config = term::Config::default();
+    for d in diags {
+        term::emit(out, &config, &sources.files, &to_codespan(d)).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
+/// Render diagnostics as plain text without colour (for snapshots and logs).
+pub fn to_plain_string(sources: &Sources, diags: &[Diagnostic]) -> String {
+    let mut buf = term::termcolor::NoColor::new(Vec::new());
+    emit_human(&mut buf, sources, diags).expect("writing to memory");
+    String::from_utf8(buf.into_inner()).expect("utf-8")
+}
+
+/// The JSON report, schema version 1 (documented in docs/diagnostics.md).
+#[derive(Serialize)]
+pub struct JsonReport {
+    pub version: u32,
+    pub diagnostics: Vec<JsonDiagnostic>,
+    pub summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+pub struct JsonSummary {
+    pub errors: usize,
+    pub warnings: usize,
+    pub hints: usize,
+}
+
+#[derive(Serialize)]
+pub struct JsonDiagnostic {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    pub file: String,
+    pub span: JsonSpan,
+    pub label: String,
+    pub labels: Vec<JsonLabel>,
+    pub notes: Vec<String>,
+    pub help: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct JsonSpan {
+    pub start: usize,
+    pub end: usize,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+#[derive(Serialize)]
+pub struct JsonLabel {
+    pub file: String,
+    pub span: JsonSpan,
+    pub message: String,
+}
+
+fn json_span(sources: &Sources, s: crate::diagnostic::Span) -> JsonSpan {
+    let (line, column) = sources.line_col(s.file, s.start);
+    let (end_line, end_column) = sources.line_col(s.file, s.end);
+    JsonSpan {
+        start: s.start,
+        end: s.end,
+        line,
+        column,
+        end_line,
+        end_column,
+    }
+}
+
+pub fn to_json(sources: &Sources, diags: &[Diagnostic]) -> JsonReport {
+    let count = |s| diags.iter().filter(|d| d.severity() == s).count();
+    JsonReport {
+        version: 1,
+        diagnostics: diags
+            .iter()
+            .map(|d| JsonDiagnostic {
+                code: d.code.as_str().to_string(),
+                severity: d.severity(),
+                message: d.message.clone(),
+                file: sources.name(d.primary.file),
+                span: json_span(sources, d.primary),
+                label: d.primary_label.clone(),
+                labels: d
+                    .secondary
+                    .iter()
+                    .map(|l| JsonLabel {
+                        file: sources.name(l.span.file),
+                        span: json_span(sources, l.span),
+                        message: l.message.clone(),
+                    })
+                    .collect(),
+                notes: d.notes.clone(),
+                help: d.help.clone(),
+            })
+            .collect(),
+        summary: JsonSummary {
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            hints: count(Severity::Hint),
+        },
+    }
+}

@@ -1,0 +1,345 @@
+//! Checks on a lowered plan: everything the kernel would silently accept but that does not do
+//! what the author meant (oversubscribed parents, ceil below rate, defaults that shape nothing,
+//! matches that can never fire...), and HTB's own limits (depth, prio, quantum).
+//!
+//! The only change made to the plan: a quantum is filled in where HTB would otherwise clamp one
+//! and complain, so emitters never compute one.
+
+use super::lower::Facts;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use crate::matchrel;
+use crate::plan::{Interface, Match, Plan, Test};
+use crate::units::{format_rate, human_rate};
+use ipnet::IpNet;
+use std::collections::HashMap;
+
+/// HTB's limit on class nesting (`TC_HTB_MAXDEPTH`).
+pub const MAX_DEPTH: usize = 8;
+/// HTB warns and clamps when rate/r2q falls outside this range (bytes).
+pub const QUANTUM_MIN: u64 = 1000;
+pub const QUANTUM_MAX: u64 = 200_000;
+/// Class mtu the reference guide recommends for jumbo frames.
+pub const JUMBO_MTU: u64 = 18_000;
+
+pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
+    for (i, iface) in plan.interfaces.iter_mut().enumerate() {
+        let default_span = facts.default_spans.get(i).copied().flatten();
+        tree(iface, diags);
+        rates(iface, diags);
+        defaults(iface, default_span, diags);
+        filters(iface, diags);
+        shadowed(iface, diags);
+        quantum(iface, diags);
+        jumbo(iface, diags);
+    }
+    for (kind, name, span) in &facts.unused {
+        let what = if *kind == "variable" { format!("${name}") } else { name.clone() };
+        diags.push(
+            Diagnostic::new(Code::Unused, *span, format!("{kind} `{what}` is never used"))
+                .label("defined here")
+                .help(format!("remove it, or use it where it was meant to be")),
+        );
+    }
+}
+
+fn rate_span(iface: &Interface, i: usize) -> Span {
+    let c = &iface.classes[i];
+    c.spans.rate.unwrap_or(c.span)
+}
+
+fn ceil_span(iface: &Interface, i: usize) -> Span {
+    let c = &iface.classes[i];
+    c.spans.ceil.or(c.spans.rate).unwrap_or(c.span)
+}
+
+/// Depth, duplicate classids, prio on inner classes.
+fn tree(iface: &Interface, diags: &mut Diagnostics) {
+    let mut by_minor: HashMap<u16, usize> = HashMap::new();
+    for (i, c) in iface.classes.iter().enumerate() {
+        if c.minor != 0 {
+            if let Some(&first) = by_minor.get(&c.minor) {
+                let f = &iface.classes[first];
+                diags.push(
+                    Diagnostic::new(Code::DuplicateClassid, c.spans.classid.unwrap_or(c.span), format!("classid {} is used twice", iface.classid(i)))
+                        .label(format!("class `{}`", c.name))
+                        .secondary(f.spans.classid.unwrap_or(f.span), format!("also class `{}`", f.name))
+                        .note("the kernel refuses the second one with \"File exists\", half way through applying")
+                        .help("give one of them another classid, or drop `classid` and let tcc assign one"),
+                );
+            } else {
+                by_minor.insert(c.minor, i);
+            }
+        }
+        let depth = iface.depth(i);
+        if depth == MAX_DEPTH + 1 {
+            let mut d = Diagnostic::new(Code::TooDeep, c.span, format!("class `{}` is nested {depth} levels deep", c.name))
+                .label(format!("HTB allows at most {MAX_DEPTH} levels"))
+                .note("the kernel refuses it: \"sch_htb: tree is too deep\"");
+            if iface.classes.first().is_some_and(|r| r.parent.is_none() && r.span == iface.span) {
+                d = d.note("the interface `rate` counts as the first level");
+            }
+            diags.push(d.help("flatten the tree: classes that share a parent need not nest"));
+        }
+        if c.prio.is_some() && !iface.is_leaf(i) {
+            diags.push(
+                Diagnostic::new(Code::PrioOnInnerClass, c.spans.prio.unwrap_or(c.span), format!("prio on class `{}` has no effect", c.name))
+                    .label("this class has children")
+                    .help("HTB uses prio only on leaf classes; set it on the children"),
+            );
+        }
+    }
+}
+
+/// Rate 0, ceil below rate, ceil above the parent's, children oversubscribing their parent.
+fn rates(iface: &Interface, diags: &mut Diagnostics) {
+    let mut children: Vec<Vec<usize>> = vec![vec![]; iface.classes.len()];
+    for (i, c) in iface.classes.iter().enumerate() {
+        if let Some(p) = c.parent {
+            children[p].push(i);
+        }
+        if c.spans.rate.is_none() {
+            continue; // a missing rate was reported already
+        }
+        if c.rate == 0 {
+            diags.push(
+                Diagnostic::new(Code::ZeroRate, rate_span(iface, i), format!("class `{}` has a rate of zero", c.name))
+                    .label("nothing is guaranteed")
+                    .help("give it at least a small rate such as `8kbit`; use `ceil` for what it may borrow"),
+            );
+            continue;
+        }
+        if c.ceil < c.rate {
+            diags.push(
+                Diagnostic::new(Code::CeilBelowRate, ceil_span(iface, i), format!("ceil of `{}` is below its rate", c.name))
+                    .label(format!("ceil {}", human_rate(c.ceil)))
+                    .secondary(rate_span(iface, i), format!("rate {}", human_rate(c.rate)))
+                    .note("the kernel accepts this and the ceil wins: the class never gets its rate")
+                    .help(format!("raise the ceil to at least {}, or lower the rate", format_rate(c.rate))),
+            );
+        }
+        if let Some(p) = c.parent {
+            let pc = &iface.classes[p];
+            if c.ceil > pc.ceil && pc.spans.rate.is_some() {
+                diags.push(
+                    Diagnostic::new(Code::CeilAboveParent, ceil_span(iface, i), format!("ceil of `{}` is above its parent's", c.name))
+                        .label(format!("ceil {}", human_rate(c.ceil)))
+                        .secondary(ceil_span(iface, p), format!("parent `{}` may use at most {}", pc.name, human_rate(pc.ceil)))
+                        .note("a class can never send faster than its parent, so this ceil is never reached")
+                        .help(format!("lower the ceil to {} or less", format_rate(pc.ceil))),
+                );
+            }
+        }
+    }
+    for (p, kids) in children.iter().enumerate() {
+        let parent = &iface.classes[p];
+        if kids.is_empty() || parent.spans.rate.is_none() || parent.rate == 0 {
+            continue;
+        }
+        let sum: u64 = kids.iter().map(|&k| iface.classes[k].rate).sum();
+        if sum <= parent.rate {
+            continue;
+        }
+        // Point at the child whose rate pushes the sum over the parent's.
+        let mut acc = 0;
+        let over = *kids
+            .iter()
+            .find(|&&k| {
+                acc += iface.classes[k].rate;
+                acc > parent.rate
+            })
+            .expect("the sum exceeds the parent");
+        let listed: Vec<String> = kids
+            .iter()
+            .take(8)
+            .map(|&k| format!("`{}` {}", iface.classes[k].name, format_rate(iface.classes[k].rate)))
+            .collect();
+        let more = if kids.len() > 8 { format!(" and {} more", kids.len() - 8) } else { String::new() };
+        let mut d = Diagnostic::new(
+            Code::Oversubscribed,
+            rate_span(iface, over),
+            format!("children of `{}` are guaranteed {} but it has only {}", parent.name, human_rate(sum), human_rate(parent.rate)),
+        )
+        .label("the sum exceeds the parent's rate here")
+        .secondary(rate_span(iface, p), format!("`{}` guarantees {}", parent.name, human_rate(parent.rate)));
+        for &k in kids.iter().filter(|&&k| k != over).take(4) {
+            d = d.secondary(rate_span(iface, k), format!("`{}` {}", iface.classes[k].name, format_rate(iface.classes[k].rate)));
+        }
+        diags.push(
+            d.note(format!("children: {}{more}; sum {}", listed.join(", "), format_rate(sum)))
+                .note("the kernel accepts this, and then the parent's limit is not enforced")
+                .help(format!("lower the children's rates, or raise `{}` to at least {}", parent.name, format_rate(sum))),
+        );
+    }
+}
+
+fn defaults(iface: &Interface, default_span: Option<Span>, diags: &mut Diagnostics) {
+    match iface.default {
+        Some(d) if !iface.is_leaf(d) => {
+            let c = &iface.classes[d];
+            diags.push(
+                Diagnostic::new(Code::DefaultNotLeaf, default_span.unwrap_or(iface.span), format!("default class `{}` has children", c.name))
+                    .label("HTB can queue packets only in a leaf class")
+                    .secondary(c.span, "defined here")
+                    .help("name one of its leaf classes, or add a leaf such as `class other { rate 10mbit }`"),
+            );
+        }
+        Some(_) => {}
+        None if default_span.is_none() && !iface.classes.is_empty() => {
+            diags.push(
+                Diagnostic::new(Code::NoDefault, iface.span, format!("interface `{}` has no default class", iface.name))
+                    .label("unclassified traffic bypasses the tree")
+                    .note("traffic that no match sends to a class is not shaped at all (counted as direct packets)")
+                    .help("add `default NAME` naming a leaf class for everything else"),
+            );
+        }
+        None => {}
+    }
+}
+
+fn filters(iface: &Interface, diags: &mut Diagnostics) {
+    let mut reported = vec![false; iface.classes.len()];
+    for f in &iface.filters {
+        if !iface.is_leaf(f.class) && !reported[f.class] {
+            reported[f.class] = true;
+            let c = &iface.classes[f.class];
+            diags.push(
+                Diagnostic::new(Code::MatchOnInnerClass, f.span, format!("`match` on class `{}`, which has children", c.name))
+                    .label("traffic can only be queued in a leaf class")
+                    .secondary(c.span, "this class has children")
+                    .help("move the `match` into one of its children, or add a leaf child for this traffic"),
+            );
+        }
+    }
+}
+
+/// Which earlier matches can possibly cover a later one, found by address lookup rather than by
+/// comparing every pair (50k host matches must check in linear time).
+fn shadowed(iface: &Interface, diags: &mut Diagnostics) {
+    // Earlier filters with no positive address test: they may cover anything.
+    let mut broad: Vec<usize> = vec![];
+    // Earlier filters by their positive dst (or src) networks.
+    let mut by_dst: HashMap<IpNet, Vec<usize>> = HashMap::new();
+    let mut by_src: HashMap<IpNet, Vec<usize>> = HashMap::new();
+    let mut prefix_lens_dst: Vec<u8> = vec![];
+    let mut prefix_lens_src: Vec<u8> = vec![];
+
+    for (j, f) in iface.filters.iter().enumerate() {
+        let mut candidates: Vec<usize> = broad.clone();
+        if let Some(nets) = positive_nets(&f.m, true) {
+            lookup(&by_dst, &prefix_lens_dst, nets, &mut candidates);
+        }
+        if let Some(nets) = positive_nets(&f.m, false) {
+            lookup(&by_src, &prefix_lens_src, nets, &mut candidates);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        if let Some(&i) = candidates.iter().find(|&&i| matchrel::covers(&iface.filters[i].m, &f.m)) {
+            let earlier = &iface.filters[i];
+            diags.push(
+                Diagnostic::new(Code::ShadowedMatch, f.span, "this match can never fire")
+                    .label(format!("meant for `{}`", iface.classes[f.class].name))
+                    .secondary(earlier.span, format!("every such packet already goes to `{}` here", iface.classes[earlier.class].name))
+                    .note("the first match that fits a packet decides its class")
+                    .help("remove it, or make it more specific than the earlier match, or move it before"),
+            );
+        }
+        match (positive_nets(&f.m, true), positive_nets(&f.m, false)) {
+            (Some(nets), _) => index(&mut by_dst, &mut prefix_lens_dst, nets, j),
+            (None, Some(nets)) => index(&mut by_src, &mut prefix_lens_src, nets, j),
+            (None, None) => broad.push(j),
+        }
+    }
+}
+
+fn positive_nets(m: &Match, dst: bool) -> Option<&[IpNet]> {
+    m.criteria.iter().find_map(|c| match (&c.test, dst) {
+        (Test::Dst(n), true) | (Test::Src(n), false) if !c.negated => Some(n.as_slice()),
+        _ => None,
+    })
+}
+
+fn index(map: &mut HashMap<IpNet, Vec<usize>>, lens: &mut Vec<u8>, nets: &[IpNet], j: usize) {
+    for n in nets {
+        map.entry(*n).or_default().push(j);
+        if !lens.contains(&n.prefix_len()) {
+            lens.push(n.prefix_len());
+        }
+    }
+}
+
+/// Earlier filters indexed under a network that contains every one of `nets`'s first net.
+fn lookup(map: &HashMap<IpNet, Vec<usize>>, lens: &[u8], nets: &[IpNet], out: &mut Vec<usize>) {
+    let Some(first) = nets.first() else { return };
+    for &len in lens {
+        if len > first.prefix_len() {
+            continue;
+        }
+        let Ok(sup) = IpNet::new(first.addr(), len).map(|n| n.trunc()) else { continue };
+        if let Some(v) = map.get(&sup) {
+            out.extend(v);
+        }
+    }
+}
+
+/// Fill in a quantum where rate/r2q leaves HTB's range (the kernel would clamp it and complain
+/// over netlink only), and say so once per interface.
+fn quantum(iface: &mut Interface, diags: &mut Diagnostics) {
+    let r2q = iface.r2q.max(1) as u64;
+    let mut fixed: Vec<(usize, u64, u64)> = vec![];
+    for (i, c) in iface.classes.iter_mut().enumerate() {
+        if c.quantum.is_some() || c.rate == 0 {
+            continue;
+        }
+        let q = c.rate / 8 / r2q;
+        let set = if q < QUANTUM_MIN {
+            QUANTUM_MIN.max(c.mtu.unwrap_or(0))
+        } else if q > QUANTUM_MAX {
+            QUANTUM_MAX
+        } else {
+            continue;
+        };
+        c.quantum = Some(set);
+        fixed.push((i, q, set));
+    }
+    let Some(&(first, q, set)) = fixed.first() else { return };
+    let c = &iface.classes[first];
+    let listed: Vec<String> = fixed
+        .iter()
+        .take(6)
+        .map(|&(i, _, set)| format!("`{}` {set}", iface.classes[i].name))
+        .collect();
+    let more = if fixed.len() > 6 { format!(" and {} more", fixed.len() - 6) } else { String::new() };
+    let mut d = Diagnostic::new(
+        Code::QuantumSet,
+        rate_span(iface, first),
+        format!("tcc sets `quantum` explicitly on {} class{} of `{}`", fixed.len(), if fixed.len() == 1 { "" } else { "es" }, iface.name),
+    )
+    .label(format!("rate {} / r2q {r2q} = {q} bytes, outside {QUANTUM_MIN}..{QUANTUM_MAX}; set to {set}", format_rate(c.rate)));
+    let mut shown = vec![rate_span(iface, first)];
+    for &(i, _, _) in &fixed[1..] {
+        let s = rate_span(iface, i);
+        if shown.len() < 3 && !shown.contains(&s) {
+            shown.push(s);
+            d = d.secondary(s, "likewise");
+        }
+    }
+    diags.push(
+        d.note(format!("quantum set: {}{more}", listed.join(", ")))
+            .note("without it the kernel clamps the quantum and warns \"quantum of class ... is big\"")
+            .help("set `quantum` on a class, or `r2q` on the interface, to choose other values"),
+    );
+}
+
+fn jumbo(iface: &Interface, diags: &mut Diagnostics) {
+    for c in &iface.classes {
+        if let (Some(mtu), Some(span)) = (c.mtu, c.spans.mtu) {
+            if mtu > 1500 && mtu < JUMBO_MTU {
+                diags.push(
+                    Diagnostic::new(Code::JumboMtu, span, format!("class mtu {mtu} for jumbo frames"))
+                        .label("measured rates come out about 25% above the limit with mtu 9000")
+                        .help(format!("use `mtu {JUMBO_MTU}` for jumbo frames, as the reference guide recommends")),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,775 @@
+//! Lowering: the AST becomes a plan. Variables are substituted, loops unrolled, templates and
+//! rules expanded, rates computed (percentages against the parent), and classids assigned.
+//!
+//! Errors are collected, not fatal: a class with a bad property is still created (with what
+//! could be evaluated) so that later checks can still speak about the rest of the file.
+
+use super::matches::{self, RuleTable};
+use super::value::{self, with_suggestion, Scopes, VKind, Val};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use crate::plan::{Class, ClassSpans, Filter, Interface, Plan};
+use crate::syntax::ast::{self, Name, Stmt};
+use std::collections::HashMap;
+
+/// The most iterations one `for` loop may run, and the most classes one interface may hold
+/// (minor ids are 16 bits).
+pub const MAX_LOOP: i64 = 65_535;
+
+/// First minor id handed out automatically; 1..f stay free for explicit ids such as `1:1`.
+pub const FIRST_AUTO_MINOR: u16 = 0x10;
+
+/// Byte-unit rates seen, for the W0102 warning (reported once per place).
+pub struct Lowered {
+    pub plan: Plan,
+    pub diags: Diagnostics,
+    /// Extra facts for the checker that the plan does not keep.
+    pub facts: Facts,
+}
+
+/// Facts about the source the checker needs beyond the plan.
+#[derive(Default)]
+pub struct Facts {
+    /// Per interface: the span of the `default` property, if any.
+    pub default_spans: Vec<Option<Span>>,
+    /// Per interface: whether the interface `rate` made a root class (its index is 0).
+    pub has_root: Vec<bool>,
+    /// Definitions never used: (kind, name, span).
+    pub unused: Vec<(&'static str, String, Span)>,
+}
+
+pub fn lower(file: &ast::File) -> Lowered {
+    let mut lw = Lowerer {
+        scopes: Scopes::new(),
+        diags: Diagnostics::default(),
+        templates: HashMap::new(),
+        templates_used: HashMap::new(),
+        rules: RuleTable::default(),
+    };
+    let mut plan = Plan::default();
+    let mut facts = Facts::default();
+    let mut lets = vec![];
+    let mut iface_names: HashMap<String, Span> = HashMap::new();
+
+    // Pass 1: definitions (rules and templates may be used before they are written).
+    for s in &file.stmts {
+        match s {
+            Stmt::Rule(r) => lw.define_rule(r),
+            Stmt::Template(t) => lw.define_template(t),
+            _ => {}
+        }
+    }
+    // Pass 2: variables and interfaces, in order.
+    for s in &file.stmts {
+        match s {
+            Stmt::Let(l) => {
+                lw.let_stmt(l);
+                lets.push((l.name.text.clone(), l.name.span));
+            }
+            Stmt::Interface(i) => {
+                if let Some((iface, default_span, has_root)) = lw.interface(i) {
+                    if let Some(first) = iface_names.get(&iface.name) {
+                        lw.diags.push(
+                            Diagnostic::new(
+                                Code::DuplicateInterface,
+                                i.name.span,
+                                format!("interface `{}` is defined twice", iface.name),
+                            )
+                            .secondary(*first, "first defined here")
+                            .help("put all classes of one interface in one block"),
+                        );
+                        continue;
+                    }
+                    iface_names.insert(iface.name.clone(), i.name.span);
+                    plan.interfaces.push(iface);
+                    facts.default_spans.push(default_span);
+                    facts.has_root.push(has_root);
+                }
+            }
+            Stmt::Rule(_) | Stmt::Template(_) => {}
+            other => lw.diags.push(
+                Diagnostic::new(Code::Syntax, other.span(), "this belongs inside an interface block")
+                    .label("not allowed at the top level")
+                    .help("the top level holds `let`, `rule`, `template` and `interface`"),
+            ),
+        }
+    }
+
+    for (name, span) in lets {
+        if !lw.scopes.used.contains(&span) {
+            facts.unused.push(("variable", name, span));
+        }
+    }
+    for (name, span) in lw.rules.unused() {
+        facts.unused.push(("rule", name, span));
+    }
+    for (name, (_, span)) in &lw.templates {
+        if !lw.templates_used.get(name).copied().unwrap_or(false) {
+            facts.unused.push(("template", name.clone(), *span));
+        }
+    }
+    facts.unused.sort_by_key(|u| u.2);
+    Lowered {
+        plan,
+        diags: lw.diags,
+        facts,
+    }
+}
+
+struct Lowerer<'a> {
+    scopes: Scopes,
+    diags: Diagnostics,
+    templates: HashMap<String, (&'a ast::TemplateDef, Span)>,
+    templates_used: HashMap<String, bool>,
+    rules: RuleTable<'a>,
+}
+
+/// The interface being built.
+struct IfaceBuilder {
+    iface: Interface,
+    names: HashMap<String, usize>,
+    /// Minor id requested explicitly, per class index.
+    explicit: Vec<Option<(u16, Span)>>,
+    /// Class mtu inherited from the interface.
+    mtu: Option<u64>,
+    /// Rate and ceil of the interface, the reference for top-level percentages.
+    rate: Option<u64>,
+    ceil: Option<u64>,
+    /// Whether a root class stands for the interface rate.
+    root: Option<usize>,
+}
+
+/// Property statements gathered for one class: from its templates first, then its own body.
+struct Props<'a> {
+    list: Vec<&'a ast::Property>,
+    matches: Vec<&'a ast::MatchStmt>,
+}
+
+impl<'a> Lowerer<'a> {
+    fn error(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn name(&mut self, n: &Name) -> Option<String> {
+        match self.scopes.interpolate(&n.parts) {
+            Ok(s) => Some(s),
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    fn define_rule(&mut self, r: &'a ast::RuleDef) {
+        let Some(name) = self.name(&r.name) else { return };
+        if let Some(first) = self.rules.define(name.clone(), r) {
+            self.error(dup("rule", &name, r.name.span, first));
+        }
+    }
+
+    fn define_template(&mut self, t: &'a ast::TemplateDef) {
+        let Some(name) = self.name(&t.name) else { return };
+        if let Some((_, first)) = self.templates.get(&name) {
+            let first = *first;
+            self.error(dup("template", &name, t.name.span, first));
+            return;
+        }
+        self.templates.insert(name, (t, t.name.span));
+    }
+
+    fn let_stmt(&mut self, l: &ast::Let) {
+        match self.scopes.eval(&l.value) {
+            Ok(v) => {
+                if let Some(first) = self.scopes.define(&l.name.text, v, Some(l.name.span)) {
+                    self.error(dup("variable", &l.name.text, l.name.span, first));
+                }
+            }
+            Err(d) => self.error(d),
+        }
+    }
+
+    fn interface(&mut self, def: &'a ast::InterfaceDef) -> Option<(Interface, Option<Span>, bool)> {
+        let name = self.name(&def.name)?;
+        check_ifname(&name, def.name.span).map_err(|d| self.error(d)).ok()?;
+        self.scopes.push();
+        let mut b = IfaceBuilder {
+            iface: Interface {
+                name: name.clone(),
+                span: def.name.span,
+                handle: 1,
+                r2q: 10,
+                default: None,
+                classes: vec![],
+                filters: vec![],
+            },
+            names: HashMap::new(),
+            explicit: vec![],
+            mtu: None,
+            rate: None,
+            ceil: None,
+            root: None,
+        };
+        let mut default: Option<(Val, Span)> = None;
+        let mut rate_span = None;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        // Properties first: classes need the interface rate for percentages.
+        for s in &def.body {
+            let Stmt::Property(p) = s else { continue };
+            if let Some(first) = seen.insert(p.key.text.as_str(), p.key.span) {
+                self.error(dup_prop(&p.key, first));
+                continue;
+            }
+            let Some(v) = self.single(p) else { continue };
+            match p.key.text.as_str() {
+                "rate" => {
+                    rate_span = Some(prop_span(p));
+                    b.rate = self.rate(&v, None);
+                }
+                "ceil" => b.ceil = self.rate(&v, None),
+                "mtu" => b.mtu = self.ok(value::size(&v)),
+                "default" => default = Some((v, prop_span(p))),
+                "handle" => {
+                    let h = match &v.kind {
+                        VKind::HexColon(s) => parse_hex_major(s),
+                        VKind::Num { .. } => value::integer(&v)
+                            .ok()
+                            .and_then(|n| u16::from_str_radix(&n.to_string(), 16).ok()),
+                        _ => None,
+                    };
+                    match h {
+                        Some(h) if h > 0 => b.iface.handle = h,
+                        _ => self.error(
+                            Diagnostic::new(Code::BadValue, v.span, "invalid qdisc handle")
+                                .label("expected a hex major number 1..ffff, e.g. `1` or `1:`"),
+                        ),
+                    }
+                }
+                "r2q" => {
+                    if let Some(n) = self.ok(value::bounded(&v, 1, 1_000_000, "r2q", Code::BadValue)) {
+                        b.iface.r2q = n as u32;
+                    }
+                }
+                _ => self.unknown_property(&p.key, INTERFACE_PROPS),
+            }
+        }
+        if b.rate.is_none() && b.ceil.is_some() {
+            self.error(
+                Diagnostic::new(Code::MissingRate, def.name.span, "interface has a `ceil` but no `rate`")
+                    .help("give the interface a `rate`; its ceil defaults to it"),
+            );
+        }
+        if let Some(rate) = b.rate {
+            let ceil = b.ceil.unwrap_or(rate);
+            b.ceil = Some(ceil);
+            let span = rate_span.unwrap_or(def.name.span);
+            b.iface.classes.push(Class {
+                name: name.clone(),
+                span,
+                minor: 0,
+                explicit_id: false,
+                parent: None,
+                rate,
+                ceil,
+                burst: None,
+                cburst: None,
+                prio: None,
+                quantum: None,
+                mtu: b.mtu,
+                spans: ClassSpans {
+                    rate: rate_span,
+                    ..Default::default()
+                },
+            });
+            b.explicit.push(None);
+            b.root = Some(0);
+        }
+        let parent = b.root;
+        self.body(&mut b, &def.body, parent, 0);
+        self.scopes.pop();
+
+        assign_ids(&mut b, &mut self.diags);
+        let default_span = default.as_ref().map(|d| d.1);
+        if let Some((v, _)) = default {
+            b.iface.default = self.resolve_class(&b, &v);
+        }
+        let has_root = b.root.is_some();
+        Some((b.iface, default_span, has_root))
+    }
+
+    /// Lower the statements of an interface or class body into children of `parent`.
+    fn body(&mut self, b: &mut IfaceBuilder, stmts: &'a [Stmt], parent: Option<usize>, depth: usize) {
+        for s in stmts {
+            match s {
+                Stmt::Property(_) => {} // handled by the owner
+                Stmt::Let(l) => self.let_stmt(l),
+                Stmt::Class(c) => self.class(b, c, parent, depth),
+                Stmt::For(f) => self.for_loop(b, f, parent, depth),
+                Stmt::Match(m) => match parent {
+                    Some(p) if Some(p) != b.root => self.add_filter(b, p, m),
+                    _ => self.error(
+                        Diagnostic::new(Code::Syntax, m.span, "`match` outside a class")
+                            .label("which class should this traffic go to?")
+                            .help("put `match` lines inside the class that should take the traffic"),
+                    ),
+                },
+                Stmt::Rule(_) | Stmt::Template(_) | Stmt::Interface(_) => self.error(
+                    Diagnostic::new(Code::Syntax, s.span(), "definitions belong at the top level")
+                        .label("not allowed inside a block"),
+                ),
+            }
+        }
+    }
+
+    fn for_loop(&mut self, b: &mut IfaceBuilder, f: &'a ast::ForLoop, parent: Option<usize>, depth: usize) {
+        let iter = match self.scopes.eval(&f.iter) {
+            Ok(v) => v,
+            Err(d) => return self.error(d),
+        };
+        let items: Vec<Val> = match &iter.kind {
+            VKind::Range(lo, hi) => {
+                if lo > hi {
+                    return self.error(
+                        Diagnostic::new(Code::ReversedRange, iter.span, format!("range {lo}..{hi} is reversed"))
+                            .label("this loop would run zero times")
+                            .help("ranges are inclusive and count upwards"),
+                    );
+                }
+                if hi - lo >= MAX_LOOP {
+                    return self.error(
+                        Diagnostic::new(
+                            Code::LoopTooLarge,
+                            iter.span,
+                            format!("loop of {} iterations", hi - lo + 1),
+                        )
+                        .label(format!("at most {MAX_LOOP} iterations"))
+                        .help("an interface holds at most 65535 classes (16-bit minor ids)"),
+                    );
+                }
+                (*lo..=*hi)
+                    .map(|n| Val {
+                        kind: VKind::Num {
+                            value: n as f64,
+                            unit: String::new(),
+                        },
+                        span: iter.span,
+                    })
+                    .collect()
+            }
+            VKind::List(items) => items.clone(),
+            _ => {
+                return self.error(
+                    Diagnostic::new(Code::WrongType, iter.span, format!("cannot loop over {}", iter.describe()))
+                        .label("expected a range such as `1000..1009` or a list such as `[a, b]`"),
+                )
+            }
+        };
+        for item in items {
+            self.scopes.push();
+            self.scopes.define(&f.var.text, item, None);
+            self.body(b, &f.body, parent, depth);
+            self.scopes.pop();
+        }
+    }
+
+    fn class(&mut self, b: &mut IfaceBuilder, def: &'a ast::ClassDef, parent: Option<usize>, depth: usize) {
+        let Some(name) = self.name(&def.name) else { return };
+        let mut props = Props {
+            list: vec![],
+            matches: vec![],
+        };
+        for t in &def.templates {
+            self.expand_template(t, &mut props, &mut vec![]);
+        }
+        let own_start = props.list.len();
+        for s in &def.body {
+            match s {
+                Stmt::Property(p) => props.list.push(p),
+                _ => {}
+            }
+        }
+        // The same key twice in the class's own body is a mistake; over a template, an override.
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for p in &props.list[own_start..] {
+            if let Some(first) = seen.insert(p.key.text.as_str(), p.key.span) {
+                self.diags.push(dup_prop(&p.key, first));
+            }
+        }
+        let mut effective: Vec<&ast::Property> = vec![];
+        for p in props.list.iter().rev() {
+            if !effective.iter().any(|e| e.key.text == p.key.text) {
+                effective.push(p);
+            }
+        }
+        effective.reverse();
+
+        let (p_rate, p_ceil, p_mtu) = match parent {
+            Some(i) => {
+                let c = &b.iface.classes[i];
+                (Some(c.rate), Some(c.ceil), c.mtu)
+            }
+            None => (b.rate, b.ceil, b.mtu),
+        };
+        let mut class = Class {
+            name: name.clone(),
+            span: def.name.span,
+            minor: 0,
+            explicit_id: false,
+            parent,
+            rate: 0,
+            ceil: 0,
+            burst: None,
+            cburst: None,
+            prio: None,
+            quantum: None,
+            mtu: p_mtu,
+            spans: ClassSpans::default(),
+        };
+        let mut rate = None;
+        let mut ceil = None;
+        let mut explicit = None;
+        for p in effective {
+            let Some(v) = self.single(p) else { continue };
+            match p.key.text.as_str() {
+                "rate" => {
+                    class.spans.rate = Some(prop_span(p));
+                    rate = Some(self.rate(&v, p_rate).unwrap_or(0));
+                }
+                "ceil" => {
+                    class.spans.ceil = Some(prop_span(p));
+                    ceil = self.rate(&v, p_ceil.or(p_rate));
+                }
+                "burst" => class.burst = self.ok(value::size(&v)),
+                "cburst" => class.cburst = self.ok(value::size(&v)),
+                "prio" => {
+                    class.spans.prio = Some(prop_span(p));
+                    class.prio = self.ok(value::integer(&v).and_then(|n| {
+                        if (0..=7).contains(&n) {
+                            Ok(n as u32)
+                        } else {
+                            Err(Diagnostic::new(Code::PrioOutOfRange, v.span, format!("prio {n} is out of range"))
+                                .label("HTB priorities are 0 (highest) to 7 (lowest)"))
+                        }
+                    }));
+                }
+                "quantum" => {
+                    class.spans.quantum = Some(prop_span(p));
+                    class.quantum = self.ok(value::size(&v));
+                }
+                "mtu" => {
+                    class.spans.mtu = Some(prop_span(p));
+                    class.mtu = self.ok(value::size(&v));
+                }
+                "classid" => {
+                    class.spans.classid = Some(prop_span(p));
+                    explicit = self.classid(&v, b.iface.handle).map(|m| (m, v.span));
+                }
+                _ => self.unknown_property(&p.key, CLASS_PROPS),
+            }
+        }
+        match rate {
+            Some(r) => class.rate = r,
+            None => self.error(
+                Diagnostic::new(Code::MissingRate, def.name.span, format!("class `{name}` has no rate"))
+                    .label("every HTB class needs a guaranteed rate")
+                    .help("add `rate 10mbit` (or a percentage of the parent) to the class or a template it uses"),
+            ),
+        }
+        class.ceil = ceil.unwrap_or(class.rate);
+
+        let idx = b.iface.classes.len();
+        if let Some(&first) = b.names.get(&name) {
+            let first_span = b.iface.classes[first].span;
+            self.error(
+                Diagnostic::new(Code::DuplicateClass, def.name.span, format!("class `{name}` is defined twice"))
+                    .label("second definition")
+                    .secondary(first_span, "first defined here")
+                    .help("class names must be unique within an interface; loops can interpolate: \"name-${i}\""),
+            );
+        } else {
+            b.names.insert(name, idx);
+        }
+        b.iface.classes.push(class);
+        b.explicit.push(explicit);
+
+        for m in &props.matches {
+            self.add_filter(b, idx, m);
+        }
+        self.scopes.push();
+        self.body(b, &def.body, Some(idx), depth + 1);
+        self.scopes.pop();
+    }
+
+    fn expand_template(&mut self, t: &Name, props: &mut Props<'a>, stack: &mut Vec<String>) {
+        let Some(name) = self.name(t) else { return };
+        let Some(&(def, _)) = self.templates.get(&name) else {
+            let d = Diagnostic::new(Code::UnknownTemplate, t.span, format!("unknown template `{name}`"))
+                .label("no template of this name");
+            let known: Vec<&str> = self.templates.keys().map(String::as_str).collect();
+            let d = with_suggestion(d, &name, known.into_iter(), "");
+            return self.error(d);
+        };
+        if stack.contains(&name) {
+            return self.error(
+                Diagnostic::new(Code::InheritanceCycle, t.span, format!("template `{name}` inherits from itself"))
+                    .note(format!("cycle: {} -> {name}", stack.join(" -> "))),
+            );
+        }
+        self.templates_used.insert(name.clone(), true);
+        stack.push(name);
+        for p in &def.parents {
+            self.expand_template(p, props, stack);
+        }
+        stack.pop();
+        for s in &def.body {
+            match s {
+                Stmt::Property(p) => props.list.push(p),
+                Stmt::Match(m) => props.matches.push(m),
+                other => self.error(
+                    Diagnostic::new(Code::Syntax, other.span(), "templates hold only properties and `match` lines")
+                        .label("not allowed in a template"),
+                ),
+            }
+        }
+    }
+
+    fn add_filter(&mut self, b: &mut IfaceBuilder, class: usize, m: &ast::MatchStmt) {
+        let (found, diags) = matches::lower_match(m, &mut self.scopes, &mut self.rules);
+        self.diags.extend(diags);
+        if let Some(mm) = found {
+            b.iface.filters.push(Filter {
+                class,
+                m: mm,
+                span: m.span,
+            });
+        }
+    }
+
+    fn resolve_class(&mut self, b: &IfaceBuilder, v: &Val) -> Option<usize> {
+        let name = match &v.kind {
+            VKind::Ident(s) | VKind::Str(s) => s.clone(),
+            VKind::HexColon(s) => {
+                let minor = self.classid(v, b.iface.handle)?;
+                return match b.iface.classes.iter().position(|c| c.minor == minor) {
+                    Some(i) => Some(i),
+                    None => {
+                        self.error(
+                            Diagnostic::new(Code::UnknownClass, v.span, format!("no class has classid {s}"))
+                                .label("traffic sent here would not be shaped"),
+                        );
+                        None
+                    }
+                };
+            }
+            _ => {
+                self.error(
+                    Diagnostic::new(Code::WrongType, v.span, format!("expected a class name, found {}", v.describe()))
+                        .label("expected the name of a leaf class"),
+                );
+                return None;
+            }
+        };
+        match b.names.get(&name) {
+            Some(&i) if Some(i) != b.root => Some(i),
+            _ => {
+                let d = Diagnostic::new(Code::UnknownClass, v.span, format!("unknown class `{name}`"))
+                    .label("no class of this name in this interface")
+                    .note("the kernel accepts a default naming a missing class and then leaves unclassified traffic unshaped");
+                let known: Vec<&str> = b.names.keys().map(String::as_str).collect();
+                self.error(with_suggestion(d, &name, known.into_iter(), ""));
+                None
+            }
+        }
+    }
+
+    /// `classid 1:2a` (or just `2a`): the minor id, checked against the interface's handle.
+    fn classid(&mut self, v: &Val, handle: u16) -> Option<u16> {
+        let text = match &v.kind {
+            VKind::HexColon(s) => s.clone(),
+            VKind::Num { .. } | VKind::Ident(_) => v.to_text(),
+            _ => {
+                self.error(
+                    Diagnostic::new(Code::WrongType, v.span, format!("expected a classid, found {}", v.describe()))
+                        .label("expected `major:minor` in hex, e.g. `1:2a`"),
+                );
+                return None;
+            }
+        };
+        let (major, minor) = match text.split_once(':') {
+            Some((a, b)) => (Some(a), b),
+            None => (None, text.as_str()),
+        };
+        let bad = |msg: String, label: &str| {
+            Diagnostic::new(Code::ClassidOutOfRange, v.span, msg).label(label.to_string())
+        };
+        if let Some(major) = major {
+            match u32::from_str_radix(major, 16) {
+                Ok(m) if m == handle as u32 => {}
+                _ => {
+                    self.error(
+                        bad(format!("classid `{text}` does not belong to qdisc {handle:x}:"), "wrong major number")
+                            .help(format!("classes of this interface are `{handle:x}:<minor>`")),
+                    );
+                    return None;
+                }
+            }
+        }
+        match u32::from_str_radix(minor, 16) {
+            Ok(0) => {
+                self.error(
+                    bad(format!("classid `{text}` has minor 0"), "minor 0 is the qdisc itself")
+                        .help("use a minor id between 1 and ffff"),
+                );
+                None
+            }
+            Ok(m) if m <= 0xffff => Some(m as u16),
+            Ok(_) => {
+                self.error(
+                    bad(format!("classid `{text}` is out of range"), "minor ids are 1..ffff (hex)"),
+                );
+                None
+            }
+            Err(_) => {
+                self.error(bad(format!("`{text}` is not a classid"), "minor ids are hex, 1..ffff"));
+                None
+            }
+        }
+    }
+
+    fn single(&mut self, p: &ast::Property) -> Option<Val> {
+        if p.values.len() != 1 {
+            self.error(
+                Diagnostic::new(Code::WrongType, p.span, format!("`{}` takes one value", p.key.text))
+                    .label(format!("{} values given", p.values.len())),
+            );
+            return None;
+        }
+        let r = self.scopes.eval(&p.values[0]);
+        self.ok(r)
+    }
+
+    fn rate(&mut self, v: &Val, reference: Option<u64>) -> Option<u64> {
+        match value::rate(v, reference) {
+            Ok(r) => {
+                if let Some(unit) = r.byte_unit {
+                    let bits = crate::units::bit_spelling_of(&unit);
+                    self.diags.push(
+                        Diagnostic::new(Code::ByteUnits, v.span, format!("`{unit}` means BYTES per second"))
+                            .label(format!("this is {}", crate::units::human_rate(r.bits)))
+                            .help(format!("if you meant bits, write `{bits}`; if you meant bytes, write `{}` to say so in bits", crate::units::format_rate(r.bits))),
+                    );
+                }
+                Some(r.bits)
+            }
+            Err(d) => {
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    fn ok<T>(&mut self, r: Result<T, Diagnostic>) -> Option<T> {
+        r.map_err(|d| self.error(d)).ok()
+    }
+
+    fn unknown_property(&mut self, key: &ast::Ident, known: &[&str]) {
+        let d = Diagnostic::new(Code::UnknownProperty, key.span, format!("unknown property `{}`", key.text))
+            .label("not a property here");
+        let d = match value::closest(&key.text, known.iter().copied()) {
+            Some(k) => d.help(format!("did you mean `{k}`?")),
+            None => d.help(format!("known properties: {}", known.join(", "))),
+        };
+        self.error(d);
+    }
+}
+
+const INTERFACE_PROPS: &[&str] = &["rate", "ceil", "mtu", "default", "handle", "r2q"];
+const CLASS_PROPS: &[&str] = &["rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid"];
+
+fn dup(kind: &str, name: &str, span: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(Code::DuplicateDefinition, span, format!("{kind} `{name}` is defined twice"))
+        .label("second definition")
+        .secondary(first, "first defined here")
+}
+
+fn dup_prop(key: &ast::Ident, first: Span) -> Diagnostic {
+    Diagnostic::new(Code::DuplicateProperty, key.span, format!("`{}` is given twice", key.text))
+        .label("second value")
+        .secondary(first, "first given here")
+        .help("remove one of them")
+}
+
+/// A property's span from its key to its last value (never a trailing comment).
+fn prop_span(p: &ast::Property) -> Span {
+    let end = p.values.last().map_or(p.key.span.end, |v| v.span.end);
+    Span { end, ..p.key.span }
+}
+
+fn parse_hex_major(s: &str) -> Option<u16> {
+    let major = s.strip_suffix(':').or_else(|| s.strip_suffix(":0"))?;
+    u16::from_str_radix(major, 16).ok()
+}
+
+/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars.
+/// (Also what keeps them safe in generated scripts.)
+pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
+    let problem = if name.is_empty() {
+        Some("it is empty".to_string())
+    } else if name.len() > 15 {
+        Some(format!("it is {} bytes long; Linux allows at most 15", name.len()))
+    } else if name == "." || name == ".." {
+        Some("`.` and `..` are reserved".to_string())
+    } else {
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
+            .map(|c| format!("it contains {c:?}"))
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Diagnostic::new(Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", name.escape_debug()))
+            .label(p)
+            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
+    }
+}
+
+/// Give every class a minor id. Explicit ids are kept; the root class made from the interface
+/// rate gets 1 when free; every other class gets the next free id from 0x10 upwards, in source
+/// order (depth-first). Deterministic, and an explicit id never collides with an automatic one.
+fn assign_ids(b: &mut IfaceBuilder, diags: &mut Diagnostics) {
+    let mut taken = std::collections::HashSet::new();
+    for (i, e) in b.explicit.iter().enumerate() {
+        if let Some((m, _)) = e {
+            taken.insert(*m);
+            b.iface.classes[i].minor = *m;
+            b.iface.classes[i].explicit_id = true;
+        }
+    }
+    if let Some(r) = b.root {
+        if b.explicit[r].is_none() && !taken.contains(&1) {
+            b.iface.classes[r].minor = 1;
+            taken.insert(1);
+        }
+    }
+    let mut next: u32 = FIRST_AUTO_MINOR as u32;
+    let mut exhausted = false;
+    for i in 0..b.iface.classes.len() {
+        if b.iface.classes[i].minor != 0 {
+            continue;
+        }
+        while next <= 0xffff && taken.contains(&(next as u16)) {
+            next += 1;
+        }
+        if next > 0xffff {
+            if !exhausted {
+                diags.push(
+                    Diagnostic::new(Code::IdsExhausted, b.iface.classes[i].span, "no minor id left for this class")
+                        .label("an HTB qdisc holds at most 65535 classes")
+                        .help("split the classes over several interfaces or aggregate them"),
+                );
+                exhausted = true;
+            }
+            continue;
+        }
+        b.iface.classes[i].minor = next as u16;
+        taken.insert(next as u16);
+        next += 1;
+    }
+}

@@ -1,0 +1,361 @@
+//! Match lines and rules: criteria are evaluated, rules expanded (a rule's own keys override
+//! those it inherits, and keys written on a match line override the rule's), and each match is
+//! checked on its own (ports need tcp/udp, one address family, one protocol).
+
+use super::value::{self, with_suggestion, Scopes, VKind, Val};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use crate::plan::{self, Criterion, Match, Test};
+use crate::syntax::ast::{self, CritKind};
+use ipnet::IpNet;
+use std::collections::HashMap;
+
+/// The `rule` definitions of a file, with usage tracking.
+#[derive(Default)]
+pub struct RuleTable<'a> {
+    defs: HashMap<String, &'a ast::RuleDef>,
+    used: HashMap<String, bool>,
+    order: Vec<String>,
+}
+
+impl<'a> RuleTable<'a> {
+    /// Add a rule; returns the span of the first definition if the name is taken.
+    pub fn define(&mut self, name: String, def: &'a ast::RuleDef) -> Option<Span> {
+        if let Some(first) = self.defs.get(&name) {
+            return Some(first.name.span);
+        }
+        self.order.push(name.clone());
+        self.defs.insert(name, def);
+        None
+    }
+
+    pub fn unused(&self) -> Vec<(String, Span)> {
+        self.order
+            .iter()
+            .filter(|n| !self.used.get(*n).copied().unwrap_or(false))
+            .map(|n| (n.clone(), self.defs[n].name.span))
+            .collect()
+    }
+}
+
+/// A criterion with the key it overrides by (`proto` for tcp/udp/icmp too).
+struct Keyed {
+    key: &'static str,
+    crit: Criterion,
+    /// Whether it came from a rule (and may be overridden by what follows on the line).
+    from_rule: bool,
+}
+
+/// Lower one `match` line. Returns `None` when it has errors (reported in the diagnostics).
+pub fn lower_match(
+    m: &ast::MatchStmt,
+    scopes: &mut Scopes,
+    rules: &mut RuleTable,
+) -> (Option<Match>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut out: Vec<Keyed> = vec![];
+    for c in &m.criteria {
+        expand(c, scopes, rules, &mut out, &mut diags, &mut vec![], false);
+    }
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let m = Match {
+        criteria: out.into_iter().map(|k| k.crit).collect(),
+    };
+    if let Err(d) = validate(&m) {
+        diags.push(d);
+        return (None, diags);
+    }
+    (Some(m), diags)
+}
+
+/// Expand one criterion (a rule reference recursively) onto `out`.
+fn expand(
+    c: &ast::Criterion,
+    scopes: &mut Scopes,
+    rules: &mut RuleTable,
+    out: &mut Vec<Keyed>,
+    diags: &mut Diagnostics,
+    stack: &mut Vec<String>,
+    from_rule: bool,
+) {
+    match &c.kind {
+        CritKind::Rule(name) => {
+            let Ok(rname) = scopes.interpolate(&name.parts).map_err(|d| diags.push(d)) else {
+                return;
+            };
+            let Some(def) = rules.defs.get(&rname).copied() else {
+                let d = Diagnostic::new(Code::UnknownRule, name.span, format!("unknown rule `{rname}`"))
+                    .label("no rule or match criterion of this name");
+                let mut known: Vec<&str> = rules.defs.keys().map(String::as_str).collect();
+                known.extend(CRITERIA);
+                diags.push(with_suggestion(d, &rname, known.into_iter(), ""));
+                return;
+            };
+            if stack.contains(&rname) {
+                diags.push(
+                    Diagnostic::new(Code::InheritanceCycle, name.span, format!("rule `{rname}` refers to itself"))
+                        .note(format!("cycle: {} -> {rname}", stack.join(" -> "))),
+                );
+                return;
+            }
+            rules.used.insert(rname.clone(), true);
+            stack.push(rname.clone());
+            let mut inner: Vec<Keyed> = vec![];
+            for p in &def.parents {
+                let pc = ast::Criterion {
+                    negated: false,
+                    kind: CritKind::Rule(p.clone()),
+                    span: p.span,
+                };
+                expand(&pc, scopes, rules, &mut inner, diags, stack, true);
+            }
+            let inherited = inner.len();
+            let mut own: Vec<Keyed> = vec![];
+            for line in &def.lines {
+                for lc in line {
+                    expand(lc, scopes, rules, &mut own, diags, stack, true);
+                }
+            }
+            stack.pop();
+            // A rule's own keys override the ones it inherits.
+            inner.retain(|k| !own.iter().any(|o| o.key == k.key));
+            debug_assert!(inner.len() <= inherited);
+            inner.extend(own);
+            if c.negated {
+                if inner.len() != 1 {
+                    diags.push(
+                        Diagnostic::new(Code::ConflictingCriteria, c.span, format!("cannot negate rule `{rname}` of {} criteria", inner.len()))
+                            .label("`!` of several criteria would be an OR of negations")
+                            .help("negate the single criterion that tells the traffic apart instead, e.g. `dst !10.0.0.0/8`"),
+                    );
+                    return;
+                }
+                inner[0].crit.negated = !inner[0].crit.negated;
+            }
+            for mut k in inner {
+                k.from_rule = true;
+                out.push(k);
+            }
+        }
+        CritKind::Flag(id) => {
+            let proto = match id.text.as_str() {
+                "tcp" => plan::PROTO_TCP,
+                "udp" => plan::PROTO_UDP,
+                "icmp" => plan::PROTO_ICMP,
+                _ => plan::PROTO_ICMPV6,
+            };
+            push(out, "proto", Test::Proto(proto), c, from_rule);
+        }
+        CritKind::Valued { key, values } => {
+            let vals: Result<Vec<Val>, _> = values.iter().map(|v| scopes.eval(v)).collect();
+            let vals = match vals {
+                Ok(v) => v,
+                Err(d) => return diags.push(d),
+            };
+            match valued(&key.text, &vals, c.span, diags) {
+                Some((k, test)) => push(out, k, test, c, from_rule),
+                None => {}
+            }
+        }
+    }
+}
+
+/// Push a criterion; an explicit key replaces the same key that came from a rule.
+fn push(out: &mut Vec<Keyed>, key: &'static str, test: Test, c: &ast::Criterion, from_rule: bool) {
+    if !from_rule {
+        out.retain(|k| !(k.from_rule && k.key == key));
+    }
+    out.push(Keyed {
+        key,
+        crit: Criterion {
+            negated: c.negated,
+            test,
+            span: c.span,
+        },
+        from_rule,
+    });
+}
+
+const CRITERIA: [&str; 12] = [
+    "tcp", "udp", "icmp", "icmpv6", "proto", "src", "dst", "sport", "dport", "dscp", "mark", "length",
+];
+
+fn one<'v>(key: &str, vals: &'v [Val], span: Span) -> Result<&'v Val, Diagnostic> {
+    match vals {
+        [v] => Ok(v),
+        _ => Err(Diagnostic::new(Code::WrongType, span, format!("`{key}` takes one value"))
+            .label(format!("{} values given", vals.len()))),
+    }
+}
+
+fn valued(key: &str, vals: &[Val], span: Span, diags: &mut Diagnostics) -> Option<(&'static str, Test)> {
+    let r: Result<(&'static str, Test), Diagnostic> = (|| match key {
+        "proto" => Ok(("proto", Test::Proto(protocol(one(key, vals, span)?)?))),
+        "src" | "dst" => {
+            let mut nets = vec![];
+            for v in vals.iter().flat_map(|v| v.flatten()) {
+                let (net, host_bits) = value::address(v)?;
+                if host_bits {
+                    diags.push(
+                        Diagnostic::new(Code::HostBitsSet, v.span, format!("`{}` has host bits set", v.to_text()))
+                            .label(format!("this means the network {net}"))
+                            .help(format!("write `{net}`, or `/{}` for the single host", if net.addr().is_ipv4() { 32 } else { 128 })),
+                    );
+                }
+                nets.push(net);
+            }
+            let fams: Vec<bool> = nets.iter().map(|n| matches!(n, IpNet::V4(_))).collect();
+            if fams.windows(2).any(|w| w[0] != w[1]) {
+                return Err(Diagnostic::new(Code::MixedFamilies, span, "address list mixes IPv4 and IPv6")
+                    .label("one match applies to one address family")
+                    .help("write one `match` line per family"));
+            }
+            Ok(if key == "src" { ("src", Test::Src(nets)) } else { ("dst", Test::Dst(nets)) })
+        }
+        "sport" => Ok(("sport", Test::Sport(value::ports(vals)?))),
+        "dport" => Ok(("dport", Test::Dport(value::ports(vals)?))),
+        "dscp" => {
+            let v = one(key, vals, span)?;
+            let code = match &v.kind {
+                VKind::Ident(n) | VKind::Str(n) => plan::dscp_by_name(n).ok_or_else(|| {
+                    Diagnostic::new(Code::BadDscp, v.span, format!("unknown DSCP class `{n}`"))
+                        .label("expected a number 0..63 or a class name")
+                        .help("class names are BE, EF, CS0..CS7 and AF11..AF43")
+                })?,
+                _ => value::bounded(v, 0, 63, "DSCP value", Code::BadDscp)? as u8,
+            };
+            Ok(("dscp", Test::Dscp(code)))
+        }
+        "mark" => {
+            let v = one(key, vals, span)?;
+            let num = |s: &str| -> Option<u32> {
+                match s.strip_prefix("0x") {
+                    Some(h) => u32::from_str_radix(h, 16).ok(),
+                    None => s.parse().ok(),
+                }
+            };
+            let bad = || Diagnostic::new(Code::BadValue, v.span, "invalid firewall mark")
+                .label("expected a 32-bit number, optionally with `/mask`");
+            match &v.kind {
+                VKind::Masked(a, b) => Ok(("mark", Test::Mark { value: num(a).ok_or_else(bad)?, mask: Some(num(b).ok_or_else(bad)?) })),
+                VKind::Num { .. } => {
+                    let n = value::bounded(v, 0, u32::MAX as i64, "mark", Code::BadValue)?;
+                    Ok(("mark", Test::Mark { value: n as u32, mask: None }))
+                }
+                _ => Err(bad()),
+            }
+        }
+        "length" => {
+            let v = one(key, vals, span)?;
+            let (lo, hi) = match &v.kind {
+                VKind::Range(a, b) => (*a, *b),
+                _ => {
+                    let n = value::integer(v)?;
+                    (n, n)
+                }
+            };
+            if lo > hi {
+                return Err(Diagnostic::new(Code::ReversedRange, v.span, format!("range {lo}..{hi} is reversed"))
+                    .label("the first bound is greater than the second"));
+            }
+            if lo < 0 || hi > 65535 {
+                return Err(Diagnostic::new(Code::BadValue, v.span, "packet length out of range")
+                    .label("lengths are 0..65535 bytes"));
+            }
+            Ok(("length", Test::Length { min: lo as u16, max: hi as u16 }))
+        }
+        _ => unreachable!("grammar admits only known keys"),
+    })();
+    r.map_err(|d| diags.push(d)).ok()
+}
+
+fn protocol(v: &Val) -> Result<u8, Diagnostic> {
+    match &v.kind {
+        VKind::Ident(n) | VKind::Str(n) => {
+            let p = match n.to_ascii_lowercase().as_str() {
+                "icmp" => 1,
+                "igmp" => 2,
+                "ipip" | "ipencap" => 4,
+                "tcp" => 6,
+                "udp" => 17,
+                "ipv6" => 41,
+                "gre" => 47,
+                "esp" => 50,
+                "ah" => 51,
+                "icmpv6" | "ipv6-icmp" => 58,
+                "ospf" => 89,
+                "pim" => 103,
+                "vrrp" => 112,
+                "l2tp" => 115,
+                "sctp" => 132,
+                "udplite" => 136,
+                "dccp" => 33,
+                _ => {
+                    return Err(Diagnostic::new(Code::BadValue, v.span, format!("unknown protocol `{n}`"))
+                        .label("not a protocol name tcc knows")
+                        .help("give the protocol number instead, e.g. `proto 47`"))
+                }
+            };
+            Ok(p)
+        }
+        _ => Ok(value::bounded(v, 0, 255, "protocol number", Code::BadValue)? as u8),
+    }
+}
+
+/// Protocols that have ports.
+fn has_ports(p: u8) -> bool {
+    matches!(p, plan::PROTO_TCP | plan::PROTO_UDP | 33 | 132 | 136)
+}
+
+/// Checks on one whole match: ports need tcp/udp, one protocol, one family.
+fn validate(m: &Match) -> Result<(), Diagnostic> {
+    let protos: Vec<&Criterion> = m
+        .criteria
+        .iter()
+        .filter(|c| !c.negated && matches!(c.test, Test::Proto(_)))
+        .collect();
+    let proto_of = |c: &Criterion| match c.test {
+        Test::Proto(p) => p,
+        _ => unreachable!(),
+    };
+    if let [a, rest @ ..] = protos.as_slice() {
+        if let Some(b) = rest.iter().find(|b| proto_of(b) != proto_of(a)) {
+            return Err(Diagnostic::new(Code::ConflictingCriteria, b.span, "a packet has only one protocol")
+                .label("this protocol")
+                .secondary(a.span, "contradicts this one")
+                .help("write one `match` line per protocol: several lines in a class are alternatives"));
+        }
+    }
+    let proto = protos.first().map(|c| proto_of(c));
+    for c in &m.criteria {
+        if matches!(c.test, Test::Sport(_) | Test::Dport(_)) && !proto.is_some_and(has_ports) {
+            return Err(Diagnostic::new(Code::PortsWithoutProtocol, c.span, "ports without `tcp` or `udp`")
+                .label("only TCP, UDP, SCTP, DCCP and UDP-Lite have ports")
+                .help("add `tcp` or `udp` to this match line"));
+        }
+    }
+    // One family: addresses decide, icmp is IPv4 and icmpv6 IPv6.
+    let mut fam: Option<(bool, Span)> = None;
+    for c in &m.criteria {
+        let this = match &c.test {
+            Test::Src(n) | Test::Dst(n) => n.first().map(|n| matches!(n, IpNet::V4(_))),
+            Test::Proto(plan::PROTO_ICMP) if !c.negated => Some(true),
+            Test::Proto(plan::PROTO_ICMPV6) if !c.negated => Some(false),
+            _ => None,
+        };
+        if let Some(v4) = this {
+            match fam {
+                Some((f, first)) if f != v4 => {
+                    return Err(Diagnostic::new(Code::MixedFamilies, c.span, "match mixes IPv4 and IPv6")
+                        .label(if v4 { "IPv4" } else { "IPv6" })
+                        .secondary(first, if f { "IPv4" } else { "IPv6" })
+                        .help("a packet is either IPv4 or IPv6; write one `match` line per family"));
+                }
+                None => fam = Some((v4, c.span)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! Evaluated values, variable scopes, and conversions from values to what a property or a
+//! criterion needs (a rate, a size, ports, addresses...), each reporting its own diagnostic.
+
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::plan::PortRange;
+use crate::syntax::ast::{Ident, StrPart, Value, ValueKind};
+use crate::units;
+use ipnet::IpNet;
+use std::collections::{HashMap, HashSet};
+
+/// A value after variables have been substituted. Keeps the span where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Val {
+    pub kind: VKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VKind {
+    Str(String),
+    Ident(String),
+    /// A number with its unit as written (`70` + `mbit`, `20` + `%`, `18000` + ``).
+    Num { value: f64, unit: String },
+    Ipv4(String),
+    HexColon(String),
+    Masked(String, String),
+    /// Inclusive integer range.
+    Range(i64, i64),
+    List(Vec<Val>),
+}
+
+impl Val {
+    /// What kind of value this is, in words, for "expected X, found Y".
+    pub fn describe(&self) -> &'static str {
+        match &self.kind {
+            VKind::Str(_) => "a string",
+            VKind::Ident(_) => "a name",
+            VKind::Num { unit, .. } if unit == "%" => "a percentage",
+            VKind::Num { unit, .. } if unit.is_empty() => "a number",
+            VKind::Num { .. } => "a quantity with a unit",
+            VKind::Ipv4(_) => "an IPv4 address",
+            VKind::HexColon(_) => "an IPv6 address or classid",
+            VKind::Masked(..) => "a value/mask pair",
+            VKind::Range(..) => "a range",
+            VKind::List(_) => "a list",
+        }
+    }
+
+    /// The text this value contributes to an interpolated string or a name.
+    pub fn to_text(&self) -> String {
+        match &self.kind {
+            VKind::Str(s) | VKind::Ident(s) | VKind::Ipv4(s) | VKind::HexColon(s) => s.clone(),
+            VKind::Num { value, unit } => format!("{}{}", fmt_num(*value), unit),
+            VKind::Masked(a, b) => format!("{a}/{b}"),
+            VKind::Range(a, b) => format!("{a}..{b}"),
+            VKind::List(v) => v.iter().map(Val::to_text).collect::<Vec<_>>().join(","),
+        }
+    }
+
+    /// Flatten nested lists into their elements (a non-list is a list of itself).
+    pub fn flatten(&self) -> Vec<&Val> {
+        match &self.kind {
+            VKind::List(v) => v.iter().flat_map(|x| x.flatten()).collect(),
+            _ => vec![self],
+        }
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// One variable binding.
+#[derive(Debug, Clone)]
+struct Binding {
+    val: Val,
+    /// Where it was defined; `None` for loop variables (never reported as unused).
+    def: Option<Span>,
+}
+
+/// Nested variable scopes, innermost last. Usage is recorded by definition span.
+#[derive(Debug, Default)]
+pub struct Scopes {
+    frames: Vec<HashMap<String, Binding>>,
+    pub used: HashSet<Span>,
+}
+
+impl Scopes {
+    pub fn new() -> Scopes {
+        Scopes {
+            frames: vec![HashMap::new()],
+            used: HashSet::new(),
+        }
+    }
+
+    pub fn push(&mut self) {
+        self.frames.push(HashMap::new());
+    }
+
+    pub fn pop(&mut self) {
+        self.frames.pop();
+    }
+
+    /// Bind `name`; returns the span of an earlier definition in the same frame, if any.
+    pub fn define(&mut self, name: &str, val: Val, def: Option<Span>) -> Option<Span> {
+        let frame = self.frames.last_mut().expect("a scope frame");
+        let old = frame.insert(name.to_string(), Binding { val, def });
+        old.and_then(|b| b.def)
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<Val> {
+        for f in self.frames.iter().rev() {
+            if let Some(b) = f.get(name) {
+                if let Some(d) = b.def {
+                    self.used.insert(d);
+                }
+                return Some(b.val.clone());
+            }
+        }
+        None
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.frames.iter().flat_map(|f| f.keys().cloned()).collect()
+    }
+
+    /// Resolve a variable reference, or report it with a "did you mean".
+    pub fn var(&mut self, id: &Ident) -> Result<Val, Diagnostic> {
+        match self.lookup(&id.text) {
+            Some(mut v) => {
+                v.span = id.span;
+                Ok(v)
+            }
+            None => {
+                let names = self.names();
+                let d = Diagnostic::new(
+                    Code::UnknownVariable,
+                    id.span,
+                    format!("unknown variable `${}`", id.text),
+                )
+                .label("not defined here or in any enclosing block");
+                Err(with_suggestion(d, &id.text, names.iter().map(String::as_str), "$"))
+            }
+        }
+    }
+
+    /// Evaluate a value: substitute variables, interpolate strings.
+    pub fn eval(&mut self, v: &Value) -> Result<Val, Diagnostic> {
+        let kind = match &v.kind {
+            ValueKind::Var(id) => {
+                let mut val = self.var(id)?;
+                val.span = v.span;
+                return Ok(val);
+            }
+            ValueKind::List(items) => {
+                VKind::List(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?)
+            }
+            ValueKind::Str(parts) => VKind::Str(self.interpolate(parts)?),
+            ValueKind::Range(a, b) => {
+                let lo = self.int_of(a)?;
+                let hi = self.int_of(b)?;
+                VKind::Range(lo, hi)
+            }
+            ValueKind::Ipv4(s) => VKind::Ipv4(s.clone()),
+            ValueKind::HexColon(s) => VKind::HexColon(s.clone()),
+            ValueKind::Masked(a, b) => VKind::Masked(a.clone(), b.clone()),
+            ValueKind::Quantity { number, unit } => VKind::Num {
+                value: parse_num(number).ok_or_else(|| {
+                    Diagnostic::new(Code::BadValue, v.span, format!("`{number}` is not a number"))
+                })?,
+                unit: unit.clone(),
+            },
+            ValueKind::Ident(s) => VKind::Ident(s.clone()),
+        };
+        Ok(Val { kind, span: v.span })
+    }
+
+    fn int_of(&mut self, v: &Value) -> Result<i64, Diagnostic> {
+        let val = self.eval(v)?;
+        integer(&val)
+    }
+
+    pub fn interpolate(&mut self, parts: &[StrPart]) -> Result<String, Diagnostic> {
+        let mut s = String::new();
+        for p in parts {
+            match p {
+                StrPart::Text(t) => s.push_str(t),
+                StrPart::Var(id) => s.push_str(&self.var(id)?.to_text()),
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn parse_num(text: &str) -> Option<f64> {
+    if let Some(hex) = text.strip_prefix("0x") {
+        u64::from_str_radix(hex, 16).ok().map(|v| v as f64)
+    } else {
+        units::parse_number(text)
+    }
+}
+
+/// Add "did you mean `x`?" when a known name is close to the unknown one.
+pub fn with_suggestion<'a>(
+    d: Diagnostic,
+    unknown: &str,
+    known: impl Iterator<Item = &'a str>,
+    prefix: &str,
+) -> Diagnostic {
+    match closest(unknown, known) {
+        Some(best) => d.help(format!("did you mean `{prefix}{best}`?")),
+        None => d,
+    }
+}
+
+/// The known name closest to `unknown`, if it is close enough to be a likely typo.
+pub fn closest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .filter(|k| *k != unknown)
+        .map(|k| (strsim::damerau_levenshtein(unknown, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3) && *d < k.len().max(unknown.len()))
+        .min_by_key(|(d, k)| (*d, *k))
+        .map(|(_, k)| k)
+}
+
+fn wrong(v: &Val, expected: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::WrongType,
+        v.span,
+        format!("expected {expected}, found {}", v.describe()),
+    )
+    .label(format!("expected {expected}"))
+}
+
+/// An integer without unit.
+pub fn integer(v: &Val) -> Result<i64, Diagnostic> {
+    match &v.kind {
+        VKind::Num { value, unit } if unit.is_empty() && value.fract() == 0.0 => Ok(*value as i64),
+        VKind::Num { unit, .. } if unit.is_empty() => Err(wrong(v, "a whole number")),
+        _ => Err(wrong(v, "a number")),
+    }
+}
+
+/// An integer in `lo..=hi`, or an out-of-range diagnostic naming `what`.
+pub fn bounded(v: &Val, lo: i64, hi: i64, what: &str, code: Code) -> Result<i64, Diagnostic> {
+    let n = integer(v)?;
+    if n < lo || n > hi {
+        return Err(Diagnostic::new(code, v.span, format!("{what} {n} is out of range"))
+            .label(format!("must be between {lo} and {hi}")));
+    }
+    Ok(n)
+}
+
+/// A rate as written: what it evaluates to given the reference for `%`, plus whether a byte
+/// unit was used (for the warning).
+pub struct RateVal {
+    pub bits: u64,
+    pub byte_unit: Option<String>,
+}
+
+/// A rate: a number with a rate unit, or a percentage of `reference` (the parent's rate).
+/// `reference` is `Err(())` when there is no parent rate to take a percentage of.
+pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
+    let VKind::Num { value, unit } = &v.kind else {
+        return Err(wrong(v, "a rate such as `100mbit`"));
+    };
+    if *value < 0.0 {
+        return Err(Diagnostic::new(Code::BadValue, v.span, "a rate cannot be negative"));
+    }
+    if unit == "%" {
+        let Some(r) = reference else {
+            return Err(Diagnostic::new(
+                Code::PercentWithoutParent,
+                v.span,
+                "a percentage needs a parent rate to be a percentage of",
+            )
+            .label("percentage of nothing")
+            .help("give the parent class (or the interface) a `rate`, or write an absolute rate"));
+        };
+        if *value > 100.0 {
+            return Err(Diagnostic::new(
+                Code::BadValue,
+                v.span,
+                format!("{}% is more than the whole parent rate", fmt_num(*value)),
+            )
+            .label("at most 100%"));
+        }
+        return Ok(RateVal {
+            bits: (r as f64 * value / 100.0).round() as u64,
+            byte_unit: None,
+        });
+    }
+    if unit.is_empty() {
+        return Err(Diagnostic::new(
+            Code::MissingUnit,
+            v.span,
+            format!("rate `{}` has no unit", fmt_num(*value)),
+        )
+        .label("bits? bytes? per second")
+        .help(format!(
+            "write the unit, e.g. `{}mbit` (megabits per second) or `{}kbit`",
+            fmt_num(*value),
+            fmt_num(*value)
+        )));
+    }
+    let Some(u) = units::rate_unit(unit) else {
+        let known = [
+            "bit", "kbit", "mbit", "gbit", "tbit", "kibit", "mibit", "gibit", "bps", "kbps", "mbps",
+            "gbps",
+        ];
+        let d = Diagnostic::new(Code::UnknownUnit, v.span, format!("unknown rate unit `{unit}`"))
+            .label("not a rate unit");
+        let d = match closest(&unit.to_ascii_lowercase(), known.iter().copied()) {
+            Some(k) => d.help(format!("did you mean `{}{k}`?", fmt_num(*value))),
+            None => d.help("rate units are bit, kbit, mbit, gbit, tbit (x1000), kibit, mibit, gibit (x1024), and bps, kbps, mbps, gbps for BYTES per second"),
+        };
+        return Err(d);
+    };
+    Ok(RateVal {
+        bits: (value * u.bits as f64).round() as u64,
+        byte_unit: u.bytes.then(|| unit.clone()),
+    })
+}
+
+/// A size in bytes: a bare number (bytes) or a number with a tc size unit.
+pub fn size(v: &Val) -> Result<u64, Diagnostic> {
+    let VKind::Num { value, unit } = &v.kind else {
+        return Err(wrong(v, "a size such as `1500` or `15k`"));
+    };
+    match units::size_unit(unit) {
+        Some(mult) if *value >= 0.0 => Ok((value * mult).round() as u64),
+        Some(_) => Err(Diagnostic::new(Code::BadValue, v.span, "a size cannot be negative")),
+        None => Err(Diagnostic::new(Code::UnknownUnit, v.span, format!("unknown size unit `{unit}`"))
+            .label("not a size unit")
+            .help("sizes are bytes (a bare number or `b`), `k`/`kb` (x1024), `m`/`mb`, `g`/`gb`, or `kbit`/`mbit`")),
+    }
+}
+
+/// A list of ports and port ranges (`80`, `20..21`, `[80, 443]`), reversed or too-large
+/// values reported.
+pub fn ports(vals: &[Val]) -> Result<Vec<PortRange>, Diagnostic> {
+    let mut out = vec![];
+    for v in vals.iter().flat_map(|v| v.flatten()) {
+        let (lo, hi) = match &v.kind {
+            VKind::Range(a, b) => (*a, *b),
+            VKind::Num { .. } => {
+                let n = integer(v)?;
+                (n, n)
+            }
+            _ => return Err(wrong(v, "a port or a port range such as `1024..5000`")),
+        };
+        for p in [lo, hi] {
+            if !(0..=65535).contains(&p) {
+                return Err(Diagnostic::new(
+                    Code::PortOutOfRange,
+                    v.span,
+                    format!("port {p} is out of range"),
+                )
+                .label("ports are 0..65535"));
+            }
+        }
+        if lo > hi {
+            return Err(Diagnostic::new(
+                Code::ReversedRange,
+                v.span,
+                format!("range {lo}..{hi} is reversed"),
+            )
+            .label("the first bound is greater than the second")
+            .help(format!("write `{hi}..{lo}`; ranges are inclusive")));
+        }
+        out.push(PortRange {
+            lo: lo as u16,
+            hi: hi as u16,
+        });
+    }
+    Ok(out)
+}
+
+/// An address or network. Returns the network and whether host bits were set (and cleared).
+pub fn address(v: &Val) -> Result<(IpNet, bool), Diagnostic> {
+    let text = match &v.kind {
+        VKind::Ipv4(s) | VKind::HexColon(s) => s,
+        _ => return Err(wrong(v, "an address such as `10.0.0.0/8` or `2001:db8::/32`")),
+    };
+    let net = if text.contains('/') {
+        text.parse::<IpNet>().ok()
+    } else {
+        text.parse::<std::net::IpAddr>().ok().map(IpNet::from)
+    };
+    let Some(net) = net else {
+        return Err(Diagnostic::new(Code::BadValue, v.span, format!("`{text}` is not a valid address"))
+            .label("not an IPv4 or IPv6 address or network"));
+    };
+    let trunc = net.trunc();
+    Ok((trunc, trunc != net))
+}

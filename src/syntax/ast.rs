@@ -1,0 +1,156 @@
+//! The spanned syntax tree of a `.shape` file, exactly as written (nothing expanded yet).
+
+use crate::diagnostic::Span;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    pub stmts: Vec<Stmt>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    Let(Let),
+    Rule(RuleDef),
+    Template(TemplateDef),
+    Interface(InterfaceDef),
+    Class(ClassDef),
+    For(ForLoop),
+    Match(MatchStmt),
+    Property(Property),
+}
+
+impl Stmt {
+    pub fn span(&self) -> Span {
+        match self {
+            Stmt::Let(s) => s.span,
+            Stmt::Rule(s) => s.span,
+            Stmt::Template(s) => s.span,
+            Stmt::Interface(s) => s.span,
+            Stmt::Class(s) => s.span,
+            Stmt::For(s) => s.span,
+            Stmt::Match(s) => s.span,
+            Stmt::Property(s) => s.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub text: String,
+    pub span: Span,
+}
+
+/// A name of a class, rule or template: a bare identifier or a string with `${var}` parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Name {
+    pub parts: Vec<StrPart>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrPart {
+    Text(String),
+    Var(Ident),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Let {
+    pub name: Ident,
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDef {
+    pub name: Name,
+    pub parents: Vec<Name>,
+    /// One entry per line of the body; all criteria of all lines must hold.
+    pub lines: Vec<Vec<Criterion>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateDef {
+    pub name: Name,
+    pub parents: Vec<Name>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterfaceDef {
+    pub name: Name,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassDef {
+    pub name: Name,
+    pub templates: Vec<Name>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForLoop {
+    pub var: Ident,
+    pub iter: Value,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchStmt {
+    pub criteria: Vec<Criterion>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Property {
+    pub key: Ident,
+    pub values: Vec<Value>,
+    pub span: Span,
+}
+
+/// One criterion of a match line: `tcp`, `dst !10.0.0.0/8`, `sport 80, 1024..5000`, or the
+/// name of a rule. A `!` before the key and one before the value both negate (they cancel).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Criterion {
+    pub negated: bool,
+    pub kind: CritKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CritKind {
+    /// `tcp`, `udp`, `icmp`, `icmpv6`.
+    Flag(Ident),
+    /// `proto`, `src`, `dst`, `sport`, `dport`, `dscp`, `mark`, `length` with their values.
+    Valued { key: Ident, values: Vec<Value> },
+    /// A reference to a `rule`.
+    Rule(Name),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueKind {
+    List(Vec<Value>),
+    Str(Vec<StrPart>),
+    Var(Ident),
+    Range(Box<Value>, Box<Value>),
+    /// Dotted-quad IPv4 address, optionally with `/len`.
+    Ipv4(String),
+    /// Text with colons: an IPv6 address (optionally `/len`) or a tc classid like `1:2a`.
+    HexColon(String),
+    /// `value/mask`, as in `mark 0x10/0xff`.
+    Masked(String, String),
+    /// A number with an optional unit: `70mbit`, `20%`, `18000`, `0x1a`.
+    Quantity { number: String, unit: String },
+    Ident(String),
+}

@@ -1,0 +1,7 @@
+//! Syntax: the pest grammar (`grammar/shape.pest`) and the spanned AST it produces.
+//! Architecture invariant: nothing here resolves names or computes values; that is `sema`.
+
+pub mod ast;
+pub mod parser;
+
+pub use parser::parse;

@@ -1,0 +1,436 @@
+//! Source text -> spanned AST, through the pest grammar in `grammar/shape.pest`.
+
+use super::ast::*;
+use crate::diagnostic::{Code, Diagnostic, Span};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/shape.pest"]
+struct ShapeParser;
+
+/// Deepest `{ }` nesting accepted. HTB allows 8 levels of classes; loops and interface blocks
+/// add a few more. Checked before parsing so that absurd inputs cannot exhaust the stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Parse one file. `file` is the id used in spans.
+pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
+    check_nesting(file, text)?;
+    let mut pairs = ShapeParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    let root = pairs.next().expect("grammar: file");
+    let cx = Cx { file };
+    Ok(File {
+        stmts: cx.stmts(root.into_inner()),
+    })
+}
+
+fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
+    let (mut depth, mut in_str, mut in_comment) = (0usize, false, false);
+    let mut prev = '\0';
+    for (i, ch) in text.char_indices() {
+        match ch {
+            '\n' => in_comment = false,
+            _ if in_comment => {}
+            '"' if prev != '\\' => in_str = !in_str,
+            '#' if !in_str => in_comment = true,
+            '{' if !in_str => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::new(
+                        Code::LoopTooLarge,
+                        Span::new(file, i, i + 1),
+                        format!("blocks nested more than {MAX_NESTING} deep"),
+                    )
+                    .label("this block is too deep")
+                    .help("HTB allows at most 8 levels of classes; flatten the configuration"));
+                }
+            }
+            '}' if !in_str => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = ch;
+    }
+    Ok(())
+}
+
+fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    // Point at the whole offending token, not one character.
+    let end = text[pos..]
+        .char_indices()
+        .find(|&(_, c)| c.is_whitespace() || c == ';' || c == '{' || c == '}')
+        .map(|(i, _)| pos + i)
+        .unwrap_or(text.len());
+    let end = if end == pos {
+        (pos + text[pos..].chars().next().map_or(0, char::len_utf8)).min(text.len())
+    } else {
+        end
+    };
+    let found = if pos >= text.len() {
+        "end of file".to_string()
+    } else if text[pos..].starts_with('\n') || text[pos..].starts_with("\r\n") {
+        "end of line".to_string()
+    } else {
+        format!("`{}`", &text[pos..end])
+    };
+    let mut expected: Vec<&str> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| describe(*r)).collect()
+        }
+        ErrorVariant::CustomError { .. } => vec![],
+    };
+    expected.sort();
+    expected.dedup();
+    let wanted = match expected.as_slice() {
+        [] => "something else".to_string(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    };
+    Diagnostic::new(
+        Code::Syntax,
+        Span::new(file, pos, end),
+        format!("expected {wanted}, found {found}"),
+    )
+    .label(format!("expected {wanted}"))
+}
+
+/// How a grammar rule is named in messages; `None` hides it.
+fn describe(r: Rule) -> Option<&'static str> {
+    Some(match r {
+        Rule::EOI => "end of file",
+        Rule::braced | Rule::stmt | Rule::property | Rule::let_stmt | Rule::class_def | Rule::class_decl => {
+            "a statement"
+        }
+        Rule::block => "`{`",
+        Rule::value | Rule::value_list | Rule::list | Rule::quantity | Rule::number => "a value",
+        Rule::range => "a range",
+        Rule::string | Rule::name => "a name",
+        Rule::ident => "an identifier",
+        Rule::criteria | Rule::criterion | Rule::crit_rule => "a match criterion",
+        Rule::flag_key | Rule::valued_key => "a match criterion",
+        Rule::inherits => "`:`",
+        Rule::kw_in => "`in`",
+        Rule::keyword => "a keyword",
+        Rule::var_ref => "a variable",
+        Rule::ipv4 | Rule::hexcolon => "an address",
+        _ => return None,
+    })
+}
+
+struct Cx {
+    file: usize,
+}
+
+impl Cx {
+    fn span(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.file, s.start(), s.end())
+    }
+
+    fn stmts(&self, pairs: pest::iterators::Pairs<Rule>) -> Vec<Stmt> {
+        pairs
+            .filter(|p| p.as_rule() != Rule::EOI)
+            .map(|p| self.stmt(p))
+            .collect()
+    }
+
+    fn block(&self, p: Pair<Rule>) -> Vec<Stmt> {
+        debug_assert_eq!(p.as_rule(), Rule::block);
+        self.stmts(p.into_inner())
+    }
+
+    fn stmt(&self, p: Pair<Rule>) -> Stmt {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut it = p.into_inner().filter(|p| !is_keyword(p.as_rule())).peekable();
+        match rule {
+            Rule::let_stmt => Stmt::Let(Let {
+                name: self.ident(it.next().unwrap()),
+                value: self.value(it.next().unwrap()),
+                span,
+            }),
+            Rule::rule_def => {
+                let name = self.name(it.next().unwrap());
+                let mut parents = vec![];
+                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
+                    parents = self.inherits(it.next().unwrap());
+                }
+                let body = it.next().unwrap();
+                let lines = body.into_inner().map(|c| self.criteria(c)).collect();
+                Stmt::Rule(RuleDef {
+                    name,
+                    parents,
+                    lines,
+                    span,
+                })
+            }
+            Rule::template_def => {
+                let name = self.name(it.next().unwrap());
+                let mut parents = vec![];
+                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
+                    parents = self.inherits(it.next().unwrap());
+                }
+                let body = self.block(it.next().unwrap());
+                Stmt::Template(TemplateDef {
+                    name,
+                    parents,
+                    body,
+                    span,
+                })
+            }
+            Rule::interface_def => Stmt::Interface(InterfaceDef {
+                name: self.name(it.next().unwrap()),
+                body: self.block(it.next().unwrap()),
+                span,
+            }),
+            Rule::class_def | Rule::class_decl => {
+                let name = self.name(it.next().unwrap());
+                let mut templates = vec![];
+                let mut body = vec![];
+                for p in it {
+                    match p.as_rule() {
+                        Rule::inherits => templates = self.inherits(p),
+                        Rule::block => body = self.block(p),
+                        r => unreachable!("class_def: {r:?}"),
+                    }
+                }
+                Stmt::Class(ClassDef {
+                    name,
+                    templates,
+                    body,
+                    span,
+                })
+            }
+            Rule::for_stmt => Stmt::For(ForLoop {
+                var: self.ident(it.next().unwrap()),
+                iter: self.value(it.next().unwrap()),
+                body: self.block(it.next().unwrap()),
+                span,
+            }),
+            Rule::match_stmt => Stmt::Match(MatchStmt {
+                criteria: self.criteria(it.next().unwrap()),
+                span,
+            }),
+            Rule::property => {
+                let key = self.ident(it.next().unwrap());
+                let values = it.next().unwrap().into_inner().map(|v| self.value(v)).collect();
+                Stmt::Property(Property { key, values, span })
+            }
+            r => unreachable!("stmt: {r:?}"),
+        }
+    }
+
+    fn inherits(&self, p: Pair<Rule>) -> Vec<Name> {
+        p.into_inner().map(|n| self.name(n)).collect()
+    }
+
+    fn criteria(&self, p: Pair<Rule>) -> Vec<Criterion> {
+        p.into_inner().map(|c| self.criterion(c)).collect()
+    }
+
+    fn criterion(&self, p: Pair<Rule>) -> Criterion {
+        let span = self.span(&p);
+        let mut negated = false;
+        let mut kind = None;
+        for part in p.into_inner() {
+            match part.as_rule() {
+                Rule::neg => negated = !negated,
+                Rule::crit_flag => {
+                    kind = Some(CritKind::Flag(self.ident(part.into_inner().next().unwrap())))
+                }
+                Rule::crit_rule => {
+                    kind = Some(CritKind::Rule(self.name(part.into_inner().next().unwrap())))
+                }
+                Rule::crit_valued => {
+                    let mut key = None;
+                    let mut values = vec![];
+                    for q in part.into_inner() {
+                        match q.as_rule() {
+                            Rule::valued_key => key = Some(self.ident(q)),
+                            Rule::neg => negated = !negated,
+                            Rule::value_list => values = q.into_inner().map(|v| self.value(v)).collect(),
+                            r => unreachable!("crit_valued: {r:?}"),
+                        }
+                    }
+                    kind = Some(CritKind::Valued {
+                        key: key.unwrap(),
+                        values,
+                    });
+                }
+                r => unreachable!("criterion: {r:?}"),
+            }
+        }
+        Criterion {
+            negated,
+            kind: kind.expect("criterion kind"),
+            span,
+        }
+    }
+
+    fn ident(&self, p: Pair<Rule>) -> Ident {
+        Ident {
+            text: p.as_str().to_string(),
+            span: self.span(&p),
+        }
+    }
+
+    fn name(&self, p: Pair<Rule>) -> Name {
+        let span = self.span(&p);
+        let inner = if p.as_rule() == Rule::name {
+            p.into_inner().next().unwrap()
+        } else {
+            p
+        };
+        let parts = match inner.as_rule() {
+            Rule::string => self.string_parts(inner),
+            _ => vec![StrPart::Text(inner.as_str().to_string())],
+        };
+        Name { parts, span }
+    }
+
+    fn string_parts(&self, p: Pair<Rule>) -> Vec<StrPart> {
+        let mut parts: Vec<StrPart> = vec![];
+        let push_text = |parts: &mut Vec<StrPart>, s: &str| match parts.last_mut() {
+            Some(StrPart::Text(t)) => t.push_str(s),
+            _ => parts.push(StrPart::Text(s.to_string())),
+        };
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::str_text => push_text(&mut parts, q.as_str()),
+                Rule::escape => {
+                    let c = &q.as_str()[1..];
+                    let s = match c {
+                        "n" => "\n",
+                        "t" => "\t",
+                        other => other,
+                    };
+                    push_text(&mut parts, s)
+                }
+                Rule::interp => parts.push(StrPart::Var(self.ident(q.into_inner().next().unwrap()))),
+                r => unreachable!("string: {r:?}"),
+            }
+        }
+        parts
+    }
+
+    fn value(&self, p: Pair<Rule>) -> Value {
+        let span = self.span(&p);
+        let inner = if p.as_rule() == Rule::value {
+            p.into_inner().next().unwrap()
+        } else {
+            p
+        };
+        let kind = match inner.as_rule() {
+            Rule::list => ValueKind::List(inner.into_inner().map(|v| self.value(v)).collect()),
+            Rule::string => ValueKind::Str(self.string_parts(inner)),
+            Rule::range => {
+                let mut it = inner.into_inner();
+                let a = self.value(it.next().unwrap());
+                let b = self.value(it.next().unwrap());
+                ValueKind::Range(Box::new(a), Box::new(b))
+            }
+            Rule::var_ref => ValueKind::Var(self.ident(inner.into_inner().next().unwrap())),
+            Rule::hexcolon => ValueKind::HexColon(inner.as_str().to_string()),
+            Rule::ipv4 => ValueKind::Ipv4(inner.as_str().to_string()),
+            Rule::masked => {
+                let mut it = inner.into_inner();
+                ValueKind::Masked(
+                    it.next().unwrap().as_str().to_string(),
+                    it.next().unwrap().as_str().to_string(),
+                )
+            }
+            Rule::quantity => {
+                let mut it = inner.into_inner();
+                let number = it.next().unwrap().as_str().to_string();
+                let unit = it.next().map(|u| u.as_str().to_string()).unwrap_or_default();
+                ValueKind::Quantity { number, unit }
+            }
+            Rule::number => ValueKind::Quantity {
+                number: inner.as_str().to_string(),
+                unit: String::new(),
+            },
+            Rule::ident => ValueKind::Ident(inner.as_str().to_string()),
+            r => unreachable!("value: {r:?}"),
+        };
+        Value { kind, span }
+    }
+}
+
+fn is_keyword(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::kw_let
+            | Rule::kw_rule
+            | Rule::kw_template
+            | Rule::kw_interface
+            | Rule::kw_for
+            | Rule::kw_in
+            | Rule::kw_class
+            | Rule::kw_match
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(src: &str) -> File {
+        parse(0, src).unwrap_or_else(|d| panic!("{}: {}", d.message, &src[d.primary.start..]))
+    }
+
+    #[test]
+    fn statements_end_at_newline_semicolon_or_brace() {
+        let f = ok("interface eth1 { rate 1gbit; class a { rate 1mbit } class b { rate 2mbit }\n}");
+        let Stmt::Interface(i) = &f.stmts[0] else { panic!() };
+        assert_eq!(i.body.len(), 3);
+    }
+
+    #[test]
+    fn values_are_told_apart() {
+        let f = ok("let a = 1.2.3.4/24\nlet b = 2001:db8::/32\nlet c = 1:2a\nlet d = 70mbit\nlet e = 1000..1009\nlet f = [a, \"b\",\n  3]\nlet g = 0x10/0xff");
+        let kinds: Vec<_> = f
+            .stmts
+            .iter()
+            .map(|s| match s {
+                Stmt::Let(l) => l.value.kind.clone(),
+                _ => panic!(),
+            })
+            .collect();
+        assert!(matches!(kinds[0], ValueKind::Ipv4(_)));
+        assert!(matches!(kinds[1], ValueKind::HexColon(_)));
+        assert!(matches!(kinds[2], ValueKind::HexColon(_)));
+        assert!(matches!(kinds[3], ValueKind::Quantity { .. }));
+        assert!(matches!(kinds[4], ValueKind::Range(..)));
+        assert!(matches!(&kinds[5], ValueKind::List(v) if v.len() == 3));
+        assert!(matches!(kinds[6], ValueKind::Masked(..)));
+    }
+
+    #[test]
+    fn criteria_split_rule_names_from_keys() {
+        let f = ok("interface e { class c { rate 1mbit; match served dst !131.225.0.0/16 } }");
+        let Stmt::Interface(i) = &f.stmts[0] else { panic!() };
+        let Stmt::Class(c) = &i.body[0] else { panic!() };
+        let Stmt::Match(m) = &c.body[1] else { panic!() };
+        assert_eq!(m.criteria.len(), 2);
+        assert!(matches!(m.criteria[0].kind, CritKind::Rule(_)));
+        assert!(m.criteria[1].negated);
+    }
+
+    #[test]
+    fn syntax_errors_say_what_was_expected() {
+        let d = parse(0, "interface eth1 {\n  rate\n}").unwrap_err();
+        assert_eq!(d.code, Code::Syntax);
+        assert!(d.message.contains("expected a value"), "{}", d.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let src = "interface e {".repeat(1000) + &"}".repeat(1000);
+        let d = parse(0, &src).unwrap_err();
+        assert_eq!(d.code, Code::LoopTooLarge);
+    }
+}
