@@ -24,7 +24,7 @@ pub const JUMBO_MTU: u64 = 18_000;
 pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
     for (i, iface) in plan.interfaces.iter_mut().enumerate() {
         let default_span = facts.default_spans.get(i).copied().flatten();
-        tree(iface, diags);
+        tree(iface, facts.has_root.get(i).copied().unwrap_or(false), diags);
         rates(iface, diags);
         defaults(iface, default_span, diags);
         filters(iface, diags);
@@ -53,7 +53,7 @@ fn ceil_span(iface: &Interface, i: usize) -> Span {
 }
 
 /// Depth, duplicate classids, prio on inner classes.
-fn tree(iface: &Interface, diags: &mut Diagnostics) {
+fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
     let mut by_minor: HashMap<u16, usize> = HashMap::new();
     for (i, c) in iface.classes.iter().enumerate() {
         if c.minor != 0 {
@@ -75,7 +75,7 @@ fn tree(iface: &Interface, diags: &mut Diagnostics) {
             let mut d = Diagnostic::new(Code::TooDeep, c.span, format!("class `{}` is nested {depth} levels deep", c.name))
                 .label(format!("HTB allows at most {MAX_DEPTH} levels"))
                 .note("the kernel refuses it: \"sch_htb: tree is too deep\"");
-            if iface.classes.first().is_some_and(|r| r.parent.is_none() && r.span == iface.span) {
+            if has_root {
                 d = d.note("the interface `rate` counts as the first level");
             }
             diags.push(d.help("flatten the tree: classes that share a parent need not nest"));

@@ -70,12 +70,13 @@ fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnos
     } else {
         end
     };
-    let found = if pos >= text.len() {
-        "end of file".to_string()
-    } else if text[pos..].starts_with('\n') || text[pos..].starts_with("\r\n") {
-        "end of line".to_string()
+    let at_eol = text[pos..].starts_with('\n') || text[pos..].starts_with("\r\n");
+    let (found, end) = if pos >= text.len() {
+        ("end of file".to_string(), pos)
+    } else if at_eol {
+        ("end of line".to_string(), pos)
     } else {
-        format!("`{}`", &text[pos..end])
+        (format!("`{}`", &text[pos..end]), end)
     };
     let mut expected: Vec<&str> = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {

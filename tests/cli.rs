@@ -1,0 +1,151 @@
+//! The command line as a user runs it: the built binary, real files, exit statuses.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn tcc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run tcc")
+}
+
+fn tcc_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tcc");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+#[test]
+fn check_exits_0_on_a_clean_file() {
+    let out = tcc(&["check", "corpus/valid/seed-example-1.shape"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_exits_1_on_errors_and_shows_code_place_and_help() {
+    let out = tcc(&["check", "corpus/invalid/E0201-oversubscribed.shape"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E0201]"), "{err}");
+    assert!(err.contains("corpus/invalid/E0201-oversubscribed.shape:7:19"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let f = "corpus/invalid/W0102-byte-units.shape";
+    assert_eq!(tcc(&["check", f]).status.code(), Some(0));
+    assert_eq!(tcc(&["check", f, "--deny", "warnings"]).status.code(), Some(1));
+}
+
+#[test]
+fn usage_and_io_problems_exit_2() {
+    assert_eq!(tcc(&["check"]).status.code(), Some(2));
+    assert_eq!(tcc(&["frobnicate"]).status.code(), Some(2));
+    let out = tcc(&["check", "no/such/file.shape"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read `no/such/file.shape`"));
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let out = tcc(&["check", "--format", "json", "corpus/invalid/E0202-ceil-below-rate.shape"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["version"], 1);
+    let diags = v["diagnostics"].as_array().unwrap();
+    let d = diags.iter().find(|d| d["code"] == "E0202").expect("an E0202 diagnostic");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], "corpus/invalid/E0202-ceil-below-rate.shape");
+    assert_eq!(d["span"]["line"], 4);
+    assert_eq!(v["summary"]["errors"], 1);
+}
+
+#[test]
+fn check_reads_several_files_and_stdin() {
+    let out = tcc(&["check", "corpus/valid/seed-example-1.shape", "corpus/invalid/E0204-zero-rate.shape"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = tcc_stdin(&["check", "-"], "interface eth0 { default a; class a { rate 1mbit } }\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn compile_writes_an_executable_script_to_a_file() {
+    let dir = tmpdir();
+    let target = dir.path().join("apply.sh");
+    let out = tcc(&["compile", "corpus/valid/seed-example-1.shape", "-o", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let script = std::fs::read_to_string(&target).unwrap();
+    assert!(script.starts_with("#!/bin/sh"), "{script}");
+    assert!(script.contains("htb"), "{script}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o111, 0o111);
+    }
+}
+
+#[test]
+fn compile_refuses_to_write_anything_when_there_are_errors() {
+    let dir = tmpdir();
+    let target = dir.path().join("apply.sh");
+    let out = tcc(&["compile", "corpus/invalid/E0209-default-not-leaf.shape", "-o", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!target.exists());
+    assert!(text(&out.stderr).contains("E0209"));
+}
+
+#[test]
+fn compile_to_stdout_and_teardown() {
+    let out = tcc(&["compile", "corpus/valid/seed-example-2.shape"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("CLASSIFY"));
+    let undo = tcc(&["compile", "--undo", "corpus/valid/seed-example-2.shape"]);
+    assert_eq!(undo.status.code(), Some(0));
+    assert!(text(&undo.stdout).contains("tc qdisc del"), "{}", text(&undo.stdout));
+    assert!(!text(&undo.stdout).contains("CLASSIFY"));
+}
+
+#[test]
+fn u32_classifier_rejects_what_u32_cannot_express() {
+    let dir = tmpdir();
+    let f = write(dir.path(), "neg.shape", "interface eth1 { default a; class a { rate 1mbit }\n class b { rate 1mbit; match tcp dst !10.0.0.0/8 } }\n");
+    let out = tcc(&["compile", "--classifier", "u32", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("E0307"), "{}", text(&out.stderr));
+    let ok = tcc(&["compile", "--classifier", "u32", "corpus/valid/seed-example-2.shape"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("u32"));
+}
+
+#[test]
+fn help_shows_examples() {
+    let out = tcc(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Examples:"));
+}
