@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod emit;
+pub mod explanations;
 pub mod matchrel;
 pub mod plan;
 pub mod report;

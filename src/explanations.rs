@@ -1,0 +1,55 @@
+//! The long description of every diagnostic code: why it matters and how to fix it.
+//! `docs/diagnostics.md` is generated from these texts and the `corpus/invalid` examples.
+
+use crate::diagnostic::Code;
+
+pub fn explanation(code: Code) -> &'static str {
+    use Code::*;
+    match code {
+        Syntax => "The file does not follow the grammar of the shaping language. The message says what was expected at that place. Statements end at a newline, a `;` or a closing `}`; lists and comma-separated values may continue on the next line after a comma.",
+        UnknownVariable => "A `$name` refers to a variable that no `let` (or `for` loop) in this block or an enclosing one defines. Variables are visible from their `let` onwards, in the block that holds it and in the blocks inside it.",
+        UnknownRule => "A word in a `match` line is neither a match criterion (`tcp`, `dst`, `dport`, ...) nor the name of a `rule`. Rules are defined at the top level with `rule NAME { ... }`.",
+        UnknownTemplate => "A class names a template after `:` that is not defined. Templates are defined at the top level with `template NAME { ... }`.",
+        UnknownClass => "`default` names a class that does not exist in this interface. The kernel accepts such a default and then sends unclassified traffic out unshaped, counting it only in `direct_packets_stat`.",
+        DuplicateClass => "Two classes of one interface have the same name. Names identify classes in `default`, in diagnostics and in `tcc explain`; inside loops, interpolate the loop variable into the name (`class \"stream-${port}\"`).",
+        DuplicateDefinition => "Two `let`, `rule` or `template` definitions in the same scope have the same name; the second would silently replace the first.",
+        WrongType => "A property or criterion got a value of the wrong kind, such as a name where a number is needed (`prio high`), or several values where one is expected.",
+        MissingUnit => "A rate was written without a unit. tc's documentation says a bare number means bytes per second while tc actually reads bits per second; tcc refuses to guess. Write `mbit`, `kbit`, `gbit` (bits) or `mbps` (BYTES) explicitly.",
+        UnknownUnit => "The unit after a number is not one tc understands for this property. Rates take `bit kbit mbit gbit tbit`, `kibit mibit gibit`, `bps kbps mbps gbps` (bytes) or `%`; sizes take bytes (bare or `b`), `k`, `m`, `g` (x1024) or `kbit`/`mbit`.",
+        InheritanceCycle => "A template or rule inherits, directly or through others, from itself, so its properties could never be resolved.",
+        UnknownProperty => "The property is not one this block understands. Interfaces take `rate ceil mtu default handle r2q`; classes and templates take `rate ceil burst cburst prio quantum mtu classid`.",
+        DuplicateProperty => "The same property is given twice in one block; only one value can apply. (A class may override a property it inherits from a template; that is not this error.)",
+        DuplicateInterface => "The same interface is described by two blocks. An interface has one root qdisc, so the second block would replace the first; keep all its classes in one block.",
+        LoopTooLarge => "A loop runs more iterations than an interface can hold classes (65535, the 16-bit minor id space), or blocks nest deeper than any sensible configuration (64). Limits keep tcc's time and memory bounded on any input.",
+        Oversubscribed => "The rates guaranteed to a class's children add up to more than the class's own rate. The kernel accepts it, and the parent's limit is then not enforced: measured, a 300 Mbit/s child under a 100 Mbit/s parent sent 287 Mbit/s. Lower the children's rates or raise the parent's; use `ceil` for what children may borrow.",
+        CeilBelowRate => "A class's `ceil` (the most it may send) is lower than its `rate` (what it is guaranteed). The kernel accepts this and the ceil wins, so the guarantee is never met.",
+        CeilAboveParent => "A class's `ceil` is higher than its parent's ceil. A class can never send faster than its parent, so the ceil is misleading: it will never be reached.",
+        ZeroRate => "A class guarantees a rate of zero. HTB needs a positive rate to compute its token buckets; give a small guaranteed rate and let `ceil` allow borrowing.",
+        PercentWithoutParent => "A percentage needs something to be a percentage of: a `rate` on the parent class, or on the interface for top-level classes. `rate` percentages are of the parent's rate, `ceil` percentages of the parent's ceil.",
+        DuplicateClassid => "Two classes were given the same `classid`. The kernel refuses the second with \"File exists\" half way through applying, leaving a partial configuration.",
+        ClassidOutOfRange => "A classid's minor number must be between 1 and ffff (hex), and its major must be the interface's qdisc handle. `classid 1:0` names the qdisc itself; tc's minor ids are hexadecimal, so `1:10` is minor 16.",
+        MatchOnInnerClass => "HTB queues packets only in leaf classes. Traffic classified into a class that has children is not shaped the way the tree suggests; classify it into one of the leaves.",
+        DefaultNotLeaf => "`default` must name a leaf class: HTB can only queue packets in leaves. Point it at a leaf, or add a leaf child such as `class other { rate 10mbit }` for unclassified traffic.",
+        PrioOutOfRange => "HTB priorities go from 0 (served first) to 7.",
+        TooDeep => "HTB allows at most 8 levels of classes (the interface `rate` counts as the first). The kernel refuses deeper trees with \"sch_htb: tree is too deep\".",
+        BadInterfaceName => "Linux interface names are 1 to 15 bytes without `/`, `:`, whitespace or control characters. tcc also rejects shell metacharacters, so that a name can never change the meaning of a generated script.",
+        MissingRate => "Every HTB class needs a guaranteed `rate`, given in the class or in a template it uses (an interface needs a `rate` to have a `ceil`).",
+        IdsExhausted => "An HTB qdisc holds at most 65535 classes: minor ids are 16 bits. tcc assigns ids from 0x10 upwards, skipping explicit ones, and has run out.",
+        BadValue => "A value is outside what the property or criterion accepts: an address that does not parse, a negative size, a percentage above 100, a protocol name tcc does not know.",
+        PortsWithoutProtocol => "Ports exist only in TCP, UDP, SCTP, DCCP and UDP-Lite headers. A match on ports needs `tcp` or `udp` (or `proto sctp`...) on the same line; iptables and u32 would otherwise read unrelated bytes or refuse the rule.",
+        ReversedRange => "A range's first bound is greater than its second. Ranges are inclusive and count upwards: `20..21` is two ports.",
+        PortOutOfRange => "Ports are 16-bit numbers, 0 to 65535.",
+        MixedFamilies => "A single match line mixes IPv4 and IPv6 (addresses of both families, or `icmp` with IPv6 addresses). A packet is one or the other, so the match could never fire; write one line per family.",
+        BadDscp => "DSCP values are 0..63, or a class name: BE, EF, CS0..CS7, AF11..AF43.",
+        ConflictingCriteria => "The criteria of one match line contradict each other (two different protocols), or a `!` is put before a rule of several criteria (which would mean an OR of negations). Several `match` lines in a class are alternatives.",
+        NotExpressible => "The u32 classifier compares masked header words; it cannot negate a test, match a firewall mark, or test arbitrary length ranges. Use the default iptables classifier for such matches.",
+        NoDefault => "Without `default`, traffic that no match sends to a class bypasses the HTB tree entirely and is not shaped at all. Name a leaf class for everything else.",
+        ByteUnits => "tc reads `mbps` as megaBYTES per second, eight times `mbit`. The reference guide warns that the two are easily confused. Write the bit form to say what you mean.",
+        HostBitsSet => "An address with a prefix length has bits set beyond the prefix (`192.168.1.7/24`). It means the whole network `192.168.1.0/24`, which is often not what was meant: write the network, or `/32` for the host.",
+        Unused => "A variable, rule or template is defined but never used, which is often a typo in the place that should use it.",
+        ShadowedMatch => "The first match that fits a packet decides its class. Every packet this match would catch is already caught by an earlier match, so it never fires.",
+        PrioOnInnerClass => "HTB uses `prio` only on leaf classes; on a class with children it has no effect.",
+        JumboMtu => "HTB assumes 1600-byte packets unless told a class `mtu`. With jumbo frames, the reference guide measured rates about 25% above the limit with `mtu 9000` and close to it with `mtu 18000`, which it recommends.",
+        QuantumSet => "HTB's quantum (bytes a class may send per round) defaults to rate / r2q and must stay within 1000..200000 bytes; outside it the kernel clamps it and warns only over netlink. tcc sets an explicit, clamped `quantum` on such classes and says so. Set `quantum` or the interface's `r2q` to choose yourself.",
+    }
+}
