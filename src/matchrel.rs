@@ -59,7 +59,11 @@ pub fn disjoint(a: &Match, b: &Match) -> bool {
     marks(a).any(|ca| marks(b).any(|cb| marks_contradict(ca, cb)))
 }
 
-/// Whether `m` surely matches no packet at all (e.g. `dst 10.0.0.0/8 ! dst 10.0.0.0/8`).
+/// True only if `m` surely matches no packet at all (e.g. `dst 10.0.0.0/8 ! dst 10.0.0.0/8`).
+pub fn never_matches(m: &Match) -> bool {
+    matches_nothing(m)
+}
+
 fn matches_nothing(m: &Match) -> bool {
     Kind::ALL
         .iter()
