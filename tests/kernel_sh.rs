@@ -506,3 +506,63 @@ fn rate_parsing() {
     assert_eq!(parse_rate("1500Kbit"), 1_500_000);
     assert_eq!(parse_rate("12345bit"), 12_345);
 }
+
+/// Every test plan's scripts (iptables, u32 where expressible, teardown) are accepted by the
+/// real tc / iptables / ip6tables, and teardown leaves nothing of tcc behind.
+#[test]
+fn every_test_plan_applies_and_tears_down() {
+    if !need_root() {
+        return;
+    }
+    for (name, plan) in common::all_plans() {
+        let bed = TestBed::new();
+        for (i, iface) in plan.interfaces.iter().enumerate() {
+            if iface.name != "v0" {
+                bed.a_run(&[
+                    "ip",
+                    "link",
+                    "add",
+                    &iface.name,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &format!("peer{i}"),
+                ]);
+                bed.a_run(&["ip", "link", "set", &iface.name, "up"]);
+            }
+        }
+        let mut classifiers = vec![Classifier::Iptables];
+        if tcc::emit::u32_expressible(&plan).items.is_empty() {
+            classifiers.push(Classifier::U32);
+        }
+        for classifier in classifiers {
+            bed.apply(&script(&plan, classifier, false));
+            for iface in &plan.interfaces {
+                let classes = bed.a_run(&["tc", "class", "show", "dev", &iface.name]);
+                assert_eq!(
+                    classes
+                        .lines()
+                        .filter(|l| l.starts_with("class htb"))
+                        .count(),
+                    iface.classes.len(),
+                    "{name}/{}: {classes}",
+                    iface.name
+                );
+            }
+            bed.apply(&script(&plan, classifier, true));
+            for tool in ["iptables-save", "ip6tables-save"] {
+                let m = bed.mangle(tool);
+                assert!(!m.contains("tcc-"), "{name}: {tool} left:\n{m}");
+            }
+            for iface in &plan.interfaces {
+                let q = bed.a_run(&["tc", "qdisc", "show", "dev", &iface.name]);
+                assert!(
+                    !q.contains("htb"),
+                    "{name}: qdisc left on {}: {q}",
+                    iface.name
+                );
+            }
+        }
+    }
+}
