@@ -4,7 +4,7 @@
 //! What an apply script owns, per interface `X` (and nothing else):
 //! - the root qdisc of `X` (replaced: `tc qdisc del` then `add`);
 //! - with the iptables classifier, in the mangle table of both iptables and ip6tables: the chain
-//!   `tcc-X` and the rule `POSTROUTING -o X -j tcc-X`. A run builds the new rules in `tcc-X-new`,
+//!   `tcc-X` and the rule `POSTROUTING -o X -j tcc-X`. A run builds the new rules in `tcc+X`,
 //!   hooks that chain in, removes the old chain and its jump, then renames the new chain
 //!   (`-E`), so classification never stops in between and re-running gives the same state.
 //!
@@ -47,9 +47,10 @@ pub fn chain_name(iface: &str) -> String {
     format!("tcc-{iface}")
 }
 
-/// The chain a run builds before renaming it to `chain_name(iface)`.
+/// The chain a run builds before renaming it to `chain_name(iface)`. The `+` keeps it apart
+/// from every other interface's final chain (`tcc-a-new` could be interface `a-new`'s).
 pub fn new_chain_name(iface: &str) -> String {
-    format!("tcc-{iface}-new")
+    format!("tcc+{iface}")
 }
 
 const FN_FAIL: &str = r#"tcc_fail() {
@@ -67,13 +68,13 @@ tcc_drop() {
 }
 "#;
 
-const FN_DROP_ALL: &str = r#"# tcc_drop_all DEV CHAIN: tcc_drop CHAIN and CHAIN-new with iptables and ip6tables, where
-# installed.
+const FN_DROP_ALL: &str = r#"# tcc_drop_all DEV: tcc_drop the chains tcc+DEV (an interrupted run's) and tcc-DEV with
+# iptables and ip6tables, where installed.
 tcc_drop_all() {
 	for tcc_tool in iptables ip6tables; do
 		if command -v "$tcc_tool" >/dev/null 2>&1; then
-			tcc_drop "$tcc_tool" "$1" "$2-new"
-			tcc_drop "$tcc_tool" "$1" "$2"
+			tcc_drop "$tcc_tool" "$1" "tcc+$1"
+			tcc_drop "$tcc_tool" "$1" "tcc-$1"
 		fi
 	done
 }
@@ -126,11 +127,7 @@ fn teardown(plan: &Plan, out: &mut String) {
     for iface in &plan.interfaces {
         let dev = sh_quote(&iface.name);
         let _ = writeln!(out, "\n# {}", comment_text(&iface.name));
-        let _ = writeln!(
-            out,
-            "tcc_drop_all {dev} {}",
-            sh_quote(&chain_name(&iface.name))
-        );
+        let _ = writeln!(out, "tcc_drop_all {dev}");
         let _ = writeln!(out, "tc qdisc del dev {dev} root 2>/dev/null || true");
     }
 }
@@ -285,11 +282,7 @@ fn u32_filters(iface: &Interface, out: &mut String) {
     let dev = sh_quote(&iface.name);
     let major = format!("{:x}:", iface.handle);
     out.push_str("# Remove a previous iptables classification of this interface, if any.\n");
-    let _ = writeln!(
-        out,
-        "tcc_drop_all {dev} {}",
-        sh_quote(&chain_name(&iface.name))
-    );
+    let _ = writeln!(out, "tcc_drop_all {dev}");
     if iface.filters.is_empty() {
         return;
     }
