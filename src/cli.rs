@@ -272,5 +272,5 @@ fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
 
 /// For `--explain`-style lookups and documentation tests.
 pub fn code_summary(code: &str) -> Option<(Code, &'static str)> {
-    Code::from_str(code).map(|c| (c, c.summary()))
+    Code::parse(code).map(|c| (c, c.summary()))
 }

@@ -110,7 +110,7 @@ macro_rules! codes {
                 match self { $( Code::$variant => $summary, )* }
             }
 
-            pub fn from_str(s: &str) -> Option<Code> {
+            pub fn parse(s: &str) -> Option<Code> {
                 let s = s.to_ascii_uppercase();
                 Code::ALL.iter().copied().find(|c| c.as_str() == s)
             }

@@ -150,9 +150,15 @@ pub enum Test {
     Dport(Vec<PortRange>),
     /// DSCP code point, 0..=63.
     Dscp(u8),
-    Mark { value: u32, mask: Option<u32> },
+    Mark {
+        value: u32,
+        mask: Option<u32>,
+    },
     /// Packet length in bytes, inclusive.
-    Length { min: u16, max: u16 },
+    Length {
+        min: u16,
+        max: u16,
+    },
 }
 
 /// An inclusive port range; a single port has `lo == hi`.

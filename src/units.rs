@@ -17,8 +17,18 @@ pub struct RateUnit {
 /// Look up a rate unit (case-insensitive).
 pub fn rate_unit(unit: &str) -> Option<RateUnit> {
     let u = unit.to_ascii_lowercase();
-    let bits = |b| Some(RateUnit { bits: b, bytes: false });
-    let bytes = |b: u64| Some(RateUnit { bits: b * 8, bytes: true });
+    let bits = |b| {
+        Some(RateUnit {
+            bits: b,
+            bytes: false,
+        })
+    };
+    let bytes = |b: u64| {
+        Some(RateUnit {
+            bits: b * 8,
+            bytes: true,
+        })
+    };
     match u.as_str() {
         "bit" => bits(1),
         "kbit" => bits(1_000),

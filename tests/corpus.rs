@@ -52,7 +52,7 @@ fn invalid_corpus_reports_the_expected_code() {
     insta::glob!("../corpus/invalid", "*.shape", |path| {
         let text = std::fs::read_to_string(path).unwrap();
         let expect = header(&text, "expect").unwrap_or_else(|| panic!("{} lacks `# expect: CODE`", rel(path)));
-        let code = Code::from_str(&expect).unwrap_or_else(|| panic!("{}: unknown code {expect}", rel(path)));
+        let code = Code::parse(&expect).unwrap_or_else(|| panic!("{}: unknown code {expect}", rel(path)));
         let mut sources = Sources::new();
         let id = sources.add(rel(path), text.clone());
         let (plan, mut diags) = tcc::analyze(id, &text);
@@ -78,7 +78,7 @@ fn every_diagnostic_code_has_an_invalid_example() {
     let mut covered = std::collections::HashSet::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        if let Some(c) = header(&text, "expect").and_then(|c| Code::from_str(&c)) {
+        if let Some(c) = header(&text, "expect").and_then(|c| Code::parse(&c)) {
             covered.insert(c);
         }
     }

@@ -1,10 +1,12 @@
 //! Backends: each takes a checked `Plan` and cannot fail.
-//! (Stub until the shell emitter lands.)
-use crate::diagnostic::Diagnostics;
-use crate::plan::Plan;
+//!
+//! - `sh`: a POSIX shell script using `tc` and iptables (or tc u32 filters), and its teardown.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Classifier { Iptables, U32 }
-pub struct ShOptions { pub classifier: Classifier, pub teardown: bool, pub source_name: String }
-pub fn sh(_plan: &Plan, _opts: &ShOptions) -> String { String::new() }
-pub fn u32_expressible(_plan: &Plan) -> Diagnostics { Diagnostics::default() }
+pub mod iptables;
+pub mod quote;
+pub mod sh;
+pub mod u32;
+
+pub use quote::sh_quote;
+pub use sh::{sh, Classifier, ShOptions};
+pub use u32::u32_expressible;

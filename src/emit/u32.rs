@@ -1,0 +1,232 @@
+//! Rendering matches as tc `u32` filters, and telling which matches u32 cannot express.
+//!
+//! u32 compares header words under a mask, so:
+//! - alternatives (address lists, port ranges split into value/mask blocks, length ranges)
+//!   become one filter each (the cartesian product over all criteria);
+//! - negation cannot be expressed, nor more than one mark test;
+//! - IPv4 ports are read at a fixed offset (`match ip sport` assumes a 20-byte header without
+//!   options), IPv6 ports and protocol assume no extension headers: that is u32's own limit.
+//!
+//! Length: IPv4 compares the total-length field; IPv6 the payload length, which is the packet
+//! length minus the 40-byte fixed header (what iptables' `length` match measures).
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::plan::{Family, Filter, Match, Plan, PortRange, Test};
+use ipnet::IpNet;
+
+/// More u32 filters than this for one match is refused as not expressible.
+pub const MAX_FILTERS_PER_MATCH: usize = 256;
+
+const HELP: &str = "use the iptables classifier (`--classifier iptables`), which can express it";
+
+/// `Code::NotExpressible` errors for every criterion of `plan` that the u32 classifier cannot
+/// express. The CLI runs this before emitting with `Classifier::U32`.
+pub fn u32_expressible(plan: &Plan) -> Diagnostics {
+    let mut ds = Diagnostics::default();
+    for iface in &plan.interfaces {
+        for f in &iface.filters {
+            check_filter(f, &mut ds);
+        }
+    }
+    ds
+}
+
+fn check_filter(f: &Filter, ds: &mut Diagnostics) {
+    let mut ok = true;
+    let mut marks = 0;
+    for c in &f.m.criteria {
+        if c.negated {
+            ok = false;
+            ds.push(
+                Diagnostic::new(
+                    Code::NotExpressible,
+                    c.span,
+                    "the u32 classifier cannot express a negated test",
+                )
+                .label("negated here")
+                .help(HELP),
+            );
+        }
+        if let Test::Mark { .. } = c.test {
+            marks += 1;
+            if marks > 1 {
+                ok = false;
+                ds.push(
+                    Diagnostic::new(
+                        Code::NotExpressible,
+                        c.span,
+                        "the u32 classifier can test the firewall mark only once per match",
+                    )
+                    .label("second mark test")
+                    .help(HELP),
+                );
+            }
+        }
+    }
+    if ok {
+        let n: usize = families(&f.m)
+            .into_iter()
+            .map(|fam| selectors(&f.m, fam).len())
+            .sum();
+        if n > MAX_FILTERS_PER_MATCH {
+            ds.push(
+                Diagnostic::new(
+                    Code::NotExpressible,
+                    f.span,
+                    format!(
+                        "this match needs {n} u32 filters (more than {MAX_FILTERS_PER_MATCH})"
+                    ),
+                )
+                .note("address lists, port ranges and length ranges multiply into one u32 filter per combination")
+                .help(HELP),
+            );
+        }
+    }
+}
+
+/// The families a match needs filters for: `Any` means both.
+pub fn families(m: &Match) -> Vec<Family> {
+    match m.family() {
+        Family::Any => vec![Family::V4, Family::V6],
+        f => vec![f],
+    }
+}
+
+/// The tc `protocol` keyword and u32 selector prefix for a family (`V4` or `V6`).
+pub fn protocol_of(fam: Family) -> (&'static str, &'static str) {
+    match fam {
+        Family::V6 => ("ipv6", "ip6"),
+        _ => ("ip", "ip"),
+    }
+}
+
+/// The selector lists (`match ... match ...`) for `m` in family `fam` (`V4` or `V6`), one per
+/// u32 filter; their union is the match. Assumes `u32_expressible` found nothing (negated
+/// criteria are skipped). Empty when the match can never hold for this family.
+pub fn selectors(m: &Match, fam: Family) -> Vec<String> {
+    let (_, ip) = protocol_of(fam);
+    let mut slots: Vec<Vec<String>> = Vec::new();
+    for c in m.criteria.iter().filter(|c| !c.negated) {
+        let alts: Vec<String> = match &c.test {
+            Test::Proto(p) => vec![format!("match {ip} protocol {p} 0xff")],
+            Test::Src(nets) => addr_alts(nets, ip, "src"),
+            Test::Dst(nets) => addr_alts(nets, ip, "dst"),
+            Test::Sport(r) => port_alts(r, ip, "sport"),
+            Test::Dport(r) => port_alts(r, ip, "dport"),
+            Test::Dscp(d) => {
+                let field = if fam == Family::V6 { "priority" } else { "tos" };
+                vec![format!("match {ip} {field} {:#04x} 0xfc", d << 2)]
+            }
+            Test::Mark { value, mask } => {
+                vec![format!(
+                    "match mark {value:#x} {:#x}",
+                    mask.unwrap_or(u32::MAX)
+                )]
+            }
+            Test::Length { min, max } => length_alts(*min, *max, fam),
+        };
+        slots.push(alts);
+    }
+    let mut out = vec![String::new()];
+    for slot in slots {
+        out = out
+            .iter()
+            .flat_map(|r| {
+                slot.iter().map(move |a| {
+                    if r.is_empty() {
+                        a.clone()
+                    } else {
+                        format!("{r} {a}")
+                    }
+                })
+            })
+            .collect();
+    }
+    if out == [""] {
+        // u32 needs at least one key: this one matches every packet.
+        out = vec!["match u32 0 0".to_string()];
+    }
+    out
+}
+
+fn addr_alts(nets: &[IpNet], ip: &str, dir: &str) -> Vec<String> {
+    nets.iter()
+        .map(|n| format!("match {ip} {dir} {}", n.trunc()))
+        .collect()
+}
+
+fn port_alts(ranges: &[PortRange], ip: &str, dir: &str) -> Vec<String> {
+    ranges
+        .iter()
+        .flat_map(|r| prefix_blocks(r.lo as u32, r.hi as u32, 16))
+        .map(|(v, m)| format!("match {ip} {dir} {v} {m:#06x}"))
+        .collect()
+}
+
+fn length_alts(min: u16, max: u16, fam: Family) -> Vec<String> {
+    let (lo, hi, offset) = match fam {
+        Family::V6 => {
+            if max < 40 {
+                return Vec::new();
+            }
+            (min.saturating_sub(40), max - 40, 4)
+        }
+        _ => (min, max, 2),
+    };
+    prefix_blocks(lo as u32, hi as u32, 16)
+        .into_iter()
+        .map(|(v, m)| format!("match u16 {v} {m:#06x} at {offset}"))
+        .collect()
+}
+
+/// Cover the inclusive range `lo..=hi` of `bits`-bit values with aligned value/mask blocks.
+pub fn prefix_blocks(lo: u32, hi: u32, bits: u32) -> Vec<(u32, u32)> {
+    let full = (1u64 << bits) - 1;
+    let (mut lo, hi) = (lo as u64, hi as u64);
+    let mut out = Vec::new();
+    while lo <= hi {
+        // The largest aligned block starting at `lo` that stays within `hi`.
+        let mut size: u64 = if lo == 0 {
+            full + 1
+        } else {
+            lo & lo.wrapping_neg()
+        };
+        while lo + size - 1 > hi {
+            size >>= 1;
+        }
+        out.push((lo as u32, (full & !(size - 1)) as u32));
+        lo += size;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_ranges_exactly() {
+        assert_eq!(prefix_blocks(80, 80, 16), [(80, 0xffff)]);
+        assert_eq!(prefix_blocks(20, 21, 16), [(20, 0xfffe)]);
+        assert_eq!(prefix_blocks(0, 65535, 16), [(0, 0)]);
+        assert_eq!(
+            prefix_blocks(1024, 5000, 16),
+            [
+                (1024, 0xfc00),
+                (2048, 0xf800),
+                (4096, 0xfe00),
+                (4608, 0xff00),
+                (4864, 0xff80),
+                (4992, 0xfff8),
+                (5000, 0xffff)
+            ]
+        );
+        for (lo, hi) in [(1, 1), (3, 17), (1000, 1999), (65000, 65535), (0, 1)] {
+            let blocks = prefix_blocks(lo, hi, 16);
+            for x in 0..=65535u32 {
+                let hit = blocks.iter().filter(|&&(v, m)| x & m == v).count();
+                assert_eq!(hit, ((lo..=hi).contains(&x)) as usize, "{x} in {lo}..{hi}");
+            }
+        }
+    }
+}
