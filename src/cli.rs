@@ -10,8 +10,14 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
-#[command(name = "tcc", version, about = "A compiler for Linux traffic shaping: .shape files in, tc + iptables out")]
-#[command(after_help = "Examples:\n  tcc compile corpus/valid/seed-example-1.shape -o apply.sh\n  tcc compile site.shape --teardown -o undo.sh\n  tcc check site.shape --format json --deny warnings")]
+#[command(
+    name = "tcc",
+    version,
+    about = "A compiler for Linux traffic shaping: .shape files in, tc + iptables out"
+)]
+#[command(
+    after_help = "Examples:\n  tcc compile corpus/valid/seed-example-1.shape -o apply.sh\n  tcc compile site.shape --teardown -o undo.sh\n  tcc check site.shape --format json --deny warnings"
+)]
 pub struct Cli {
     /// When to use colour in diagnostics (NO_COLOR is honoured with `auto`).
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
@@ -120,7 +126,9 @@ fn stderr(color: ColorWhen) -> StandardStream {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
         ColorWhen::Auto => {
-            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) || !std::io::stderr().is_terminal() {
+            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+                || !std::io::stderr().is_terminal()
+            {
                 ColorChoice::Never
             } else {
                 ColorChoice::Auto
@@ -138,7 +146,8 @@ fn read_input(path: &Path) -> Result<(String, String), String> {
             .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(("<stdin>".into(), s));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     Ok((path.display().to_string(), text))
 }
 
@@ -184,7 +193,11 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
     match &a.output {
         None => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(script.as_bytes()).and_then(|_| out.flush()).is_err() {
+            if out
+                .write_all(script.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
                 return USAGE;
             }
         }
@@ -206,8 +219,14 @@ fn file_name(name: &str) -> String {
 
 /// Write through a temporary file and rename, so a failed write never leaves half a script.
 fn write_script(path: &Path, script: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tcc-tmp", file_name(&path.display().to_string())));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tcc-tmp",
+        file_name(&path.display().to_string())
+    ));
     std::fs::write(&tmp, script)?;
     #[cfg(unix)]
     {
@@ -262,7 +281,12 @@ fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
     let (e, w) = (n(Severity::Error), n(Severity::Warning));
     let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
     let _ = if e > 0 {
-        writeln!(out, "{} and {} found", plural(e, "error"), plural(w, "warning"))
+        writeln!(
+            out,
+            "{} and {} found",
+            plural(e, "error"),
+            plural(w, "warning")
+        )
     } else if w > 0 {
         writeln!(out, "{} found", plural(w, "warning"))
     } else {

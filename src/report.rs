@@ -30,11 +30,17 @@ impl Sources {
     }
 
     pub fn name(&self, id: usize) -> String {
-        self.files.get(id).map(|f| f.name().clone()).unwrap_or_default()
+        self.files
+            .get(id)
+            .map(|f| f.name().clone())
+            .unwrap_or_default()
     }
 
     pub fn text(&self, id: usize) -> &str {
-        self.files.get(id).map(|f| f.source().as_str()).unwrap_or("")
+        self.files
+            .get(id)
+            .map(|f| f.source().as_str())
+            .unwrap_or("")
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -54,10 +60,15 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
         Severity::Warning => cs::Severity::Warning,
         Severity::Hint => cs::Severity::Help,
     };
-    let mut labels = vec![cs::Label::primary(d.primary.file, d.primary.start..d.primary.end)
-        .with_message(d.primary_label.clone())];
+    let mut labels = vec![
+        cs::Label::primary(d.primary.file, d.primary.start..d.primary.end)
+            .with_message(d.primary_label.clone()),
+    ];
     for l in &d.secondary {
-        labels.push(cs::Label::secondary(l.span.file, l.span.start..l.span.end).with_message(l.message.clone()));
+        labels.push(
+            cs::Label::secondary(l.span.file, l.span.start..l.span.end)
+                .with_message(l.message.clone()),
+        );
     }
     let mut notes: Vec<String> = d.notes.iter().map(|n| format!("note: {n}")).collect();
     if let Some(h) = &d.help {
@@ -71,7 +82,11 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
 }
 
 /// Render diagnostics for a terminal (colour decided by the writer).
-pub fn emit_human(out: &mut dyn WriteColor, sources: &Sources, diags: &[Diagnostic]) -> std::io::Result<()> {
+pub fn emit_human(
+    out: &mut dyn WriteColor,
+    sources: &Sources,
+    diags: &[Diagnostic],
+) -> std::io::Result<()> {
     let config = term::Config::default();
     for d in diags {
         term::emit(out, &config, &sources.files, &to_codespan(d)).map_err(std::io::Error::other)?;

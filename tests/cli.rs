@@ -22,7 +22,12 @@ fn tcc_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run tcc");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -52,7 +57,10 @@ fn check_exits_1_on_errors_and_shows_code_place_and_help() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("error[E0201]"), "{err}");
-    assert!(err.contains("corpus/invalid/E0201-oversubscribed.shape:7:19"), "{err}");
+    assert!(
+        err.contains("corpus/invalid/E0201-oversubscribed.shape:7:19"),
+        "{err}"
+    );
     assert!(err.contains("help:"), "{err}");
 }
 
@@ -60,7 +68,10 @@ fn check_exits_1_on_errors_and_shows_code_place_and_help() {
 fn warnings_pass_unless_denied() {
     let f = "corpus/invalid/W0102-byte-units.shape";
     assert_eq!(tcc(&["check", f]).status.code(), Some(0));
-    assert_eq!(tcc(&["check", f, "--deny", "warnings"]).status.code(), Some(1));
+    assert_eq!(
+        tcc(&["check", f, "--deny", "warnings"]).status.code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -74,12 +85,20 @@ fn usage_and_io_problems_exit_2() {
 
 #[test]
 fn json_output_is_machine_readable() {
-    let out = tcc(&["check", "--format", "json", "corpus/invalid/E0202-ceil-below-rate.shape"]);
+    let out = tcc(&[
+        "check",
+        "--format",
+        "json",
+        "corpus/invalid/E0202-ceil-below-rate.shape",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["version"], 1);
     let diags = v["diagnostics"].as_array().unwrap();
-    let d = diags.iter().find(|d| d["code"] == "E0202").expect("an E0202 diagnostic");
+    let d = diags
+        .iter()
+        .find(|d| d["code"] == "E0202")
+        .expect("an E0202 diagnostic");
     assert_eq!(d["severity"], "error");
     assert_eq!(d["file"], "corpus/invalid/E0202-ceil-below-rate.shape");
     assert_eq!(d["span"]["line"], 4);
@@ -88,9 +107,16 @@ fn json_output_is_machine_readable() {
 
 #[test]
 fn check_reads_several_files_and_stdin() {
-    let out = tcc(&["check", "corpus/valid/seed-example-1.shape", "corpus/invalid/E0204-zero-rate.shape"]);
+    let out = tcc(&[
+        "check",
+        "corpus/valid/seed-example-1.shape",
+        "corpus/invalid/E0204-zero-rate.shape",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    let out = tcc_stdin(&["check", "-"], "interface eth0 { default a; class a { rate 1mbit } }\n");
+    let out = tcc_stdin(
+        &["check", "-"],
+        "interface eth0 { default a; class a { rate 1mbit } }\n",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -98,7 +124,12 @@ fn check_reads_several_files_and_stdin() {
 fn compile_writes_an_executable_script_to_a_file() {
     let dir = tmpdir();
     let target = dir.path().join("apply.sh");
-    let out = tcc(&["compile", "corpus/valid/seed-example-1.shape", "-o", target.to_str().unwrap()]);
+    let out = tcc(&[
+        "compile",
+        "corpus/valid/seed-example-1.shape",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let script = std::fs::read_to_string(&target).unwrap();
     assert!(script.starts_with("#!/bin/sh"), "{script}");
@@ -106,7 +137,10 @@ fn compile_writes_an_executable_script_to_a_file() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o111, 0o111);
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o111,
+            0o111
+        );
     }
 }
 
@@ -114,7 +148,12 @@ fn compile_writes_an_executable_script_to_a_file() {
 fn compile_refuses_to_write_anything_when_there_are_errors() {
     let dir = tmpdir();
     let target = dir.path().join("apply.sh");
-    let out = tcc(&["compile", "corpus/invalid/E0209-default-not-leaf.shape", "-o", target.to_str().unwrap()]);
+    let out = tcc(&[
+        "compile",
+        "corpus/invalid/E0209-default-not-leaf.shape",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!target.exists());
     assert!(text(&out.stderr).contains("E0209"));
@@ -127,7 +166,11 @@ fn compile_to_stdout_and_teardown() {
     assert!(text(&out.stdout).contains("CLASSIFY"));
     let undo = tcc(&["compile", "--undo", "corpus/valid/seed-example-2.shape"]);
     assert_eq!(undo.status.code(), Some(0));
-    assert!(text(&undo.stdout).contains("tc qdisc del"), "{}", text(&undo.stdout));
+    assert!(
+        text(&undo.stdout).contains("tc qdisc del"),
+        "{}",
+        text(&undo.stdout)
+    );
     assert!(!text(&undo.stdout).contains("CLASSIFY"));
 }
 
@@ -138,7 +181,12 @@ fn u32_classifier_rejects_what_u32_cannot_express() {
     let out = tcc(&["compile", "--classifier", "u32", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("E0307"), "{}", text(&out.stderr));
-    let ok = tcc(&["compile", "--classifier", "u32", "corpus/valid/seed-example-2.shape"]);
+    let ok = tcc(&[
+        "compile",
+        "--classifier",
+        "u32",
+        "corpus/valid/seed-example-2.shape",
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     assert!(text(&ok.stdout).contains("u32"));
 }

@@ -11,13 +11,19 @@ use tcc::report::{self, Sources};
 /// Path relative to the crate root, so rendered messages are the same on every machine.
 fn rel(path: &Path) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 fn header(text: &str, key: &str) -> Option<String> {
     text.lines()
         .take_while(|l| l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(&format!("# {key}:")).map(|v| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix(&format!("# {key}:"))
+                .map(|v| v.trim().to_string())
+        })
 }
 
 #[test]
@@ -51,8 +57,10 @@ fn valid_corpus_compiles_and_matches_snapshots() {
 fn invalid_corpus_reports_the_expected_code() {
     insta::glob!("../corpus/invalid", "*.shape", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        let expect = header(&text, "expect").unwrap_or_else(|| panic!("{} lacks `# expect: CODE`", rel(path)));
-        let code = Code::parse(&expect).unwrap_or_else(|| panic!("{}: unknown code {expect}", rel(path)));
+        let expect = header(&text, "expect")
+            .unwrap_or_else(|| panic!("{} lacks `# expect: CODE`", rel(path)));
+        let code =
+            Code::parse(&expect).unwrap_or_else(|| panic!("{}: unknown code {expect}", rel(path)));
         let mut sources = Sources::new();
         let id = sources.add(rel(path), text.clone());
         let (plan, mut diags) = tcc::analyze(id, &text);
@@ -82,17 +90,29 @@ fn every_diagnostic_code_has_an_invalid_example() {
             covered.insert(c);
         }
     }
-    let missing: Vec<&str> = Code::ALL.iter().filter(|c| !covered.contains(c)).map(|c| c.as_str()).collect();
-    assert!(missing.is_empty(), "codes without an example in corpus/invalid: {missing:?}");
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| !covered.contains(c))
+        .map(|c| c.as_str())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without an example in corpus/invalid: {missing:?}"
+    );
 }
 
 #[test]
 fn every_diagnostic_code_is_documented() {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/diagnostics.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/diagnostics.md"))
+            .unwrap();
     let missing: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
         .filter(|c| !doc.contains(&format!("## {c}")))
         .collect();
-    assert!(missing.is_empty(), "codes missing from docs/diagnostics.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes missing from docs/diagnostics.md: {missing:?}"
+    );
 }

@@ -12,10 +12,16 @@ fn root() -> &'static Path {
 
 fn example_for(code: Code) -> Option<(String, String)> {
     let dir = root().join("corpus/invalid");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     let path = entries.into_iter().find(|p| {
-        p.file_name().unwrap().to_string_lossy().starts_with(code.as_str())
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(code.as_str())
     })?;
     let text = std::fs::read_to_string(&path).unwrap();
     let rel = path.strip_prefix(root()).unwrap().display().to_string();
@@ -43,10 +49,22 @@ fn generate() -> String {
          | code | severity | summary |\n|---|---|---|\n",
     );
     for c in Code::ALL {
-        out += &format!("| [{0}](#{1}) | {2:?} | {3} |\n", c.as_str(), c.as_str().to_lowercase(), c.severity(), c.summary());
+        out += &format!(
+            "| [{0}](#{1}) | {2:?} | {3} |\n",
+            c.as_str(),
+            c.as_str().to_lowercase(),
+            c.severity(),
+            c.summary()
+        );
     }
     for c in Code::ALL {
-        out += &format!("\n## {}\n\n**{}** ({:?})\n\n{}\n", c.as_str(), c.summary(), c.severity(), tcc::explanations::explanation(*c));
+        out += &format!(
+            "\n## {}\n\n**{}** ({:?})\n\n{}\n",
+            c.as_str(),
+            c.summary(),
+            c.severity(),
+            tcc::explanations::explanation(*c)
+        );
         if let Some((src, rendered)) = example_for(*c) {
             out += &format!("\n```shape\n{}```\n\n```text\n{}```\n", src, rendered);
         }

@@ -25,7 +25,9 @@ fn tree(p: &Plan) -> Vec<(String, String, String, u64, u64)> {
     (0..i.classes.len())
         .map(|k| {
             let c = &i.classes[k];
-            let parent = c.parent.map_or(format!("{:x}:", i.handle), |p| i.classid(p));
+            let parent = c
+                .parent
+                .map_or(format!("{:x}:", i.handle), |p| i.classid(p));
             (c.name.clone(), i.classid(k), parent, c.rate, c.ceil)
         })
         .collect()
@@ -37,9 +39,27 @@ fn interface_rate_becomes_class_1_1_and_ids_count_up_from_0x10() {
     assert_eq!(
         tree(&p),
         vec![
-            ("eth1".into(), "1:1".into(), "1:".into(), 1_000_000_000, 1_000_000_000),
-            ("a".into(), "1:10".into(), "1:1".into(), 200_000_000, 200_000_000),
-            ("b".into(), "1:11".into(), "1:1".into(), 700_000_000, 1_000_000_000),
+            (
+                "eth1".into(),
+                "1:1".into(),
+                "1:".into(),
+                1_000_000_000,
+                1_000_000_000
+            ),
+            (
+                "a".into(),
+                "1:10".into(),
+                "1:1".into(),
+                200_000_000,
+                200_000_000
+            ),
+            (
+                "b".into(),
+                "1:11".into(),
+                "1:1".into(),
+                700_000_000,
+                1_000_000_000
+            ),
         ]
     );
     assert_eq!(p.interfaces[0].default, Some(2));
@@ -78,13 +98,21 @@ fn loops_are_inclusive_and_interpolate_names() {
     assert_eq!(i.classes[9].name, "s-1009");
     assert_eq!(i.filters.len(), 10);
     assert_eq!(i.filters[3].class, 3);
-    assert!(i.filters[3].m.criteria.iter().any(|c| c.test == Test::Dport(vec![PortRange { lo: 1003, hi: 1003 }])));
+    assert!(i.filters[3]
+        .m
+        .criteria
+        .iter()
+        .any(|c| c.test == Test::Dport(vec![PortRange { lo: 1003, hi: 1003 }])));
 }
 
 #[test]
 fn loops_over_lists() {
     let p = plan("interface e { default x\n for h in [10.0.0.1, 10.0.0.2] { class \"h-${h}\" { rate 1mbit; match dst $h } }\n class x { rate 1mbit } }");
-    let names: Vec<&str> = p.interfaces[0].classes.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = p.interfaces[0]
+        .classes
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(names, ["h-10.0.0.1", "h-10.0.0.2", "x"]);
 }
 
@@ -99,9 +127,27 @@ fn templates_are_inherited_and_overridden_by_the_class() {
 fn rules_inherit_and_later_keys_override() {
     let p = plan("rule web { tcp; dport 80, 443 }\nrule alt : web { dport 8080 }\ninterface e { default a\n class a { rate 1mbit; match alt }\n class b { rate 1mbit; match web dport 8443 } }");
     let f = &p.interfaces[0].filters;
-    let tests = |k: usize| f[k].m.criteria.iter().map(|c| c.test.clone()).collect::<Vec<_>>();
-    assert_eq!(tests(0), vec![Test::Proto(6), Test::Dport(vec![PortRange { lo: 8080, hi: 8080 }])]);
-    assert_eq!(tests(1), vec![Test::Proto(6), Test::Dport(vec![PortRange { lo: 8443, hi: 8443 }])]);
+    let tests = |k: usize| {
+        f[k].m
+            .criteria
+            .iter()
+            .map(|c| c.test.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        tests(0),
+        vec![
+            Test::Proto(6),
+            Test::Dport(vec![PortRange { lo: 8080, hi: 8080 }])
+        ]
+    );
+    assert_eq!(
+        tests(1),
+        vec![
+            Test::Proto(6),
+            Test::Dport(vec![PortRange { lo: 8443, hi: 8443 }])
+        ]
+    );
 }
 
 #[test]
@@ -120,7 +166,13 @@ fn dscp_names_and_marks() {
     let f = &p.interfaces[0].filters;
     assert_eq!(f[0].m.criteria[0].test, Test::Dscp(46));
     assert_eq!(f[1].m.criteria[0].test, Test::Dscp(34));
-    assert_eq!(f[1].m.criteria[1].test, Test::Mark { value: 0x10, mask: Some(0xff) });
+    assert_eq!(
+        f[1].m.criteria[1].test,
+        Test::Mark {
+            value: 0x10,
+            mask: Some(0xff)
+        }
+    );
 }
 
 #[test]

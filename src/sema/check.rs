@@ -24,7 +24,11 @@ pub const JUMBO_MTU: u64 = 18_000;
 pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
     for (i, iface) in plan.interfaces.iter_mut().enumerate() {
         let default_span = facts.default_spans.get(i).copied().flatten();
-        tree(iface, facts.has_root.get(i).copied().unwrap_or(false), diags);
+        tree(
+            iface,
+            facts.has_root.get(i).copied().unwrap_or(false),
+            diags,
+        );
         rates(iface, diags);
         defaults(iface, default_span, diags);
         filters(iface, diags);
@@ -33,11 +37,19 @@ pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
         jumbo(iface, diags);
     }
     for (kind, name, span) in &facts.unused {
-        let what = if *kind == "variable" { format!("${name}") } else { name.clone() };
+        let what = if *kind == "variable" {
+            format!("${name}")
+        } else {
+            name.clone()
+        };
         diags.push(
-            Diagnostic::new(Code::Unused, *span, format!("{kind} `{what}` is never used"))
-                .label("defined here")
-                .help(format!("remove it, or use it where it was meant to be")),
+            Diagnostic::new(
+                Code::Unused,
+                *span,
+                format!("{kind} `{what}` is never used"),
+            )
+            .label("defined here")
+            .help("remove it, or use it where it was meant to be"),
         );
     }
 }
@@ -72,9 +84,13 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
         }
         let depth = iface.depth(i);
         if depth == MAX_DEPTH + 1 {
-            let mut d = Diagnostic::new(Code::TooDeep, c.span, format!("class `{}` is nested {depth} levels deep", c.name))
-                .label(format!("HTB allows at most {MAX_DEPTH} levels"))
-                .note("the kernel refuses it: \"sch_htb: tree is too deep\"");
+            let mut d = Diagnostic::new(
+                Code::TooDeep,
+                c.span,
+                format!("class `{}` is nested {depth} levels deep", c.name),
+            )
+            .label(format!("HTB allows at most {MAX_DEPTH} levels"))
+            .note("the kernel refuses it: \"sch_htb: tree is too deep\"");
             if has_root {
                 d = d.note("the interface `rate` counts as the first level");
             }
@@ -82,9 +98,13 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
         }
         if c.prio.is_some() && !iface.is_leaf(i) {
             diags.push(
-                Diagnostic::new(Code::PrioOnInnerClass, c.spans.prio.unwrap_or(c.span), format!("prio on class `{}` has no effect", c.name))
-                    .label("this class has children")
-                    .help("HTB uses prio only on leaf classes; set it on the children"),
+                Diagnostic::new(
+                    Code::PrioOnInnerClass,
+                    c.spans.prio.unwrap_or(c.span),
+                    format!("prio on class `{}` has no effect", c.name),
+                )
+                .label("this class has children")
+                .help("HTB uses prio only on leaf classes; set it on the children"),
             );
         }
     }
@@ -110,11 +130,18 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
         }
         if c.ceil < c.rate {
             diags.push(
-                Diagnostic::new(Code::CeilBelowRate, ceil_span(iface, i), format!("ceil of `{}` is below its rate", c.name))
-                    .label(format!("ceil {}", human_rate(c.ceil)))
-                    .secondary(rate_span(iface, i), format!("rate {}", human_rate(c.rate)))
-                    .note("the kernel accepts this and the ceil wins: the class never gets its rate")
-                    .help(format!("raise the ceil to at least {}, or lower the rate", format_rate(c.rate))),
+                Diagnostic::new(
+                    Code::CeilBelowRate,
+                    ceil_span(iface, i),
+                    format!("ceil of `{}` is below its rate", c.name),
+                )
+                .label(format!("ceil {}", human_rate(c.ceil)))
+                .secondary(rate_span(iface, i), format!("rate {}", human_rate(c.rate)))
+                .note("the kernel accepts this and the ceil wins: the class never gets its rate")
+                .help(format!(
+                    "raise the ceil to at least {}, or lower the rate",
+                    format_rate(c.rate)
+                )),
             );
         }
         if let Some(p) = c.parent {
@@ -151,23 +178,56 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
         let listed: Vec<String> = kids
             .iter()
             .take(8)
-            .map(|&k| format!("`{}` {}", iface.classes[k].name, format_rate(iface.classes[k].rate)))
+            .map(|&k| {
+                format!(
+                    "`{}` {}",
+                    iface.classes[k].name,
+                    format_rate(iface.classes[k].rate)
+                )
+            })
             .collect();
-        let more = if kids.len() > 8 { format!(" and {} more", kids.len() - 8) } else { String::new() };
+        let more = if kids.len() > 8 {
+            format!(" and {} more", kids.len() - 8)
+        } else {
+            String::new()
+        };
         let mut d = Diagnostic::new(
             Code::Oversubscribed,
             rate_span(iface, over),
-            format!("children of `{}` are guaranteed {} but it has only {}", parent.name, human_rate(sum), human_rate(parent.rate)),
+            format!(
+                "children of `{}` are guaranteed {} but it has only {}",
+                parent.name,
+                human_rate(sum),
+                human_rate(parent.rate)
+            ),
         )
         .label("the sum exceeds the parent's rate here")
-        .secondary(rate_span(iface, p), format!("`{}` guarantees {}", parent.name, human_rate(parent.rate)));
+        .secondary(
+            rate_span(iface, p),
+            format!("`{}` guarantees {}", parent.name, human_rate(parent.rate)),
+        );
         for &k in kids.iter().filter(|&&k| k != over).take(4) {
-            d = d.secondary(rate_span(iface, k), format!("`{}` {}", iface.classes[k].name, format_rate(iface.classes[k].rate)));
+            d = d.secondary(
+                rate_span(iface, k),
+                format!(
+                    "`{}` {}",
+                    iface.classes[k].name,
+                    format_rate(iface.classes[k].rate)
+                ),
+            );
         }
         diags.push(
-            d.note(format!("children: {}{more}; sum {}", listed.join(", "), format_rate(sum)))
-                .note("the kernel accepts this, and then the parent's limit is not enforced")
-                .help(format!("lower the children's rates, or raise `{}` to at least {}", parent.name, format_rate(sum))),
+            d.note(format!(
+                "children: {}{more}; sum {}",
+                listed.join(", "),
+                format_rate(sum)
+            ))
+            .note("the kernel accepts this, and then the parent's limit is not enforced")
+            .help(format!(
+                "lower the children's rates, or raise `{}` to at least {}",
+                parent.name,
+                format_rate(sum)
+            )),
         );
     }
 }
@@ -233,7 +293,10 @@ fn shadowed(iface: &Interface, diags: &mut Diagnostics) {
         }
         candidates.sort_unstable();
         candidates.dedup();
-        if let Some(&i) = candidates.iter().find(|&&i| matchrel::covers(&iface.filters[i].m, &f.m)) {
+        if let Some(&i) = candidates
+            .iter()
+            .find(|&&i| matchrel::covers(&iface.filters[i].m, &f.m))
+        {
             let earlier = &iface.filters[i];
             diags.push(
                 Diagnostic::new(Code::ShadowedMatch, f.span, "this match can never fire")
@@ -274,7 +337,9 @@ fn lookup(map: &HashMap<IpNet, Vec<usize>>, lens: &[u8], nets: &[IpNet], out: &m
         if len > first.prefix_len() {
             continue;
         }
-        let Ok(sup) = IpNet::new(first.addr(), len).map(|n| n.trunc()) else { continue };
+        let Ok(sup) = IpNet::new(first.addr(), len).map(|n| n.trunc()) else {
+            continue;
+        };
         if let Some(v) = map.get(&sup) {
             out.extend(v);
         }
@@ -301,20 +366,34 @@ fn quantum(iface: &mut Interface, diags: &mut Diagnostics) {
         c.quantum = Some(set);
         fixed.push((i, q, set));
     }
-    let Some(&(first, q, set)) = fixed.first() else { return };
+    let Some(&(first, q, set)) = fixed.first() else {
+        return;
+    };
     let c = &iface.classes[first];
     let listed: Vec<String> = fixed
         .iter()
         .take(6)
         .map(|&(i, _, set)| format!("`{}` {set}", iface.classes[i].name))
         .collect();
-    let more = if fixed.len() > 6 { format!(" and {} more", fixed.len() - 6) } else { String::new() };
+    let more = if fixed.len() > 6 {
+        format!(" and {} more", fixed.len() - 6)
+    } else {
+        String::new()
+    };
     let mut d = Diagnostic::new(
         Code::QuantumSet,
         rate_span(iface, first),
-        format!("tcc sets `quantum` explicitly on {} class{} of `{}`", fixed.len(), if fixed.len() == 1 { "" } else { "es" }, iface.name),
+        format!(
+            "tcc sets `quantum` explicitly on {} class{} of `{}`",
+            fixed.len(),
+            if fixed.len() == 1 { "" } else { "es" },
+            iface.name
+        ),
     )
-    .label(format!("rate {} / r2q {r2q} = {q} bytes, outside {QUANTUM_MIN}..{QUANTUM_MAX}; set to {set}", format_rate(c.rate)));
+    .label(format!(
+        "rate {} / r2q {r2q} = {q} bytes, outside {QUANTUM_MIN}..{QUANTUM_MAX}; set to {set}",
+        format_rate(c.rate)
+    ));
     let mut shown = vec![rate_span(iface, first)];
     for &(i, _, _) in &fixed[1..] {
         let s = rate_span(iface, i);
@@ -335,9 +414,15 @@ fn jumbo(iface: &Interface, diags: &mut Diagnostics) {
         if let (Some(mtu), Some(span)) = (c.mtu, c.spans.mtu) {
             if mtu > 1500 && mtu < JUMBO_MTU {
                 diags.push(
-                    Diagnostic::new(Code::JumboMtu, span, format!("class mtu {mtu} for jumbo frames"))
-                        .label("measured rates come out about 25% above the limit with mtu 9000")
-                        .help(format!("use `mtu {JUMBO_MTU}` for jumbo frames, as the reference guide recommends")),
+                    Diagnostic::new(
+                        Code::JumboMtu,
+                        span,
+                        format!("class mtu {mtu} for jumbo frames"),
+                    )
+                    .label("measured rates come out about 25% above the limit with mtu 9000")
+                    .help(format!(
+                        "use `mtu {JUMBO_MTU}` for jumbo frames, as the reference guide recommends"
+                    )),
                 );
             }
         }

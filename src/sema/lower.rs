@@ -87,9 +87,13 @@ pub fn lower(file: &ast::File) -> Lowered {
             }
             Stmt::Rule(_) | Stmt::Template(_) => {}
             other => lw.diags.push(
-                Diagnostic::new(Code::Syntax, other.span(), "this belongs inside an interface block")
-                    .label("not allowed at the top level")
-                    .help("the top level holds `let`, `rule`, `template` and `interface`"),
+                Diagnostic::new(
+                    Code::Syntax,
+                    other.span(),
+                    "this belongs inside an interface block",
+                )
+                .label("not allowed at the top level")
+                .help("the top level holds `let`, `rule`, `template` and `interface`"),
             ),
         }
     }
@@ -160,14 +164,18 @@ impl<'a> Lowerer<'a> {
     }
 
     fn define_rule(&mut self, r: &'a ast::RuleDef) {
-        let Some(name) = self.name(&r.name) else { return };
+        let Some(name) = self.name(&r.name) else {
+            return;
+        };
         if let Some(first) = self.rules.define(name.clone(), r) {
             self.error(dup("rule", &name, r.name.span, first));
         }
     }
 
     fn define_template(&mut self, t: &'a ast::TemplateDef) {
-        let Some(name) = self.name(&t.name) else { return };
+        let Some(name) = self.name(&t.name) else {
+            return;
+        };
         if let Some((_, first)) = self.templates.get(&name) {
             let first = *first;
             self.error(dup("template", &name, t.name.span, first));
@@ -189,7 +197,9 @@ impl<'a> Lowerer<'a> {
 
     fn interface(&mut self, def: &'a ast::InterfaceDef) -> Option<(Interface, Option<Span>, bool)> {
         let name = self.name(&def.name)?;
-        check_ifname(&name, def.name.span).map_err(|d| self.error(d)).ok()?;
+        check_ifname(&name, def.name.span)
+            .map_err(|d| self.error(d))
+            .ok()?;
         self.scopes.push();
         let mut b = IfaceBuilder {
             iface: Interface {
@@ -244,7 +254,9 @@ impl<'a> Lowerer<'a> {
                     }
                 }
                 "r2q" => {
-                    if let Some(n) = self.ok(value::bounded(&v, 1, 1_000_000, "r2q", Code::BadValue)) {
+                    if let Some(n) =
+                        self.ok(value::bounded(&v, 1, 1_000_000, "r2q", Code::BadValue))
+                    {
                         b.iface.r2q = n as u32;
                     }
                 }
@@ -253,8 +265,12 @@ impl<'a> Lowerer<'a> {
         }
         if b.rate.is_none() && b.ceil.is_some() {
             self.error(
-                Diagnostic::new(Code::MissingRate, def.name.span, "interface has a `ceil` but no `rate`")
-                    .help("give the interface a `rate`; its ceil defaults to it"),
+                Diagnostic::new(
+                    Code::MissingRate,
+                    def.name.span,
+                    "interface has a `ceil` but no `rate`",
+                )
+                .help("give the interface a `rate`; its ceil defaults to it"),
             );
         }
         if let Some(rate) = b.rate {
@@ -296,7 +312,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
-    fn body(&mut self, b: &mut IfaceBuilder, stmts: &'a [Stmt], parent: Option<usize>, depth: usize) {
+    fn body(
+        &mut self,
+        b: &mut IfaceBuilder,
+        stmts: &'a [Stmt],
+        parent: Option<usize>,
+        depth: usize,
+    ) {
         for s in stmts {
             match s {
                 Stmt::Property(_) => {} // handled by the owner
@@ -308,18 +330,30 @@ impl<'a> Lowerer<'a> {
                     _ => self.error(
                         Diagnostic::new(Code::Syntax, m.span, "`match` outside a class")
                             .label("which class should this traffic go to?")
-                            .help("put `match` lines inside the class that should take the traffic"),
+                            .help(
+                                "put `match` lines inside the class that should take the traffic",
+                            ),
                     ),
                 },
                 Stmt::Rule(_) | Stmt::Template(_) | Stmt::Interface(_) => self.error(
-                    Diagnostic::new(Code::Syntax, s.span(), "definitions belong at the top level")
-                        .label("not allowed inside a block"),
+                    Diagnostic::new(
+                        Code::Syntax,
+                        s.span(),
+                        "definitions belong at the top level",
+                    )
+                    .label("not allowed inside a block"),
                 ),
             }
         }
     }
 
-    fn for_loop(&mut self, b: &mut IfaceBuilder, f: &'a ast::ForLoop, parent: Option<usize>, depth: usize) {
+    fn for_loop(
+        &mut self,
+        b: &mut IfaceBuilder,
+        f: &'a ast::ForLoop,
+        parent: Option<usize>,
+        depth: usize,
+    ) {
         let iter = match self.scopes.eval(&f.iter) {
             Ok(v) => v,
             Err(d) => return self.error(d),
@@ -328,9 +362,13 @@ impl<'a> Lowerer<'a> {
             VKind::Range(lo, hi) => {
                 if lo > hi {
                     return self.error(
-                        Diagnostic::new(Code::ReversedRange, iter.span, format!("range {lo}..{hi} is reversed"))
-                            .label("this loop would run zero times")
-                            .help("ranges are inclusive and count upwards"),
+                        Diagnostic::new(
+                            Code::ReversedRange,
+                            iter.span,
+                            format!("range {lo}..{hi} is reversed"),
+                        )
+                        .label("this loop would run zero times")
+                        .help("ranges are inclusive and count upwards"),
                     );
                 }
                 if hi - lo >= MAX_LOOP {
@@ -357,8 +395,12 @@ impl<'a> Lowerer<'a> {
             VKind::List(items) => items.clone(),
             _ => {
                 return self.error(
-                    Diagnostic::new(Code::WrongType, iter.span, format!("cannot loop over {}", iter.describe()))
-                        .label("expected a range such as `1000..1009` or a list such as `[a, b]`"),
+                    Diagnostic::new(
+                        Code::WrongType,
+                        iter.span,
+                        format!("cannot loop over {}", iter.describe()),
+                    )
+                    .label("expected a range such as `1000..1009` or a list such as `[a, b]`"),
                 )
             }
         };
@@ -370,20 +412,30 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn class(&mut self, b: &mut IfaceBuilder, def: &'a ast::ClassDef, parent: Option<usize>, depth: usize) {
-        let Some(name) = self.name(&def.name) else { return };
+    fn class(
+        &mut self,
+        b: &mut IfaceBuilder,
+        def: &'a ast::ClassDef,
+        parent: Option<usize>,
+        depth: usize,
+    ) {
+        let Some(name) = self.name(&def.name) else {
+            return;
+        };
         let mut props = Props {
             list: vec![],
             matches: vec![],
         };
+        let errors_before = self.diags.count(crate::diagnostic::Severity::Error);
         for t in &def.templates {
             self.expand_template(t, &mut props, &mut vec![]);
         }
+        // A template that failed to resolve may have carried the rate: do not pile on.
+        let templates_ok = self.diags.count(crate::diagnostic::Severity::Error) == errors_before;
         let own_start = props.list.len();
         for s in &def.body {
-            match s {
-                Stmt::Property(p) => props.list.push(p),
-                _ => {}
+            if let Stmt::Property(p) = s {
+                props.list.push(p);
             }
         }
         // The same key twice in the class's own body is a mistake; over a template, an override.
@@ -445,8 +497,12 @@ impl<'a> Lowerer<'a> {
                         if (0..=7).contains(&n) {
                             Ok(n as u32)
                         } else {
-                            Err(Diagnostic::new(Code::PrioOutOfRange, v.span, format!("prio {n} is out of range"))
-                                .label("HTB priorities are 0 (highest) to 7 (lowest)"))
+                            Err(Diagnostic::new(
+                                Code::PrioOutOfRange,
+                                v.span,
+                                format!("prio {n} is out of range"),
+                            )
+                            .label("HTB priorities are 0 (highest) to 7 (lowest)"))
                         }
                     }));
                 }
@@ -467,6 +523,7 @@ impl<'a> Lowerer<'a> {
         }
         match rate {
             Some(r) => class.rate = r,
+            None if !templates_ok => {}
             None => self.error(
                 Diagnostic::new(Code::MissingRate, def.name.span, format!("class `{name}` has no rate"))
                     .label("every HTB class needs a guaranteed rate")
@@ -501,16 +558,24 @@ impl<'a> Lowerer<'a> {
     fn expand_template(&mut self, t: &Name, props: &mut Props<'a>, stack: &mut Vec<String>) {
         let Some(name) = self.name(t) else { return };
         let Some(&(def, _)) = self.templates.get(&name) else {
-            let d = Diagnostic::new(Code::UnknownTemplate, t.span, format!("unknown template `{name}`"))
-                .label("no template of this name");
+            let d = Diagnostic::new(
+                Code::UnknownTemplate,
+                t.span,
+                format!("unknown template `{name}`"),
+            )
+            .label("no template of this name");
             let known: Vec<&str> = self.templates.keys().map(String::as_str).collect();
             let d = with_suggestion(d, &name, known.into_iter(), "");
             return self.error(d);
         };
         if stack.contains(&name) {
             return self.error(
-                Diagnostic::new(Code::InheritanceCycle, t.span, format!("template `{name}` inherits from itself"))
-                    .note(format!("cycle: {} -> {name}", stack.join(" -> "))),
+                Diagnostic::new(
+                    Code::InheritanceCycle,
+                    t.span,
+                    format!("template `{name}` inherits from itself"),
+                )
+                .note(format!("cycle: {} -> {name}", stack.join(" -> "))),
             );
         }
         self.templates_used.insert(name.clone(), true);
@@ -524,8 +589,12 @@ impl<'a> Lowerer<'a> {
                 Stmt::Property(p) => props.list.push(p),
                 Stmt::Match(m) => props.matches.push(m),
                 other => self.error(
-                    Diagnostic::new(Code::Syntax, other.span(), "templates hold only properties and `match` lines")
-                        .label("not allowed in a template"),
+                    Diagnostic::new(
+                        Code::Syntax,
+                        other.span(),
+                        "templates hold only properties and `match` lines",
+                    )
+                    .label("not allowed in a template"),
                 ),
             }
         }
@@ -552,8 +621,12 @@ impl<'a> Lowerer<'a> {
                     Some(i) => Some(i),
                     None => {
                         self.error(
-                            Diagnostic::new(Code::UnknownClass, v.span, format!("no class has classid {s}"))
-                                .label("traffic sent here would not be shaped"),
+                            Diagnostic::new(
+                                Code::UnknownClass,
+                                v.span,
+                                format!("no class has classid {s}"),
+                            )
+                            .label("traffic sent here would not be shaped"),
                         );
                         None
                     }
@@ -561,8 +634,12 @@ impl<'a> Lowerer<'a> {
             }
             _ => {
                 self.error(
-                    Diagnostic::new(Code::WrongType, v.span, format!("expected a class name, found {}", v.describe()))
-                        .label("expected the name of a leaf class"),
+                    Diagnostic::new(
+                        Code::WrongType,
+                        v.span,
+                        format!("expected a class name, found {}", v.describe()),
+                    )
+                    .label("expected the name of a leaf class"),
                 );
                 return None;
             }
@@ -587,8 +664,12 @@ impl<'a> Lowerer<'a> {
             VKind::Num { .. } | VKind::Ident(_) => v.to_text(),
             _ => {
                 self.error(
-                    Diagnostic::new(Code::WrongType, v.span, format!("expected a classid, found {}", v.describe()))
-                        .label("expected `major:minor` in hex, e.g. `1:2a`"),
+                    Diagnostic::new(
+                        Code::WrongType,
+                        v.span,
+                        format!("expected a classid, found {}", v.describe()),
+                    )
+                    .label("expected `major:minor` in hex, e.g. `1:2a`"),
                 );
                 return None;
             }
@@ -605,8 +686,13 @@ impl<'a> Lowerer<'a> {
                 Ok(m) if m == handle as u32 => {}
                 _ => {
                     self.error(
-                        bad(format!("classid `{text}` does not belong to qdisc {handle:x}:"), "wrong major number")
-                            .help(format!("classes of this interface are `{handle:x}:<minor>`")),
+                        bad(
+                            format!("classid `{text}` does not belong to qdisc {handle:x}:"),
+                            "wrong major number",
+                        )
+                        .help(format!(
+                            "classes of this interface are `{handle:x}:<minor>`"
+                        )),
                     );
                     return None;
                 }
@@ -615,20 +701,27 @@ impl<'a> Lowerer<'a> {
         match u32::from_str_radix(minor, 16) {
             Ok(0) => {
                 self.error(
-                    bad(format!("classid `{text}` has minor 0"), "minor 0 is the qdisc itself")
-                        .help("use a minor id between 1 and ffff"),
+                    bad(
+                        format!("classid `{text}` has minor 0"),
+                        "minor 0 is the qdisc itself",
+                    )
+                    .help("use a minor id between 1 and ffff"),
                 );
                 None
             }
             Ok(m) if m <= 0xffff => Some(m as u16),
             Ok(_) => {
-                self.error(
-                    bad(format!("classid `{text}` is out of range"), "minor ids are 1..ffff (hex)"),
-                );
+                self.error(bad(
+                    format!("classid `{text}` is out of range"),
+                    "minor ids are 1..ffff (hex)",
+                ));
                 None
             }
             Err(_) => {
-                self.error(bad(format!("`{text}` is not a classid"), "minor ids are hex, 1..ffff"));
+                self.error(bad(
+                    format!("`{text}` is not a classid"),
+                    "minor ids are hex, 1..ffff",
+                ));
                 None
             }
         }
@@ -637,8 +730,12 @@ impl<'a> Lowerer<'a> {
     fn single(&mut self, p: &ast::Property) -> Option<Val> {
         if p.values.len() != 1 {
             self.error(
-                Diagnostic::new(Code::WrongType, p.span, format!("`{}` takes one value", p.key.text))
-                    .label(format!("{} values given", p.values.len())),
+                Diagnostic::new(
+                    Code::WrongType,
+                    p.span,
+                    format!("`{}` takes one value", p.key.text),
+                )
+                .label(format!("{} values given", p.values.len())),
             );
             return None;
         }
@@ -671,8 +768,12 @@ impl<'a> Lowerer<'a> {
     }
 
     fn unknown_property(&mut self, key: &ast::Ident, known: &[&str]) {
-        let d = Diagnostic::new(Code::UnknownProperty, key.span, format!("unknown property `{}`", key.text))
-            .label("not a property here");
+        let d = Diagnostic::new(
+            Code::UnknownProperty,
+            key.span,
+            format!("unknown property `{}`", key.text),
+        )
+        .label("not a property here");
         let d = match value::closest(&key.text, known.iter().copied()) {
             Some(k) => d.help(format!("did you mean `{k}`?")),
             None => d.help(format!("known properties: {}", known.join(", "))),
@@ -682,19 +783,29 @@ impl<'a> Lowerer<'a> {
 }
 
 const INTERFACE_PROPS: &[&str] = &["rate", "ceil", "mtu", "default", "handle", "r2q"];
-const CLASS_PROPS: &[&str] = &["rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid"];
+const CLASS_PROPS: &[&str] = &[
+    "rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid",
+];
 
 fn dup(kind: &str, name: &str, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::new(Code::DuplicateDefinition, span, format!("{kind} `{name}` is defined twice"))
-        .label("second definition")
-        .secondary(first, "first defined here")
+    Diagnostic::new(
+        Code::DuplicateDefinition,
+        span,
+        format!("{kind} `{name}` is defined twice"),
+    )
+    .label("second definition")
+    .secondary(first, "first defined here")
 }
 
 fn dup_prop(key: &ast::Ident, first: Span) -> Diagnostic {
-    Diagnostic::new(Code::DuplicateProperty, key.span, format!("`{}` is given twice", key.text))
-        .label("second value")
-        .secondary(first, "first given here")
-        .help("remove one of them")
+    Diagnostic::new(
+        Code::DuplicateProperty,
+        key.span,
+        format!("`{}` is given twice", key.text),
+    )
+    .label("second value")
+    .secondary(first, "first given here")
+    .help("remove one of them")
 }
 
 /// A property's span from its key to its last value (never a trailing comment).
@@ -714,7 +825,10 @@ pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
     let problem = if name.is_empty() {
         Some("it is empty".to_string())
     } else if name.len() > 15 {
-        Some(format!("it is {} bytes long; Linux allows at most 15", name.len()))
+        Some(format!(
+            "it is {} bytes long; Linux allows at most 15",
+            name.len()
+        ))
     } else if name == "." || name == ".." {
         Some("`.` and `..` are reserved".to_string())
     } else {
@@ -760,9 +874,13 @@ fn assign_ids(b: &mut IfaceBuilder, diags: &mut Diagnostics) {
         if next > 0xffff {
             if !exhausted {
                 diags.push(
-                    Diagnostic::new(Code::IdsExhausted, b.iface.classes[i].span, "no minor id left for this class")
-                        .label("an HTB qdisc holds at most 65535 classes")
-                        .help("split the classes over several interfaces or aggregate them"),
+                    Diagnostic::new(
+                        Code::IdsExhausted,
+                        b.iface.classes[i].span,
+                        "no minor id left for this class",
+                    )
+                    .label("an HTB qdisc holds at most 65535 classes")
+                    .help("split the classes over several interfaces or aggregate them"),
                 );
                 exhausted = true;
             }

@@ -85,8 +85,12 @@ fn expand(
                 return;
             };
             let Some(def) = rules.defs.get(&rname).copied() else {
-                let d = Diagnostic::new(Code::UnknownRule, name.span, format!("unknown rule `{rname}`"))
-                    .label("no rule or match criterion of this name");
+                let d = Diagnostic::new(
+                    Code::UnknownRule,
+                    name.span,
+                    format!("unknown rule `{rname}`"),
+                )
+                .label("no rule or match criterion of this name");
                 let mut known: Vec<&str> = rules.defs.keys().map(String::as_str).collect();
                 known.extend(CRITERIA);
                 diags.push(with_suggestion(d, &rname, known.into_iter(), ""));
@@ -94,8 +98,12 @@ fn expand(
             };
             if stack.contains(&rname) {
                 diags.push(
-                    Diagnostic::new(Code::InheritanceCycle, name.span, format!("rule `{rname}` refers to itself"))
-                        .note(format!("cycle: {} -> {rname}", stack.join(" -> "))),
+                    Diagnostic::new(
+                        Code::InheritanceCycle,
+                        name.span,
+                        format!("rule `{rname}` refers to itself"),
+                    )
+                    .note(format!("cycle: {} -> {rname}", stack.join(" -> "))),
                 );
                 return;
             }
@@ -153,9 +161,8 @@ fn expand(
                 Ok(v) => v,
                 Err(d) => return diags.push(d),
             };
-            match valued(&key.text, &vals, c.span, diags) {
-                Some((k, test)) => push(out, k, test, c, from_rule),
-                None => {}
+            if let Some((k, test)) = valued(&key.text, &vals, c.span, diags) {
+                push(out, k, test, c, from_rule);
             }
         }
     }
@@ -178,18 +185,26 @@ fn push(out: &mut Vec<Keyed>, key: &'static str, test: Test, c: &ast::Criterion,
 }
 
 const CRITERIA: [&str; 12] = [
-    "tcp", "udp", "icmp", "icmpv6", "proto", "src", "dst", "sport", "dport", "dscp", "mark", "length",
+    "tcp", "udp", "icmp", "icmpv6", "proto", "src", "dst", "sport", "dport", "dscp", "mark",
+    "length",
 ];
 
 fn one<'v>(key: &str, vals: &'v [Val], span: Span) -> Result<&'v Val, Diagnostic> {
     match vals {
         [v] => Ok(v),
-        _ => Err(Diagnostic::new(Code::WrongType, span, format!("`{key}` takes one value"))
-            .label(format!("{} values given", vals.len()))),
+        _ => Err(
+            Diagnostic::new(Code::WrongType, span, format!("`{key}` takes one value"))
+                .label(format!("{} values given", vals.len())),
+        ),
     }
 }
 
-fn valued(key: &str, vals: &[Val], span: Span, diags: &mut Diagnostics) -> Option<(&'static str, Test)> {
+fn valued(
+    key: &str,
+    vals: &[Val],
+    span: Span,
+    diags: &mut Diagnostics,
+) -> Option<(&'static str, Test)> {
     let r: Result<(&'static str, Test), Diagnostic> = (|| match key {
         "proto" => Ok(("proto", Test::Proto(protocol(one(key, vals, span)?)?))),
         "src" | "dst" => {
@@ -198,20 +213,35 @@ fn valued(key: &str, vals: &[Val], span: Span, diags: &mut Diagnostics) -> Optio
                 let (net, host_bits) = value::address(v)?;
                 if host_bits {
                     diags.push(
-                        Diagnostic::new(Code::HostBitsSet, v.span, format!("`{}` has host bits set", v.to_text()))
-                            .label(format!("this means the network {net}"))
-                            .help(format!("write `{net}`, or `/{}` for the single host", if net.addr().is_ipv4() { 32 } else { 128 })),
+                        Diagnostic::new(
+                            Code::HostBitsSet,
+                            v.span,
+                            format!("`{}` has host bits set", v.to_text()),
+                        )
+                        .label(format!("this means the network {net}"))
+                        .help(format!(
+                            "write `{net}`, or `/{}` for the single host",
+                            if net.addr().is_ipv4() { 32 } else { 128 }
+                        )),
                     );
                 }
                 nets.push(net);
             }
             let fams: Vec<bool> = nets.iter().map(|n| matches!(n, IpNet::V4(_))).collect();
             if fams.windows(2).any(|w| w[0] != w[1]) {
-                return Err(Diagnostic::new(Code::MixedFamilies, span, "address list mixes IPv4 and IPv6")
-                    .label("one match applies to one address family")
-                    .help("write one `match` line per family"));
+                return Err(Diagnostic::new(
+                    Code::MixedFamilies,
+                    span,
+                    "address list mixes IPv4 and IPv6",
+                )
+                .label("one match applies to one address family")
+                .help("write one `match` line per family"));
             }
-            Ok(if key == "src" { ("src", Test::Src(nets)) } else { ("dst", Test::Dst(nets)) })
+            Ok(if key == "src" {
+                ("src", Test::Src(nets))
+            } else {
+                ("dst", Test::Dst(nets))
+            })
         }
         "sport" => Ok(("sport", Test::Sport(value::ports(vals)?))),
         "dport" => Ok(("dport", Test::Dport(value::ports(vals)?))),
@@ -235,13 +265,27 @@ fn valued(key: &str, vals: &[Val], span: Span, diags: &mut Diagnostics) -> Optio
                     None => s.parse().ok(),
                 }
             };
-            let bad = || Diagnostic::new(Code::BadValue, v.span, "invalid firewall mark")
-                .label("expected a 32-bit number, optionally with `/mask`");
+            let bad = || {
+                Diagnostic::new(Code::BadValue, v.span, "invalid firewall mark")
+                    .label("expected a 32-bit number, optionally with `/mask`")
+            };
             match &v.kind {
-                VKind::Masked(a, b) => Ok(("mark", Test::Mark { value: num(a).ok_or_else(bad)?, mask: Some(num(b).ok_or_else(bad)?) })),
+                VKind::Masked(a, b) => Ok((
+                    "mark",
+                    Test::Mark {
+                        value: num(a).ok_or_else(bad)?,
+                        mask: Some(num(b).ok_or_else(bad)?),
+                    },
+                )),
                 VKind::Num { .. } => {
                     let n = value::bounded(v, 0, u32::MAX as i64, "mark", Code::BadValue)?;
-                    Ok(("mark", Test::Mark { value: n as u32, mask: None }))
+                    Ok((
+                        "mark",
+                        Test::Mark {
+                            value: n as u32,
+                            mask: None,
+                        },
+                    ))
                 }
                 _ => Err(bad()),
             }
@@ -256,14 +300,26 @@ fn valued(key: &str, vals: &[Val], span: Span, diags: &mut Diagnostics) -> Optio
                 }
             };
             if lo > hi {
-                return Err(Diagnostic::new(Code::ReversedRange, v.span, format!("range {lo}..{hi} is reversed"))
-                    .label("the first bound is greater than the second"));
+                return Err(Diagnostic::new(
+                    Code::ReversedRange,
+                    v.span,
+                    format!("range {lo}..{hi} is reversed"),
+                )
+                .label("the first bound is greater than the second"));
             }
             if lo < 0 || hi > 65535 {
-                return Err(Diagnostic::new(Code::BadValue, v.span, "packet length out of range")
-                    .label("lengths are 0..65535 bytes"));
+                return Err(
+                    Diagnostic::new(Code::BadValue, v.span, "packet length out of range")
+                        .label("lengths are 0..65535 bytes"),
+                );
             }
-            Ok(("length", Test::Length { min: lo as u16, max: hi as u16 }))
+            Ok((
+                "length",
+                Test::Length {
+                    min: lo as u16,
+                    max: hi as u16,
+                },
+            ))
         }
         _ => unreachable!("grammar admits only known keys"),
     })();
@@ -292,9 +348,13 @@ fn protocol(v: &Val) -> Result<u8, Diagnostic> {
                 "udplite" => 136,
                 "dccp" => 33,
                 _ => {
-                    return Err(Diagnostic::new(Code::BadValue, v.span, format!("unknown protocol `{n}`"))
-                        .label("not a protocol name tcc knows")
-                        .help("give the protocol number instead, e.g. `proto 47`"))
+                    return Err(Diagnostic::new(
+                        Code::BadValue,
+                        v.span,
+                        format!("unknown protocol `{n}`"),
+                    )
+                    .label("not a protocol name tcc knows")
+                    .help("give the protocol number instead, e.g. `proto 47`"))
                 }
             };
             Ok(p)
@@ -321,18 +381,28 @@ fn validate(m: &Match) -> Result<(), Diagnostic> {
     };
     if let [a, rest @ ..] = protos.as_slice() {
         if let Some(b) = rest.iter().find(|b| proto_of(b) != proto_of(a)) {
-            return Err(Diagnostic::new(Code::ConflictingCriteria, b.span, "a packet has only one protocol")
-                .label("this protocol")
-                .secondary(a.span, "contradicts this one")
-                .help("write one `match` line per protocol: several lines in a class are alternatives"));
+            return Err(Diagnostic::new(
+                Code::ConflictingCriteria,
+                b.span,
+                "a packet has only one protocol",
+            )
+            .label("this protocol")
+            .secondary(a.span, "contradicts this one")
+            .help(
+                "write one `match` line per protocol: several lines in a class are alternatives",
+            ));
         }
     }
     let proto = protos.first().map(|c| proto_of(c));
     for c in &m.criteria {
         if matches!(c.test, Test::Sport(_) | Test::Dport(_)) && !proto.is_some_and(has_ports) {
-            return Err(Diagnostic::new(Code::PortsWithoutProtocol, c.span, "ports without `tcp` or `udp`")
-                .label("only TCP, UDP, SCTP, DCCP and UDP-Lite have ports")
-                .help("add `tcp` or `udp` to this match line"));
+            return Err(Diagnostic::new(
+                Code::PortsWithoutProtocol,
+                c.span,
+                "ports without `tcp` or `udp`",
+            )
+            .label("only TCP, UDP, SCTP, DCCP and UDP-Lite have ports")
+            .help("add `tcp` or `udp` to this match line"));
         }
     }
     // One family: addresses decide, icmp is IPv4 and icmpv6 IPv6.
@@ -347,10 +417,14 @@ fn validate(m: &Match) -> Result<(), Diagnostic> {
         if let Some(v4) = this {
             match fam {
                 Some((f, first)) if f != v4 => {
-                    return Err(Diagnostic::new(Code::MixedFamilies, c.span, "match mixes IPv4 and IPv6")
-                        .label(if v4 { "IPv4" } else { "IPv6" })
-                        .secondary(first, if f { "IPv4" } else { "IPv6" })
-                        .help("a packet is either IPv4 or IPv6; write one `match` line per family"));
+                    return Err(Diagnostic::new(
+                        Code::MixedFamilies,
+                        c.span,
+                        "match mixes IPv4 and IPv6",
+                    )
+                    .label(if v4 { "IPv4" } else { "IPv6" })
+                    .secondary(first, if f { "IPv4" } else { "IPv6" })
+                    .help("a packet is either IPv4 or IPv6; write one `match` line per family"));
                 }
                 None => fam = Some((v4, c.span)),
                 _ => {}

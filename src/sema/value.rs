@@ -20,7 +20,10 @@ pub enum VKind {
     Str(String),
     Ident(String),
     /// A number with its unit as written (`70` + `mbit`, `20` + `%`, `18000` + ``).
-    Num { value: f64, unit: String },
+    Num {
+        value: f64,
+        unit: String,
+    },
     Ipv4(String),
     HexColon(String),
     Masked(String, String),
@@ -143,7 +146,12 @@ impl Scopes {
                     format!("unknown variable `${}`", id.text),
                 )
                 .label("not defined here or in any enclosing block");
-                Err(with_suggestion(d, &id.text, names.iter().map(String::as_str), "$"))
+                Err(with_suggestion(
+                    d,
+                    &id.text,
+                    names.iter().map(String::as_str),
+                    "$",
+                ))
             }
         }
     }
@@ -156,9 +164,12 @@ impl Scopes {
                 val.span = v.span;
                 return Ok(val);
             }
-            ValueKind::List(items) => {
-                VKind::List(items.iter().map(|i| self.eval(i)).collect::<Result<_, _>>()?)
-            }
+            ValueKind::List(items) => VKind::List(
+                items
+                    .iter()
+                    .map(|i| self.eval(i))
+                    .collect::<Result<_, _>>()?,
+            ),
             ValueKind::Str(parts) => VKind::Str(self.interpolate(parts)?),
             ValueKind::Range(a, b) => {
                 let lo = self.int_of(a)?;
@@ -170,7 +181,11 @@ impl Scopes {
             ValueKind::Masked(a, b) => VKind::Masked(a.clone(), b.clone()),
             ValueKind::Quantity { number, unit } => VKind::Num {
                 value: parse_num(number).ok_or_else(|| {
-                    Diagnostic::new(Code::BadValue, v.span, format!("`{number}` is not a number"))
+                    Diagnostic::new(
+                        Code::BadValue,
+                        v.span,
+                        format!("`{number}` is not a number"),
+                    )
                 })?,
                 unit: unit.clone(),
             },
@@ -249,8 +264,10 @@ pub fn integer(v: &Val) -> Result<i64, Diagnostic> {
 pub fn bounded(v: &Val, lo: i64, hi: i64, what: &str, code: Code) -> Result<i64, Diagnostic> {
     let n = integer(v)?;
     if n < lo || n > hi {
-        return Err(Diagnostic::new(code, v.span, format!("{what} {n} is out of range"))
-            .label(format!("must be between {lo} and {hi}")));
+        return Err(
+            Diagnostic::new(code, v.span, format!("{what} {n} is out of range"))
+                .label(format!("must be between {lo} and {hi}")),
+        );
     }
     Ok(n)
 }
@@ -269,7 +286,11 @@ pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
         return Err(wrong(v, "a rate such as `100mbit`"));
     };
     if *value < 0.0 {
-        return Err(Diagnostic::new(Code::BadValue, v.span, "a rate cannot be negative"));
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            v.span,
+            "a rate cannot be negative",
+        ));
     }
     if unit == "%" {
         let Some(r) = reference else {
@@ -309,11 +330,15 @@ pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
     }
     let Some(u) = units::rate_unit(unit) else {
         let known = [
-            "bit", "kbit", "mbit", "gbit", "tbit", "kibit", "mibit", "gibit", "bps", "kbps", "mbps",
-            "gbps",
+            "bit", "kbit", "mbit", "gbit", "tbit", "kibit", "mibit", "gibit", "bps", "kbps",
+            "mbps", "gbps",
         ];
-        let d = Diagnostic::new(Code::UnknownUnit, v.span, format!("unknown rate unit `{unit}`"))
-            .label("not a rate unit");
+        let d = Diagnostic::new(
+            Code::UnknownUnit,
+            v.span,
+            format!("unknown rate unit `{unit}`"),
+        )
+        .label("not a rate unit");
         let d = match closest(&unit.to_ascii_lowercase(), known.iter().copied()) {
             Some(k) => d.help(format!("did you mean `{}{k}`?", fmt_num(*value))),
             None => d.help("rate units are bit, kbit, mbit, gbit, tbit (x1000), kibit, mibit, gibit (x1024), and bps, kbps, mbps, gbps for BYTES per second"),
@@ -384,7 +409,12 @@ pub fn ports(vals: &[Val]) -> Result<Vec<PortRange>, Diagnostic> {
 pub fn address(v: &Val) -> Result<(IpNet, bool), Diagnostic> {
     let text = match &v.kind {
         VKind::Ipv4(s) | VKind::HexColon(s) => s,
-        _ => return Err(wrong(v, "an address such as `10.0.0.0/8` or `2001:db8::/32`")),
+        _ => {
+            return Err(wrong(
+                v,
+                "an address such as `10.0.0.0/8` or `2001:db8::/32`",
+            ))
+        }
     };
     let net = if text.contains('/') {
         text.parse::<IpNet>().ok()
@@ -392,8 +422,12 @@ pub fn address(v: &Val) -> Result<(IpNet, bool), Diagnostic> {
         text.parse::<std::net::IpAddr>().ok().map(IpNet::from)
     };
     let Some(net) = net else {
-        return Err(Diagnostic::new(Code::BadValue, v.span, format!("`{text}` is not a valid address"))
-            .label("not an IPv4 or IPv6 address or network"));
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            v.span,
+            format!("`{text}` is not a valid address"),
+        )
+        .label("not an IPv4 or IPv6 address or network"));
     };
     let trunc = net.trunc();
     Ok((trunc, trunc != net))

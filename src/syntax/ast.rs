@@ -151,6 +151,9 @@ pub enum ValueKind {
     /// `value/mask`, as in `mark 0x10/0xff`.
     Masked(String, String),
     /// A number with an optional unit: `70mbit`, `20%`, `18000`, `0x1a`.
-    Quantity { number: String, unit: String },
+    Quantity {
+        number: String,
+        unit: String,
+    },
     Ident(String),
 }

@@ -16,7 +16,8 @@ pub const MAX_NESTING: usize = 64;
 /// Parse one file. `file` is the id used in spans.
 pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
     check_nesting(file, text)?;
-    let mut pairs = ShapeParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    let mut pairs =
+        ShapeParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
     let root = pairs.next().expect("grammar: file");
     let cx = Cx { file };
     Ok(File {
@@ -103,9 +104,12 @@ fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnos
 fn describe(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::EOI => "end of file",
-        Rule::braced | Rule::stmt | Rule::property | Rule::let_stmt | Rule::class_def | Rule::class_decl => {
-            "a statement"
-        }
+        Rule::braced
+        | Rule::stmt
+        | Rule::property
+        | Rule::let_stmt
+        | Rule::class_def
+        | Rule::class_decl => "a statement",
         Rule::block => "`{`",
         Rule::value | Rule::value_list | Rule::list | Rule::quantity | Rule::number => "a value",
         Rule::range => "a range",
@@ -147,7 +151,10 @@ impl Cx {
     fn stmt(&self, p: Pair<Rule>) -> Stmt {
         let span = self.span(&p);
         let rule = p.as_rule();
-        let mut it = p.into_inner().filter(|p| !is_keyword(p.as_rule())).peekable();
+        let mut it = p
+            .into_inner()
+            .filter(|p| !is_keyword(p.as_rule()))
+            .peekable();
         match rule {
             Rule::let_stmt => Stmt::Let(Let {
                 name: self.ident(it.next().unwrap()),
@@ -218,7 +225,12 @@ impl Cx {
             }),
             Rule::property => {
                 let key = self.ident(it.next().unwrap());
-                let values = it.next().unwrap().into_inner().map(|v| self.value(v)).collect();
+                let values = it
+                    .next()
+                    .unwrap()
+                    .into_inner()
+                    .map(|v| self.value(v))
+                    .collect();
                 Stmt::Property(Property { key, values, span })
             }
             r => unreachable!("stmt: {r:?}"),
@@ -241,7 +253,9 @@ impl Cx {
             match part.as_rule() {
                 Rule::neg => negated = !negated,
                 Rule::crit_flag => {
-                    kind = Some(CritKind::Flag(self.ident(part.into_inner().next().unwrap())))
+                    kind = Some(CritKind::Flag(
+                        self.ident(part.into_inner().next().unwrap()),
+                    ))
                 }
                 Rule::crit_rule => {
                     kind = Some(CritKind::Rule(self.name(part.into_inner().next().unwrap())))
@@ -253,7 +267,9 @@ impl Cx {
                         match q.as_rule() {
                             Rule::valued_key => key = Some(self.ident(q)),
                             Rule::neg => negated = !negated,
-                            Rule::value_list => values = q.into_inner().map(|v| self.value(v)).collect(),
+                            Rule::value_list => {
+                                values = q.into_inner().map(|v| self.value(v)).collect()
+                            }
                             r => unreachable!("crit_valued: {r:?}"),
                         }
                     }
@@ -311,7 +327,9 @@ impl Cx {
                     };
                     push_text(&mut parts, s)
                 }
-                Rule::interp => parts.push(StrPart::Var(self.ident(q.into_inner().next().unwrap()))),
+                Rule::interp => {
+                    parts.push(StrPart::Var(self.ident(q.into_inner().next().unwrap())))
+                }
                 r => unreachable!("string: {r:?}"),
             }
         }
@@ -347,7 +365,10 @@ impl Cx {
             Rule::quantity => {
                 let mut it = inner.into_inner();
                 let number = it.next().unwrap().as_str().to_string();
-                let unit = it.next().map(|u| u.as_str().to_string()).unwrap_or_default();
+                let unit = it
+                    .next()
+                    .map(|u| u.as_str().to_string())
+                    .unwrap_or_default();
                 ValueKind::Quantity { number, unit }
             }
             Rule::number => ValueKind::Quantity {
@@ -386,7 +407,9 @@ mod tests {
     #[test]
     fn statements_end_at_newline_semicolon_or_brace() {
         let f = ok("interface eth1 { rate 1gbit; class a { rate 1mbit } class b { rate 2mbit }\n}");
-        let Stmt::Interface(i) = &f.stmts[0] else { panic!() };
+        let Stmt::Interface(i) = &f.stmts[0] else {
+            panic!()
+        };
         assert_eq!(i.body.len(), 3);
     }
 
@@ -413,7 +436,9 @@ mod tests {
     #[test]
     fn criteria_split_rule_names_from_keys() {
         let f = ok("interface e { class c { rate 1mbit; match served dst !131.225.0.0/16 } }");
-        let Stmt::Interface(i) = &f.stmts[0] else { panic!() };
+        let Stmt::Interface(i) = &f.stmts[0] else {
+            panic!()
+        };
         let Stmt::Class(c) = &i.body[0] else { panic!() };
         let Stmt::Match(m) = &c.body[1] else { panic!() };
         assert_eq!(m.criteria.len(), 2);
