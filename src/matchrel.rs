@@ -287,6 +287,90 @@ fn marks_contradict(a: &Criterion, b: &Criterion) -> bool {
     }
 }
 
+/// Finds, among many matches, the ones that could share a packet with a given match, without
+/// comparing every pair: matches are indexed by their positive destination networks, and two
+/// matches with positive destinations can only overlap when one network contains the other.
+/// Matches without a positive destination are candidates for every query. The answer is a
+/// superset: callers still decide with `covers` or `disjoint`.
+pub struct OverlapIndex {
+    /// Matches whose positive dst networks are known, by exact network.
+    exact: std::collections::HashMap<IpNet, Vec<usize>>,
+    /// The same networks ordered by (family, first address), for "inside this network" queries.
+    ordered: std::collections::BTreeMap<(bool, u128), Vec<usize>>,
+    /// Prefix lengths in use, per family (false = IPv4), for "contains this network" queries.
+    lens: [Vec<u8>; 2],
+    /// Matches with no positive dst test: they may overlap anything.
+    broad: Vec<usize>,
+}
+
+fn positive_dst(m: &Match) -> Option<&[IpNet]> {
+    m.criteria.iter().find_map(|c| match &c.test {
+        Test::Dst(n) if !c.negated && !n.is_empty() => Some(n.as_slice()),
+        _ => None,
+    })
+}
+
+impl OverlapIndex {
+    pub fn new<'a>(matches: impl IntoIterator<Item = &'a Match>) -> OverlapIndex {
+        let mut ix = OverlapIndex {
+            exact: Default::default(),
+            ordered: Default::default(),
+            lens: [vec![], vec![]],
+            broad: vec![],
+        };
+        for (i, m) in matches.into_iter().enumerate() {
+            let Some(nets) = positive_dst(m) else {
+                ix.broad.push(i);
+                continue;
+            };
+            for n in nets {
+                let v6 = matches!(n, IpNet::V6(_));
+                ix.exact.entry(*n).or_default().push(i);
+                ix.ordered.entry((v6, net_range(n).0)).or_default().push(i);
+                let lens = &mut ix.lens[v6 as usize];
+                if !lens.contains(&n.prefix_len()) {
+                    lens.push(n.prefix_len());
+                }
+            }
+        }
+        ix
+    }
+
+    /// Indices (ascending, without duplicates) of the matches that may overlap `m`.
+    pub fn candidates(&self, m: &Match) -> Vec<usize> {
+        let Some(nets) = positive_dst(m) else {
+            // No positive destination: anything may overlap.
+            let mut all: Vec<usize> = self.broad.clone();
+            all.extend(self.exact.values().flatten());
+            all.sort_unstable();
+            all.dedup();
+            return all;
+        };
+        let mut out = self.broad.clone();
+        for n in nets {
+            let v6 = matches!(n, IpNet::V6(_));
+            // Networks that contain n.
+            for &len in &self.lens[v6 as usize] {
+                if len <= n.prefix_len() {
+                    if let Ok(sup) = IpNet::new(n.addr(), len) {
+                        if let Some(v) = self.exact.get(&sup.trunc()) {
+                            out.extend(v);
+                        }
+                    }
+                }
+            }
+            // Networks inside n.
+            let (lo, hi) = net_range(n);
+            for (_, v) in self.ordered.range((v6, lo)..=(v6, hi)) {
+                out.extend(v);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

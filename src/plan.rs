@@ -96,6 +96,17 @@ impl Interface {
         !self.classes.iter().any(|c| c.parent == Some(idx))
     }
 
+    /// For every class, whether it is a leaf (computed in one pass).
+    pub fn leaves(&self) -> Vec<bool> {
+        let mut leaf = vec![true; self.classes.len()];
+        for c in &self.classes {
+            if let Some(p) = c.parent {
+                leaf[p] = false;
+            }
+        }
+        leaf
+    }
+
     /// Nesting depth of class `idx`: 1 for a class attached to the qdisc.
     pub fn depth(&self, idx: usize) -> usize {
         let mut d = 1;

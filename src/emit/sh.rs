@@ -17,7 +17,7 @@
 use super::iptables::{rule_criteria, Tool};
 use super::quote::{comment_text, sh_quote};
 use super::u32::{families, protocol_of, selectors};
-use crate::matchrel::{disjoint, never_matches};
+use crate::matchrel::{disjoint, never_matches, OverlapIndex};
 use crate::plan::{Interface, Plan};
 use crate::units::{format_rate, format_size};
 use std::fmt::Write;
@@ -241,6 +241,7 @@ fn iptables_rules(iface: &Interface, tool: Tool, out: &mut String) {
     );
     let _ = writeln!(out, "tcc_drop {t} {dev} {new}");
     let _ = writeln!(out, "{t} -t mangle -N {new}");
+    let index = OverlapIndex::new(iface.filters.iter().map(|f| &f.m));
     for (i, f) in iface.filters.iter().enumerate() {
         if !tool.handles(f.m.family()) {
             continue;
@@ -255,9 +256,10 @@ fn iptables_rules(iface: &Interface, tool: Tool, out: &mut String) {
             );
             continue;
         }
-        let needs_return = iface.filters[i + 1..]
-            .iter()
-            .any(|g| g.class != f.class && !disjoint(&f.m, &g.m));
+        let needs_return = index.candidates(&f.m).into_iter().any(|j| {
+            let g = &iface.filters[j];
+            j > i && g.class != f.class && !disjoint(&f.m, &g.m)
+        });
         let _ = writeln!(out, "# filter {} -> {name} ({classid})", i + 1);
         for crit in rule_criteria(&f.m, tool) {
             let sep = if crit.is_empty() { "" } else { " " };

@@ -8,9 +8,8 @@
 use super::lower::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::matchrel;
-use crate::plan::{Interface, Match, Plan, Test};
+use crate::plan::{Interface, Plan};
 use crate::units::{format_rate, human_rate};
-use ipnet::IpNet;
 use std::collections::HashMap;
 
 /// HTB's limit on class nesting (`TC_HTB_MAXDEPTH`).
@@ -66,6 +65,7 @@ fn ceil_span(iface: &Interface, i: usize) -> Span {
 
 /// Depth, duplicate classids, prio on inner classes.
 fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
+    let leaves = iface.leaves();
     let mut by_minor: HashMap<u16, usize> = HashMap::new();
     for (i, c) in iface.classes.iter().enumerate() {
         if c.minor != 0 {
@@ -96,7 +96,7 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
             }
             diags.push(d.help("flatten the tree: classes that share a parent need not nest"));
         }
-        if c.prio.is_some() && !iface.is_leaf(i) {
+        if c.prio.is_some() && !leaves[i] {
             diags.push(
                 Diagnostic::new(
                     Code::PrioOnInnerClass,
@@ -257,9 +257,10 @@ fn defaults(iface: &Interface, default_span: Option<Span>, diags: &mut Diagnosti
 }
 
 fn filters(iface: &Interface, diags: &mut Diagnostics) {
+    let leaves = iface.leaves();
     let mut reported = vec![false; iface.classes.len()];
     for f in &iface.filters {
-        if !iface.is_leaf(f.class) && !reported[f.class] {
+        if !leaves[f.class] && !reported[f.class] {
             reported[f.class] = true;
             let c = &iface.classes[f.class];
             diags.push(
@@ -272,31 +273,17 @@ fn filters(iface: &Interface, diags: &mut Diagnostics) {
     }
 }
 
-/// Which earlier matches can possibly cover a later one, found by address lookup rather than by
-/// comparing every pair (50k host matches must check in linear time).
+/// Matches that can never fire because an earlier one covers them. Candidates come from
+/// `matchrel::OverlapIndex`, so 50k host matches check in linear time, not pairwise.
 fn shadowed(iface: &Interface, diags: &mut Diagnostics) {
-    // Earlier filters with no positive address test: they may cover anything.
-    let mut broad: Vec<usize> = vec![];
-    // Earlier filters by their positive dst (or src) networks.
-    let mut by_dst: HashMap<IpNet, Vec<usize>> = HashMap::new();
-    let mut by_src: HashMap<IpNet, Vec<usize>> = HashMap::new();
-    let mut prefix_lens_dst: Vec<u8> = vec![];
-    let mut prefix_lens_src: Vec<u8> = vec![];
-
+    let index = matchrel::OverlapIndex::new(iface.filters.iter().map(|f| &f.m));
     for (j, f) in iface.filters.iter().enumerate() {
-        let mut candidates: Vec<usize> = broad.clone();
-        if let Some(nets) = positive_nets(&f.m, true) {
-            lookup(&by_dst, &prefix_lens_dst, nets, &mut candidates);
-        }
-        if let Some(nets) = positive_nets(&f.m, false) {
-            lookup(&by_src, &prefix_lens_src, nets, &mut candidates);
-        }
-        candidates.sort_unstable();
-        candidates.dedup();
-        if let Some(&i) = candidates
-            .iter()
-            .find(|&&i| matchrel::covers(&iface.filters[i].m, &f.m))
-        {
+        let earlier = index
+            .candidates(&f.m)
+            .into_iter()
+            .take_while(|&i| i < j)
+            .find(|&i| matchrel::covers(&iface.filters[i].m, &f.m));
+        if let Some(i) = earlier {
             let earlier = &iface.filters[i];
             diags.push(
                 Diagnostic::new(Code::ShadowedMatch, f.span, "this match can never fire")
@@ -305,43 +292,6 @@ fn shadowed(iface: &Interface, diags: &mut Diagnostics) {
                     .note("the first match that fits a packet decides its class")
                     .help("remove it, or make it more specific than the earlier match, or move it before"),
             );
-        }
-        match (positive_nets(&f.m, true), positive_nets(&f.m, false)) {
-            (Some(nets), _) => index(&mut by_dst, &mut prefix_lens_dst, nets, j),
-            (None, Some(nets)) => index(&mut by_src, &mut prefix_lens_src, nets, j),
-            (None, None) => broad.push(j),
-        }
-    }
-}
-
-fn positive_nets(m: &Match, dst: bool) -> Option<&[IpNet]> {
-    m.criteria.iter().find_map(|c| match (&c.test, dst) {
-        (Test::Dst(n), true) | (Test::Src(n), false) if !c.negated => Some(n.as_slice()),
-        _ => None,
-    })
-}
-
-fn index(map: &mut HashMap<IpNet, Vec<usize>>, lens: &mut Vec<u8>, nets: &[IpNet], j: usize) {
-    for n in nets {
-        map.entry(*n).or_default().push(j);
-        if !lens.contains(&n.prefix_len()) {
-            lens.push(n.prefix_len());
-        }
-    }
-}
-
-/// Earlier filters indexed under a network that contains every one of `nets`'s first net.
-fn lookup(map: &HashMap<IpNet, Vec<usize>>, lens: &[u8], nets: &[IpNet], out: &mut Vec<usize>) {
-    let Some(first) = nets.first() else { return };
-    for &len in lens {
-        if len > first.prefix_len() {
-            continue;
-        }
-        let Ok(sup) = IpNet::new(first.addr(), len).map(|n| n.trunc()) else {
-            continue;
-        };
-        if let Some(v) = map.get(&sup) {
-            out.extend(v);
         }
     }
 }

@@ -190,6 +190,11 @@ impl Scopes {
                 unit: unit.clone(),
             },
             ValueKind::Ident(s) => VKind::Ident(s.clone()),
+            ValueKind::Invalid(s) => {
+                return Err(Diagnostic::new(Code::BadValue, v.span, format!("`{s}` is not a value tcc understands"))
+                    .label("not a rate, size, number, address, classid or name")
+                    .help("rates look like `10mbit`, addresses like `10.0.0.0/8` or `2001:db8::1`, classids like `1:2a`"))
+            }
         };
         Ok(Val { kind, span: v.span })
     }

@@ -156,4 +156,6 @@ pub enum ValueKind {
         unit: String,
     },
     Ident(String),
+    /// A token that is none of the forms above, such as `1.2.3` (reported when evaluated).
+    Invalid(String),
 }

@@ -2,6 +2,7 @@
 //! Architecture invariant: nothing here resolves names or computes values; that is `sema`.
 
 pub mod ast;
+pub mod lexeme;
 pub mod parser;
 
 pub use parser::parse;

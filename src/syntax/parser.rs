@@ -111,7 +111,7 @@ fn describe(r: Rule) -> Option<&'static str> {
         | Rule::class_def
         | Rule::class_decl => "a statement",
         Rule::block => "`{`",
-        Rule::value | Rule::value_list | Rule::list | Rule::quantity | Rule::number => "a value",
+        Rule::value_list | Rule::list | Rule::scalar | Rule::number => "a value",
         Rule::range => "a range",
         Rule::string | Rule::name => "a name",
         Rule::ident => "an identifier",
@@ -121,7 +121,6 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::kw_in => "`in`",
         Rule::keyword => "a keyword",
         Rule::var_ref => "a variable",
-        Rule::ipv4 | Rule::hexcolon => "an address",
         _ => return None,
     })
 }
@@ -338,44 +337,22 @@ impl Cx {
 
     fn value(&self, p: Pair<Rule>) -> Value {
         let span = self.span(&p);
-        let inner = if p.as_rule() == Rule::value {
-            p.into_inner().next().unwrap()
-        } else {
-            p
-        };
-        let kind = match inner.as_rule() {
-            Rule::list => ValueKind::List(inner.into_inner().map(|v| self.value(v)).collect()),
-            Rule::string => ValueKind::Str(self.string_parts(inner)),
+        let kind = match p.as_rule() {
+            Rule::list => ValueKind::List(p.into_inner().map(|v| self.value(v)).collect()),
+            Rule::string => ValueKind::Str(self.string_parts(p)),
             Rule::range => {
-                let mut it = inner.into_inner();
+                let mut it = p.into_inner();
                 let a = self.value(it.next().unwrap());
                 let b = self.value(it.next().unwrap());
                 ValueKind::Range(Box::new(a), Box::new(b))
             }
-            Rule::var_ref => ValueKind::Var(self.ident(inner.into_inner().next().unwrap())),
-            Rule::hexcolon => ValueKind::HexColon(inner.as_str().to_string()),
-            Rule::ipv4 => ValueKind::Ipv4(inner.as_str().to_string()),
-            Rule::masked => {
-                let mut it = inner.into_inner();
-                ValueKind::Masked(
-                    it.next().unwrap().as_str().to_string(),
-                    it.next().unwrap().as_str().to_string(),
-                )
-            }
-            Rule::quantity => {
-                let mut it = inner.into_inner();
-                let number = it.next().unwrap().as_str().to_string();
-                let unit = it
-                    .next()
-                    .map(|u| u.as_str().to_string())
-                    .unwrap_or_default();
-                ValueKind::Quantity { number, unit }
-            }
+            Rule::var_ref => ValueKind::Var(self.ident(p.into_inner().next().unwrap())),
             Rule::number => ValueKind::Quantity {
-                number: inner.as_str().to_string(),
+                number: p.as_str().to_string(),
                 unit: String::new(),
             },
-            Rule::ident => ValueKind::Ident(inner.as_str().to_string()),
+            Rule::scalar => super::lexeme::classify(p.as_str())
+                .unwrap_or_else(|| ValueKind::Invalid(p.as_str().to_string())),
             r => unreachable!("value: {r:?}"),
         };
         Value { kind, span }
