@@ -18,10 +18,10 @@ pub fn classify(text: &str) -> Option<ValueKind> {
             .then(|| ValueKind::Masked(a.to_string(), b.to_string()));
     }
     if first.is_ascii_digit() {
-        let split = if text.starts_with("0x") {
-            2 + text[2..]
+        let split = if let Some(hex) = text.strip_prefix("0x") {
+            2 + hex
                 .find(|c: char| !c.is_ascii_hexdigit())
-                .unwrap_or(text.len() - 2)
+                .unwrap_or(hex.len())
         } else {
             let int = text
                 .find(|c: char| !c.is_ascii_digit())
