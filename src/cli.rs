@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
     about = "A compiler for Linux traffic shaping: .shape files in, tc + iptables out"
 )]
 #[command(
-    after_help = "Examples:\n  tcc compile corpus/valid/seed-example-1.shape -o apply.sh\n  tcc compile site.shape --teardown -o undo.sh\n  tcc check site.shape --format json --deny warnings"
+    after_help = "Examples:\n  tcc compile corpus/valid/seed-example-1.shape -o apply.sh\n  tcc compile site.shape --teardown -o undo.sh\n  tcc check site.shape --format json --deny warnings\n  tcc check configs/ --format github\n  tcc fmt --check configs/\n  tcc graph site.shape -o site.svg\n  tcc explain-code E0201"
 )]
 pub struct Cli {
     /// When to use colour in diagnostics (NO_COLOR is honoured with `auto`).
@@ -31,7 +31,21 @@ pub enum Command {
     /// Compile a .shape file to a script that applies it.
     Compile(CompileArgs),
     /// Check .shape files and report problems; exit 1 on errors.
+    #[command(after_help = crate::cli_check::CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Explain a diagnostic code at length, with an example (like `rustc --explain`).
+    ExplainCode(crate::cli_tools::ExplainCodeArgs),
+    /// Rewrite .shape files in the canonical layout (comments kept).
+    #[command(after_help = crate::cli_tools::FMT_EXAMPLES)]
+    Fmt(crate::cli_tools::FmtArgs),
+    /// Draw the class tree of a .shape file as SVG (self-contained) or Graphviz DOT.
+    #[command(after_help = crate::cli_tools::GRAPH_EXAMPLES)]
+    Graph(crate::cli_tools::GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = crate::cli_tools::COMPLETIONS_EXAMPLES)]
+    Completions(crate::cli_tools::CompletionsArgs),
+    /// Write man pages (tcc.1 and one per subcommand) into a directory.
+    Man(crate::cli_tools::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -54,15 +68,25 @@ pub struct CompileArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The .shape files to check (`-` for standard input).
-    #[arg(required = true)]
+    /// Files to check: .shape files, directories (every `*.shape` below, sorted) or `-` for
+    /// standard input.
+    #[arg(required_unless_present = "explain")]
     pub files: Vec<PathBuf>,
-    /// Output format for diagnostics.
+    /// Output format for diagnostics: `human` (stderr), `json`, `github` or `sarif` (stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Treat warnings as errors for the exit status (`--deny warnings`).
-    #[arg(long, value_enum)]
-    pub deny: Vec<Deny>,
+    /// Report CODE (or every warning, with `warnings`) as an error: `--deny warnings`.
+    #[arg(long, value_name = "CODE|warnings")]
+    pub deny: Vec<String>,
+    /// Do not report the warning or hint CODE (or any warning, with `warnings`).
+    #[arg(long, value_name = "CODE|warnings")]
+    pub allow: Vec<String>,
+    /// Report the hint or warning CODE as a warning (undoes an `--allow warnings` for it).
+    #[arg(long, value_name = "CODE|warnings")]
+    pub warn: Vec<String>,
+    /// Print the long explanation of CODE and exit (same as `tcc explain-code CODE`).
+    #[arg(long, value_name = "CODE")]
+    pub explain: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,13 +105,14 @@ pub enum ClassifierArg {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// rustc-style messages with source excerpts, on stderr.
     Human,
+    /// The versioned JSON report (docs/diagnostics.md), on stdout.
     Json,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deny {
-    Warnings,
+    /// GitHub Actions workflow commands (`::error file=...`), on stdout.
+    Github,
+    /// SARIF 2.1.0 for code scanning, on stdout.
+    Sarif,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,11 +142,16 @@ pub fn run(cli: Cli) -> i32 {
     let color = cli.color;
     match cli.command {
         Command::Compile(a) => compile(a, color),
-        Command::Check(a) => check(a, color),
+        Command::Check(a) => crate::cli_check::check(a, color),
+        Command::ExplainCode(a) => crate::cli_tools::explain_code(a),
+        Command::Fmt(a) => crate::cli_tools::fmt(a, color),
+        Command::Graph(a) => crate::cli_tools::graph(a, color),
+        Command::Completions(a) => crate::cli_tools::completions(a),
+        Command::Man(a) => crate::cli_tools::man(a),
     }
 }
 
-fn stderr(color: ColorWhen) -> StandardStream {
+pub(crate) fn stderr(color: ColorWhen) -> StandardStream {
     let choice = match color {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
@@ -138,7 +168,7 @@ fn stderr(color: ColorWhen) -> StandardStream {
     StandardStream::stderr(choice)
 }
 
-fn read_input(path: &Path) -> Result<(String, String), String> {
+pub(crate) fn read_input(path: &Path) -> Result<(String, String), String> {
     if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -151,7 +181,7 @@ fn read_input(path: &Path) -> Result<(String, String), String> {
     Ok((path.display().to_string(), text))
 }
 
-fn io_error(msg: &str) -> i32 {
+pub(crate) fn io_error(msg: &str) -> i32 {
     eprintln!("error: {msg}");
     USAGE
 }
@@ -210,7 +240,7 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
     OK
 }
 
-fn file_name(name: &str) -> String {
+pub(crate) fn file_name(name: &str) -> String {
     Path::new(name)
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -238,45 +268,7 @@ fn write_script(path: &Path, script: &str) -> std::io::Result<()> {
     })
 }
 
-fn check(a: CheckArgs, color: ColorWhen) -> i32 {
-    let mut sources = Sources::new();
-    let mut all: Vec<Diagnostic> = vec![];
-    for path in &a.files {
-        let (name, text) = match read_input(path) {
-            Ok(x) => x,
-            Err(e) => return io_error(&e),
-        };
-        let id = sources.add(name, text.clone());
-        let (_, diags) = crate::analyze(id, &text);
-        all.extend(diags.items);
-    }
-    let deny_warnings = a.deny.contains(&Deny::Warnings);
-    match a.format {
-        Format::Json => {
-            let report = report::to_json(&sources, &all);
-            let mut out = std::io::stdout().lock();
-            if serde_json::to_writer_pretty(&mut out, &report).is_err() || writeln!(out).is_err() {
-                return USAGE;
-            }
-        }
-        Format::Human => {
-            let mut err = stderr(color);
-            if report::emit_human(&mut err, &sources, &all).is_err() {
-                return USAGE;
-            }
-            summary(&mut err, &all);
-        }
-    }
-    let errors = all.iter().any(|d| d.severity() == Severity::Error);
-    let warnings = all.iter().any(|d| d.severity() == Severity::Warning);
-    if errors || (deny_warnings && warnings) {
-        FAILED
-    } else {
-        OK
-    }
-}
-
-fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
+pub(crate) fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
     let n = |s| diags.iter().filter(|d| d.severity() == s).count();
     let (e, w) = (n(Severity::Error), n(Severity::Warning));
     let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });

@@ -9,12 +9,18 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod cli_check;
+pub mod cli_tools;
 pub mod diagnostic;
 pub mod emit;
 pub mod explanations;
+pub mod fmt;
+pub mod graph;
+pub mod lint;
 pub mod matchrel;
 pub mod plan;
 pub mod report;
+pub mod report_ci;
 pub mod sema;
 pub mod syntax;
 pub mod units;

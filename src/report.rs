@@ -54,8 +54,8 @@ impl Sources {
     }
 }
 
-fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<usize> {
-    let sev = match d.severity() {
+fn to_codespan(d: &Diagnostic, severity: Severity) -> cs::Diagnostic<usize> {
+    let sev = match severity {
         Severity::Error => cs::Severity::Error,
         Severity::Warning => cs::Severity::Warning,
         Severity::Hint => cs::Severity::Help,
@@ -87,9 +87,21 @@ pub fn emit_human(
     sources: &Sources,
     diags: &[Diagnostic],
 ) -> std::io::Result<()> {
+    emit_human_with(out, sources, diags, &|d| d.severity())
+}
+
+/// Like `emit_human`, with the severity each diagnostic is shown with decided by `severity`
+/// (lint levels: `--deny`, `--warn`).
+pub fn emit_human_with(
+    out: &mut dyn WriteColor,
+    sources: &Sources,
+    diags: &[Diagnostic],
+    severity: &dyn Fn(&Diagnostic) -> Severity,
+) -> std::io::Result<()> {
     let config = term::Config::default();
     for d in diags {
-        term::emit(out, &config, &sources.files, &to_codespan(d)).map_err(std::io::Error::other)?;
+        term::emit(out, &config, &sources.files, &to_codespan(d, severity(d)))
+            .map_err(std::io::Error::other)?;
     }
     Ok(())
 }
@@ -160,14 +172,23 @@ fn json_span(sources: &Sources, s: crate::diagnostic::Span) -> JsonSpan {
 }
 
 pub fn to_json(sources: &Sources, diags: &[Diagnostic]) -> JsonReport {
-    let count = |s| diags.iter().filter(|d| d.severity() == s).count();
+    to_json_with(sources, diags, &|d| d.severity())
+}
+
+/// Like `to_json`, with the reported severity decided by `severity` (lint levels).
+pub fn to_json_with(
+    sources: &Sources,
+    diags: &[Diagnostic],
+    severity: &dyn Fn(&Diagnostic) -> Severity,
+) -> JsonReport {
+    let count = |s| diags.iter().filter(|d| severity(d) == s).count();
     JsonReport {
         version: 1,
         diagnostics: diags
             .iter()
             .map(|d| JsonDiagnostic {
                 code: d.code.as_str().to_string(),
-                severity: d.severity(),
+                severity: severity(d),
                 message: d.message.clone(),
                 file: sources.name(d.primary.file),
                 span: json_span(sources, d.primary),

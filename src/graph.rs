@@ -1,0 +1,300 @@
+//! `tcc graph`: the class tree as a picture. A self-contained SVG (no Graphviz needed) where each
+//! class shows its name, classid, rate, ceil and what it matches, with bars proportional to
+//! rate (solid) and ceil (outline); and Graphviz DOT for those who have it.
+
+use crate::plan::{
+    Class, Interface, Match, Plan, Test, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+};
+use crate::units::format_rate;
+
+/// A short text for one match, in the language's own words: `tcp dst 1.2.3.4 dport 80,443`.
+pub fn describe_match(m: &Match) -> String {
+    let mut parts = Vec::new();
+    for c in &m.criteria {
+        let neg = if c.negated { "!" } else { "" };
+        let join = |v: Vec<String>| v.join(",");
+        let t = match &c.test {
+            Test::Proto(PROTO_TCP) => "tcp".to_string(),
+            Test::Proto(PROTO_UDP) => "udp".to_string(),
+            Test::Proto(PROTO_ICMP) => "icmp".to_string(),
+            Test::Proto(PROTO_ICMPV6) => "icmpv6".to_string(),
+            Test::Proto(p) => format!("proto {p}"),
+            Test::Src(n) => format!("src {}", join(n.iter().map(|n| short_net(n)).collect())),
+            Test::Dst(n) => format!("dst {}", join(n.iter().map(|n| short_net(n)).collect())),
+            Test::Sport(p) => format!("sport {}", join(p.iter().map(|p| p.to_string()).collect())),
+            Test::Dport(p) => format!("dport {}", join(p.iter().map(|p| p.to_string()).collect())),
+            Test::Dscp(d) => format!("dscp {d}"),
+            Test::Mark { value, mask } => match mask {
+                Some(m) => format!("mark {value:#x}/{m:#x}"),
+                None => format!("mark {value:#x}"),
+            },
+            Test::Length { min, max } => format!("length {min}..{max}"),
+        };
+        parts.push(format!("{neg}{t}"));
+    }
+    if parts.is_empty() {
+        "all traffic".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn short_net(n: &ipnet::IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// What each class of `iface` matches (one entry per filter, in priority order).
+fn matches_of(iface: &Interface) -> Vec<Vec<String>> {
+    let mut v = vec![Vec::new(); iface.classes.len()];
+    for f in &iface.filters {
+        if f.class < v.len() {
+            v[f.class].push(describe_match(&f.m));
+        }
+    }
+    v
+}
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o += "&amp;",
+            '<' => o += "&lt;",
+            '>' => o += "&gt;",
+            '"' => o += "&quot;",
+            '\'' => o += "&#39;",
+            c if c.is_control() => o.push('?'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{t}…")
+    }
+}
+
+const ROW: f64 = 58.0;
+const INDENT: f64 = 22.0;
+const LEFT: f64 = 16.0;
+const BOX_W: f64 = 380.0;
+const BAR_X: f64 = 470.0;
+const BAR_W: f64 = 360.0;
+const WIDTH: f64 = 960.0;
+const PALETTE: [&str; 8] = [
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
+];
+
+/// The plan as an SVG document. Pure text, no scripts or external references.
+pub fn svg(plan: &Plan, title: &str) -> String {
+    let mut body = String::new();
+    let mut y = 44.0;
+    for iface in &plan.interfaces {
+        let scale = iface
+            .classes
+            .iter()
+            .map(|c| c.ceil.max(c.rate))
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        let matches = matches_of(iface);
+        body += &format!(
+            "<text x=\"{LEFT}\" y=\"{:.0}\" class=\"iface\">interface {} — htb {:x}: ({} classes{})</text>\n",
+            y + 18.0,
+            esc(&iface.name),
+            iface.handle,
+            iface.classes.len(),
+            match iface.default {
+                Some(d) => format!(", default {}", esc(&iface.classes[d].name)),
+                None => ", no default".to_string(),
+            }
+        );
+        body += &format!(
+            "<text x=\"{BAR_X}\" y=\"{:.0}\" class=\"axis\">0</text><text x=\"{:.0}\" y=\"{:.0}\" class=\"axis\" text-anchor=\"end\">{}</text>\n",
+            y + 18.0,
+            BAR_X + BAR_W,
+            y + 18.0,
+            format_rate(scale as u64)
+        );
+        y += 30.0;
+        let leaves = iface.leaves();
+        let mut row_y = vec![0.0; iface.classes.len()];
+        for (i, c) in iface.classes.iter().enumerate() {
+            let depth = iface.depth(i) - 1;
+            let x = LEFT + depth as f64 * INDENT;
+            row_y[i] = y;
+            // Tree connector from the parent.
+            if let Some(p) = c.parent {
+                let px = LEFT + (iface.depth(p) - 1) as f64 * INDENT + 8.0;
+                body += &format!(
+                    "<path d=\"M{px:.0},{:.0} V{:.0} H{x:.0}\" class=\"edge\"/>\n",
+                    row_y[p] + 46.0,
+                    y + 23.0
+                );
+            }
+            let color = PALETTE[i % PALETTE.len()];
+            let is_default = iface.default == Some(i);
+            body += &class_row(iface, i, c, x, y, color, leaves[i], is_default, &matches[i]);
+            // Bars: ceil as an outline, rate solid, both proportional to the largest ceil.
+            let rw = (c.rate as f64 / scale * BAR_W).max(1.0);
+            let cw = (c.ceil as f64 / scale * BAR_W).max(1.0);
+            body += &format!(
+                "<rect x=\"{BAR_X}\" y=\"{:.0}\" width=\"{cw:.1}\" height=\"16\" class=\"ceil\" stroke=\"{color}\"/>\n\
+                 <rect x=\"{BAR_X}\" y=\"{:.0}\" width=\"{rw:.1}\" height=\"16\" fill=\"{color}\"><title>rate {} ceil {}</title></rect>\n\
+                 <text x=\"{BAR_X}\" y=\"{:.0}\" class=\"small\">rate {} · ceil {}</text>\n",
+                y + 6.0,
+                y + 6.0,
+                format_rate(c.rate),
+                format_rate(c.ceil),
+                y + 38.0,
+                format_rate(c.rate),
+                format_rate(c.ceil),
+            );
+            y += ROW;
+        }
+        y += 20.0;
+    }
+    let height = y + 10.0;
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {WIDTH:.0} {height:.0}\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n\
+         <title>{}</title>\n\
+         <style>\n\
+         .title {{ font-size: 18px; font-weight: bold; fill: #222; }}\n\
+         .iface {{ font-size: 15px; font-weight: bold; fill: #333; }}\n\
+         .name {{ font-size: 14px; font-weight: bold; fill: #111; }}\n\
+         .id {{ font-size: 12px; fill: #555; font-family: DejaVu Sans Mono, monospace; }}\n\
+         .small {{ font-size: 11px; fill: #444; }}\n\
+         .match {{ font-size: 11px; fill: #1a5e1a; font-family: DejaVu Sans Mono, monospace; }}\n\
+         .axis {{ font-size: 11px; fill: #777; }}\n\
+         .box {{ fill: #fafafa; stroke-width: 1.5; }}\n\
+         .inner {{ fill: #f0f0f0; stroke-dasharray: 4 2; stroke-width: 1.5; }}\n\
+         .ceil {{ fill: none; stroke-width: 1.5; stroke-dasharray: 3 2; }}\n\
+         .edge {{ fill: none; stroke: #999; stroke-width: 1.2; }}\n\
+         .badge {{ font-size: 10px; fill: #fff; font-weight: bold; }}\n\
+         </style>\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n\
+         <text x=\"{LEFT}\" y=\"26\" class=\"title\">{}</text>\n{body}</svg>\n",
+        esc(title),
+        esc(&format!("tcc graph: {title}"))
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn class_row(
+    iface: &Interface,
+    i: usize,
+    c: &Class,
+    x: f64,
+    y: f64,
+    color: &str,
+    leaf: bool,
+    is_default: bool,
+    matches: &[String],
+) -> String {
+    let w = BOX_W - (x - LEFT);
+    let mut s = format!(
+        "<g><title>{}</title>\n<rect x=\"{x:.0}\" y=\"{y:.0}\" width=\"{w:.0}\" height=\"46\" rx=\"5\" class=\"{}\" stroke=\"{color}\"/>\n",
+        esc(&format!("{} {}", c.name, iface.classid(i))),
+        if leaf { "box" } else { "inner" }
+    );
+    s += &format!(
+        "<text x=\"{:.0}\" y=\"{:.0}\" class=\"name\">{}</text>\n<text x=\"{:.0}\" y=\"{:.0}\" class=\"id\" text-anchor=\"end\">{}{}</text>\n",
+        x + 8.0,
+        y + 17.0,
+        esc(&truncate(&c.name, 30)),
+        x + w - 8.0,
+        y + 17.0,
+        iface.classid(i),
+        c.prio.map(|p| format!(" prio {p}")).unwrap_or_default(),
+    );
+    let what = if !matches.is_empty() {
+        let first = truncate(&matches[0], 44);
+        if matches.len() > 1 {
+            format!("{first} (+{} more)", matches.len() - 1)
+        } else {
+            first
+        }
+    } else if is_default {
+        "unclassified traffic".to_string()
+    } else if leaf {
+        "(nothing matches)".to_string()
+    } else {
+        "(its children)".to_string()
+    };
+    s += &format!(
+        "<text x=\"{:.0}\" y=\"{:.0}\" class=\"match\">{}</text>\n",
+        x + 8.0,
+        y + 36.0,
+        esc(&what)
+    );
+    if is_default {
+        s += &format!(
+            "<rect x=\"{:.0}\" y=\"{:.0}\" width=\"48\" height=\"14\" rx=\"3\" fill=\"{color}\"/><text x=\"{:.0}\" y=\"{:.0}\" class=\"badge\">default</text>\n",
+            x + w - 56.0,
+            y + 26.0,
+            x + w - 52.0,
+            y + 37.0
+        );
+    }
+    s += "</g>\n";
+    s
+}
+
+fn dot_esc(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => "\\\"".to_string(),
+            '\\' => "\\\\".to_string(),
+            c if c.is_control() => "?".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The plan as Graphviz DOT: one cluster per interface, one box per class.
+pub fn dot(plan: &Plan, title: &str) -> String {
+    let mut s = format!(
+        "digraph tcc {{\n  label=\"{}\";\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#fafafa\", fontname=\"Helvetica\"];\n",
+        dot_esc(&format!("tcc graph: {title}"))
+    );
+    for (k, iface) in plan.interfaces.iter().enumerate() {
+        let matches = matches_of(iface);
+        s += &format!(
+            "  subgraph cluster_{k} {{\n    label=\"{}\";\n    q{k} [label=\"htb {:x}:\", shape=ellipse];\n",
+            dot_esc(&format!("interface {}", iface.name)),
+            iface.handle
+        );
+        for (i, c) in iface.classes.iter().enumerate() {
+            let mut label = format!(
+                "{}\\n{}\\nrate {} ceil {}",
+                dot_esc(&c.name),
+                iface.classid(i),
+                format_rate(c.rate),
+                format_rate(c.ceil)
+            );
+            for m in &matches[i] {
+                label += &format!("\\n{}", dot_esc(m));
+            }
+            if iface.default == Some(i) {
+                label += "\\n(default)";
+            }
+            s += &format!("    c{k}_{i} [label=\"{label}\"];\n");
+            match c.parent {
+                Some(p) => s += &format!("    c{k}_{p} -> c{k}_{i};\n"),
+                None => s += &format!("    q{k} -> c{k}_{i};\n"),
+            }
+        }
+        s += "  }\n";
+    }
+    s += "}\n";
+    s
+}

@@ -1,0 +1,316 @@
+//! Lint levels for `tcc check`: `--allow`/`--warn`/`--deny CODE`, `--deny warnings`, and
+//! in-file suppressions (`# tcc: allow W0104` on a line, or on the line opening a block to cover
+//! the whole block). Errors cannot be allowed or weakened: they make the plan invalid.
+
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::fmt::lex::{self, Kind};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// What to do with a warning or hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Allow,
+    Warn,
+    Deny,
+}
+
+/// A lint selector on the command line: one code, or every warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    Code(Code),
+    Warnings,
+}
+
+/// Parse a `--allow`/`--warn`/`--deny` value: a code (`W0104`, case-insensitive) or `warnings`.
+pub fn parse_selector(s: &str) -> Result<Selector, String> {
+    if s.eq_ignore_ascii_case("warnings") {
+        return Ok(Selector::Warnings);
+    }
+    match Code::parse(s) {
+        Some(c) => Ok(Selector::Code(c)),
+        None => {
+            let near = Code::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .min_by_key(|c| strsim::levenshtein(c, &s.to_ascii_uppercase()))
+                .unwrap_or("W0101");
+            Err(format!(
+                "unknown diagnostic code `{s}` (expected a code such as `{near}`, or `warnings`; `tcc explain-code --list` lists them)"
+            ))
+        }
+    }
+}
+
+/// Command-line levels. Applied in the order allow, warn, deny: when one code is given to
+/// several flags, the strictest wins.
+#[derive(Debug, Clone, Default)]
+pub struct Levels {
+    by_code: HashMap<Code, Level>,
+    warnings: Option<Level>,
+}
+
+impl Levels {
+    pub fn new(allow: &[Selector], warn: &[Selector], deny: &[Selector]) -> Result<Levels, String> {
+        let mut l = Levels::default();
+        for (sels, level) in [
+            (allow, Level::Allow),
+            (warn, Level::Warn),
+            (deny, Level::Deny),
+        ] {
+            for s in sels {
+                match *s {
+                    Selector::Warnings => l.warnings = Some(level),
+                    Selector::Code(c) if c.severity() == Severity::Error => {
+                        if level != Level::Deny {
+                            return Err(format!(
+                                "{c} is an error and cannot be allowed or downgraded: the configuration is invalid while it is reported"
+                            ));
+                        }
+                    }
+                    Selector::Code(c) => {
+                        l.by_code.insert(c, level);
+                    }
+                }
+            }
+        }
+        Ok(l)
+    }
+
+    /// The severity `d` is reported with, or `None` when it is allowed.
+    pub fn severity(&self, code: Code) -> Option<Severity> {
+        let base = code.severity();
+        if base == Severity::Error {
+            return Some(base);
+        }
+        let level = self.by_code.get(&code).copied().or(match base {
+            Severity::Warning => self.warnings,
+            _ => None,
+        });
+        match level {
+            None => Some(base),
+            Some(Level::Allow) => None,
+            Some(Level::Warn) => Some(Severity::Warning),
+            Some(Level::Deny) => Some(Severity::Error),
+        }
+    }
+}
+
+/// One `# tcc: allow CODE...` comment and the byte range it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    pub codes: Vec<Code>,
+    /// Byte range of the covered source: the comment's line, extended to the end of the block
+    /// when that line opens one.
+    pub start: usize,
+    pub end: usize,
+    /// Where the comment is (for diagnostics about the comment itself).
+    pub comment_start: usize,
+    pub comment_end: usize,
+}
+
+/// A problem with a suppression comment (unknown code, or an error code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadSuppression {
+    pub start: usize,
+    pub end: usize,
+    pub message: String,
+}
+
+const MARKER: &str = "tcc:";
+
+/// Find the suppression comments of a file. A comment `# tcc: allow W0104, W0105` covers the
+/// line it is on; if a `{` on that line is left open at the end of the line, it covers the
+/// block up to the matching `}` as well.
+pub fn suppressions(text: &str) -> (Vec<Suppression>, Vec<BadSuppression>) {
+    let toks = lex::tokens(text);
+    // Matching closing brace for every `{` (by token index), with a stack.
+    let mut close_of: HashMap<usize, usize> = HashMap::new();
+    let mut stack = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        match t.kind {
+            Kind::LBrace => stack.push(i),
+            Kind::RBrace => {
+                if let Some(o) = stack.pop() {
+                    close_of.insert(o, i);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut found, mut bad) = (Vec::new(), Vec::new());
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind != Kind::Comment {
+            continue;
+        }
+        let body = t.text.trim_start_matches('#').trim();
+        let Some(rest) = body.strip_prefix(MARKER) else {
+            continue;
+        };
+        let rest = rest.trim();
+        let Some(list) = rest.strip_prefix("allow") else {
+            bad.push(BadSuppression {
+                start: t.start,
+                end: t.start + t.text.len(),
+                message: format!(
+                    "unknown tcc directive `{rest}`: only `# tcc: allow CODE` is understood"
+                ),
+            });
+            continue;
+        };
+        let mut codes = Vec::new();
+        for word in list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            match Code::parse(word) {
+                Some(c) if c.severity() == Severity::Error => bad.push(BadSuppression {
+                    start: t.start,
+                    end: t.start + t.text.len(),
+                    message: format!("{c} is an error and cannot be allowed"),
+                }),
+                Some(c) => codes.push(c),
+                None => bad.push(BadSuppression {
+                    start: t.start,
+                    end: t.start + t.text.len(),
+                    message: format!("unknown diagnostic code `{word}` in suppression"),
+                }),
+            }
+        }
+        if codes.is_empty() {
+            continue;
+        }
+        // The line: from its start to its end.
+        let line_start = text[..t.start].rfind('\n').map_or(0, |p| p + 1);
+        let mut end = t.start + t.text.len();
+        // A block opened on this line and left open covers through its `}`.
+        let first_on_line = toks[..i]
+            .iter()
+            .rposition(|x| x.kind == Kind::Newline || x.kind == Kind::Continuation)
+            .map_or(0, |p| p + 1);
+        let mut depth = 0i64;
+        let mut opener = None;
+        for (j, x) in toks.iter().enumerate().take(i).skip(first_on_line) {
+            match x.kind {
+                Kind::LBrace => {
+                    if depth == 0 {
+                        opener = Some(j);
+                    }
+                    depth += 1;
+                }
+                Kind::RBrace => {
+                    depth -= 1;
+                    if depth <= 0 {
+                        depth = 0;
+                        opener = None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(close) = opener.and_then(|o| close_of.get(&o)) {
+            let c = &toks[*close];
+            end = end.max(c.start + c.text.len());
+        }
+        found.push(Suppression {
+            codes,
+            start: line_start,
+            end,
+            comment_start: t.start,
+            comment_end: t.start + t.text.len(),
+        });
+    }
+    (found, bad)
+}
+
+/// Whether `d` (in a file with these suppressions) is suppressed: its primary span starts in a
+/// covered range that names its code.
+pub fn is_suppressed(sups: &[Suppression], d: &Diagnostic) -> bool {
+    sups.iter().any(|s| {
+        s.codes.contains(&d.code)
+            && d.primary.start >= s.start
+            && d.primary.start < s.end.max(s.start + 1)
+    })
+}
+
+/// Expand command-line paths: files as given, directories to every `*.shape` below them (sorted,
+/// hidden directories skipped), `-` for standard input.
+pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" || !p.is_dir() {
+            out.push(p.clone());
+            continue;
+        }
+        let before = out.len();
+        walk(p, &mut out).map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?;
+        out[before..].sort();
+        if out.len() == before {
+            return Err(format!("no `.shape` files under `{}`", p.display()));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    // Iterative, so a deep tree cannot overflow the stack.
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let path = e.path();
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                if !hidden && path != d {
+                    todo.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "shape") {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_block_suppressions() {
+        let src = "let a = 1 # tcc: allow W0104\n\
+                   interface eth0 { # tcc: allow W0101, W0105\n  rate 1mbit\n}\n\
+                   let b = 2\n";
+        let (s, bad) = suppressions(src);
+        assert!(bad.is_empty());
+        assert_eq!(s.len(), 2);
+        assert_eq!(&src[s[0].start..s[0].end], "let a = 1 # tcc: allow W0104");
+        assert!(src[s[1].start..s[1].end].starts_with("interface eth0 {"));
+        assert!(src[s[1].start..s[1].end].ends_with("rate 1mbit\n}"));
+        assert_eq!(s[1].codes, vec![Code::NoDefault, Code::ShadowedMatch]);
+    }
+
+    #[test]
+    fn bad_suppressions_are_reported() {
+        let (s, bad) = suppressions("# tcc: allow E0201 W9999\n# tcc: deny W0101\n");
+        assert!(s.is_empty());
+        assert_eq!(bad.len(), 3, "{bad:?}");
+    }
+
+    #[test]
+    fn levels() {
+        let l = Levels::new(
+            &[Selector::Code(Code::Unused)],
+            &[Selector::Code(Code::JumboMtu)],
+            &[Selector::Warnings],
+        )
+        .unwrap();
+        assert_eq!(l.severity(Code::Unused), None);
+        assert_eq!(l.severity(Code::JumboMtu), Some(Severity::Warning));
+        assert_eq!(l.severity(Code::NoDefault), Some(Severity::Error));
+        assert_eq!(l.severity(Code::Oversubscribed), Some(Severity::Error));
+        assert!(Levels::new(&[Selector::Code(Code::Oversubscribed)], &[], &[]).is_err());
+        assert!(parse_selector("W010").unwrap_err().contains("W0101"));
+    }
+}
