@@ -77,21 +77,27 @@ impl Levels {
         Ok(l)
     }
 
-    /// The severity `d` is reported with, or `None` when it is allowed.
+    /// The severity `code` is reported with, or `None` when it is allowed. A code's own level
+    /// wins over the `warnings` group, except that `--deny warnings` turns every warning that is
+    /// reported (also one raised with `--warn`) into an error, as in rustc.
     pub fn severity(&self, code: Code) -> Option<Severity> {
         let base = code.severity();
         if base == Severity::Error {
             return Some(base);
         }
-        let level = self.by_code.get(&code).copied().or(match base {
-            Severity::Warning => self.warnings,
-            _ => None,
-        });
-        match level {
-            None => Some(base),
-            Some(Level::Allow) => None,
-            Some(Level::Warn) => Some(Severity::Warning),
-            Some(Level::Deny) => Some(Severity::Error),
+        let sev = match self.by_code.get(&code) {
+            Some(Level::Allow) => return None,
+            Some(Level::Warn) => Severity::Warning,
+            Some(Level::Deny) => Severity::Error,
+            None if base == Severity::Warning && self.warnings == Some(Level::Allow) => {
+                return None
+            }
+            None => base,
+        };
+        if sev == Severity::Warning && self.warnings == Some(Level::Deny) {
+            Some(Severity::Error)
+        } else {
+            Some(sev)
         }
     }
 }
@@ -307,7 +313,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.severity(Code::Unused), None);
-        assert_eq!(l.severity(Code::JumboMtu), Some(Severity::Warning));
+        assert_eq!(l.severity(Code::JumboMtu), Some(Severity::Error));
+        assert_eq!(l.severity(Code::QuantumSet), Some(Severity::Hint));
         assert_eq!(l.severity(Code::NoDefault), Some(Severity::Error));
         assert_eq!(l.severity(Code::Oversubscribed), Some(Severity::Error));
         assert!(Levels::new(&[Selector::Code(Code::Oversubscribed)], &[], &[]).is_err());
