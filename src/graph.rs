@@ -86,10 +86,10 @@ fn truncate(s: &str, max: usize) -> String {
 const ROW: f64 = 58.0;
 const INDENT: f64 = 22.0;
 const LEFT: f64 = 16.0;
-const BOX_W: f64 = 380.0;
-const BAR_X: f64 = 470.0;
+const BOX_W: f64 = 450.0;
+const BAR_X: f64 = 490.0;
 const BAR_W: f64 = 360.0;
-const WIDTH: f64 = 960.0;
+const WIDTH: f64 = 880.0;
 const PALETTE: [&str; 8] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
 ];
@@ -203,7 +203,7 @@ fn class_row(
     let w = BOX_W - (x - LEFT);
     let mut s = format!(
         "<g><title>{}</title>\n<rect x=\"{x:.0}\" y=\"{y:.0}\" width=\"{w:.0}\" height=\"46\" rx=\"5\" class=\"{}\" stroke=\"{color}\"/>\n",
-        esc(&format!("{} {}", c.name, iface.classid(i))),
+        esc(&format!("{} {}\n{}", c.name, iface.classid(i), matches.join("\n"))),
         if leaf { "box" } else { "inner" }
     );
     s += &format!(
@@ -217,7 +217,12 @@ fn class_row(
         c.prio.map(|p| format!(" prio {p}")).unwrap_or_default(),
     );
     let what = if !matches.is_empty() {
-        let first = truncate(&matches[0], 44);
+        // DejaVu Sans Mono at 11px is 6.7px a character.
+        let room = ((w - 16.0) / 6.7) as usize;
+        let first = truncate(
+            &matches[0],
+            room.saturating_sub(if matches.len() > 1 { 10 } else { 0 }),
+        );
         if matches.len() > 1 {
             format!("{first} (+{} more)", matches.len() - 1)
         } else {
@@ -297,4 +302,40 @@ pub fn dot(plan: &Plan, title: &str) -> String {
     }
     s += "}\n";
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar_width(svg: &str, title: &str) -> f64 {
+        let at = svg.find(&format!("<title>{title}</title>")).expect(title);
+        let before = &svg[..at];
+        let w = &before[before.rfind("width=\"").unwrap() + 7..];
+        w[..w.find('"').unwrap()].parse().unwrap()
+    }
+
+    #[test]
+    fn bars_are_proportional_to_rate() {
+        let src = "interface eth0 { rate 1gbit; default b\n class a { rate 200mbit; match tcp }\n class b { rate 700mbit; ceil 1gbit } }\n";
+        let (plan, d) = crate::analyze(0, src);
+        assert!(!d.has_errors());
+        let svg = svg(&plan, "t");
+        let (a, b, root) = (
+            bar_width(&svg, "rate 200mbit ceil 200mbit"),
+            bar_width(&svg, "rate 700mbit ceil 1gbit"),
+            bar_width(&svg, "rate 1gbit ceil 1gbit"),
+        );
+        assert!((root - BAR_W).abs() < 0.1, "{root}");
+        assert!((a / root - 0.2).abs() < 0.001, "{a}");
+        assert!((b / root - 0.7).abs() < 0.001, "{b}");
+        assert!(svg.contains("<rect x=\"490\" y=\"") && svg.contains("default"));
+        // Names are escaped, never markup.
+        let (plan, _) = crate::analyze(
+            0,
+            "interface eth0 { rate 1mbit; default \"<b>&\"\n class \"<b>&\" { rate 1mbit } }\n",
+        );
+        let svg = super::svg(&plan, "t");
+        assert!(svg.contains("&lt;b&gt;&amp;") && !svg.contains("<b>"));
+    }
 }

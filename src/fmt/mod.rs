@@ -53,6 +53,9 @@ pub fn layout(text: &str) -> String {
             Some(Kind::RBracket) if brackets > 0 => level -= 1,
             _ => {}
         }
+        // Parseable files nest at most `MAX_NESTING` deep; the cap keeps `layout` linear on any
+        // text (it is public, and fuzzed).
+        let level = level.min(2 * crate::syntax::parser::MAX_NESTING + 1);
         let (code_toks, comment) = match line.toks.last() {
             Some(t) if t.kind == Kind::Comment => {
                 (&line.toks[..line.toks.len() - 1], Some(t.text.trim_end()))

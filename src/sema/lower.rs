@@ -14,6 +14,9 @@ use std::collections::HashMap;
 /// The most iterations one `for` loop may run, and the most classes one interface may hold
 /// (minor ids are 16 bits).
 pub const MAX_LOOP: i64 = 65_535;
+/// Loop bodies run at most this many times in one file, all loops (and nested loops) together,
+/// so that nested loops cannot multiply into hours of work.
+pub const MAX_TOTAL_ITERATIONS: u64 = 1 << 20;
 
 /// First minor id handed out automatically; 1..f stay free for explicit ids such as `1:1`.
 pub const FIRST_AUTO_MINOR: u16 = 0x10;
@@ -44,6 +47,7 @@ pub fn lower(file: &ast::File) -> Lowered {
         templates: HashMap::new(),
         templates_used: HashMap::new(),
         rules: RuleTable::default(),
+        iterations: 0,
     };
     let mut plan = Plan::default();
     let mut facts = Facts::default();
@@ -125,6 +129,8 @@ struct Lowerer<'a> {
     templates: HashMap<String, (&'a ast::TemplateDef, Span)>,
     templates_used: HashMap<String, bool>,
     rules: RuleTable<'a>,
+    /// Loop iterations run so far in this file (bounded by `MAX_TOTAL_ITERATIONS`).
+    iterations: u64,
 }
 
 /// The interface being built.
@@ -405,6 +411,25 @@ impl<'a> Lowerer<'a> {
             }
         };
         for item in items {
+            self.iterations += 1;
+            if self.iterations > MAX_TOTAL_ITERATIONS {
+                if self.iterations == MAX_TOTAL_ITERATIONS + 1 {
+                    self.error(
+                        Diagnostic::new(
+                            Code::LoopTooLarge,
+                            iter.span,
+                            format!("loops run more than {MAX_TOTAL_ITERATIONS} times in total"),
+                        )
+                        .label("the limit is reached in this loop")
+                        .help("nested loops multiply; an interface holds at most 65535 classes"),
+                    );
+                }
+                return;
+            }
+            if b.iface.classes.len() > MAX_LOOP as usize {
+                // More classes than minor ids: reported when ids are assigned; stop creating.
+                return;
+            }
             self.scopes.push();
             self.scopes.define(&f.var.text, item, None);
             self.body(b, &f.body, parent, depth);

@@ -26,7 +26,7 @@ pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
 }
 
 fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
-    let (mut depth, mut in_str, mut in_comment) = (0usize, false, false);
+    let (mut depth, mut lists, mut in_str, mut in_comment) = (0usize, 0usize, false, false);
     let mut prev = '\0';
     for (i, ch) in text.char_indices() {
         match ch {
@@ -47,6 +47,19 @@ fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
                 }
             }
             '}' if !in_str => depth = depth.saturating_sub(1),
+            '[' if !in_str => {
+                lists += 1;
+                if lists > MAX_NESTING {
+                    return Err(Diagnostic::new(
+                        Code::LoopTooLarge,
+                        Span::new(file, i, i + 1),
+                        format!("lists nested more than {MAX_NESTING} deep"),
+                    )
+                    .label("this list is too deep")
+                    .help("lists are flat sets of values; nesting them this deep means nothing"));
+                }
+            }
+            ']' if !in_str => lists = lists.saturating_sub(1),
             _ => {}
         }
         prev = ch;

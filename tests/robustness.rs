@@ -1,0 +1,134 @@
+//! Hostile inputs end with a clear error or a result, in bounded time and memory, never a stack
+//! overflow: 10 MB files, 1000-level nesting, huge and nested loops. These run on test threads
+//! (2 MiB stacks, stricter than the binary's main thread) and, for the big file, through the
+//! binary. Timings are not asserted here (see bench/); the tests would hang or crash instead.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use tcc::diagnostic::Code;
+
+fn codes(text: &str) -> Vec<Code> {
+    let (_, d) = tcc::analyze(0, text);
+    d.items.iter().map(|d| d.code).collect()
+}
+
+const IFACE: &str = "interface eth0 { rate 1gbit; default a; class a { rate 1mbit }\n";
+
+#[test]
+fn ten_megabytes_through_the_binary() {
+    // 10 MB: 70000 classes matching destinations (more than an interface has ids), with
+    // comments. (Matches that are not indexed by destination, such as 70000 `dport` matches,
+    // make the shadowing check quadratic: see the report of issue 6.)
+    let mut src = String::from("interface eth0 {\n rate 100gbit\n default c0\n");
+    let mut i: u32 = 0;
+    while src.len() < 10 << 20 {
+        let pad = if i < 70_000 { "" } else { "#" };
+        src += &format!(
+            "    {pad}class c{i} {{ rate 1kbit; match dst 10.{}.{}.{} }} # a comment to make the file longer, as real files have\n",
+            i >> 16, (i >> 8) & 255, i & 255
+        );
+        i += 1;
+    }
+    src += "}\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(["check", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(src.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    // More classes than minor ids: E0214, reported cleanly.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "E0214"),
+        "{}",
+        report["summary"]
+    );
+}
+
+#[test]
+fn ten_megabytes_of_one_string() {
+    let long_string = format!("let x = \"{}\"\n", "a".repeat(10 << 20));
+    assert_eq!(codes(&long_string), vec![Code::Unused]);
+}
+
+#[test]
+fn ten_megabytes_of_one_word() {
+    let long_word = format!("let x = {}\n", "a".repeat(10 << 20));
+    assert_eq!(codes(&long_word), vec![Code::Unused]);
+}
+
+#[test]
+fn ten_megabytes_of_garbage() {
+    let garbage: String = (0..10 << 20)
+        .map(|i: usize| {
+            ["{", "[", "\"", "$", "#", "a", " ", "]", "}", ";"][i.wrapping_mul(2654435761) % 10]
+        })
+        .collect::<String>()
+        .replace("aaaa", "\n");
+    assert!(
+        codes(&garbage).contains(&Code::Syntax) || codes(&garbage).contains(&Code::LoopTooLarge)
+    );
+    // The layout tools take the same inputs.
+    let _ = tcc::fmt::layout(&garbage);
+    let _ = tcc::lint::suppressions(&garbage);
+}
+
+#[test]
+fn thousand_level_nesting_is_refused_with_a_clear_error() {
+    for (open, close) in [("class c {", "}"), ("[", "]"), ("for i in [1] {", "}")] {
+        let src = format!("{IFACE}{} {} }}\n", open.repeat(1000), close.repeat(1000));
+        let c = codes(&src);
+        assert_eq!(c, vec![Code::LoopTooLarge], "{open}");
+    }
+    let src = format!("let x = {}1{}\n", "[".repeat(1000), "]".repeat(1000));
+    assert_eq!(codes(&src), vec![Code::LoopTooLarge]);
+    // 100k deep as well, and formatting/suppression scanning such input never recurses.
+    let deep = format!("{IFACE}{}", "class c { ".repeat(100_000));
+    assert_eq!(codes(&deep), vec![Code::LoopTooLarge]);
+    assert!(tcc::fmt::format(&deep).is_err());
+    let _ = tcc::fmt::layout(&deep);
+    let _ = tcc::lint::suppressions(&deep);
+}
+
+#[test]
+fn huge_and_nested_loops_are_bounded() {
+    // One loop of 100k iterations: more than an interface has class ids.
+    let src = format!("{IFACE}for i in 1..100000 {{ class \"c${{i}}\" {{ rate 1kbit }} }} }}\n");
+    assert!(codes(&src).contains(&Code::LoopTooLarge));
+    // Nested loops multiplying to 3.6e9 iterations: stopped by the total budget.
+    let src = format!("{IFACE}for i in 1..60000 {{ for j in 1..60000 {{ let x = $j }} }} }}\n");
+    assert!(
+        codes(&src).contains(&Code::LoopTooLarge),
+        "{:?}",
+        codes(&src)
+    );
+    // 100k iterations that are each fine: a result.
+    let src = format!("{IFACE}for i in 1..300 {{ for j in 1..333 {{ let x = $j }} }} }}\n");
+    assert!(
+        !codes(&src).contains(&Code::LoopTooLarge),
+        "{:?}",
+        codes(&src)
+    );
+    // Nested loops creating a million classes: stopped at the minor-id limit.
+    let src = format!("{IFACE}for i in 1..1000 {{ for j in 1..1000 {{ class \"c${{i}}-${{j}}\" {{ rate 1bit }} }} }} }}\n");
+    assert!(
+        codes(&src).contains(&Code::IdsExhausted),
+        "{:?}",
+        codes(&src)
+    );
+}
