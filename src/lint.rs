@@ -250,6 +250,14 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         }
         let before = out.len();
         walk(p, &mut out).map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?;
+        // `tcc check .` names files `net/a.shape`, not `./net/a.shape` (as CI annotations expect).
+        for f in &mut out[before..] {
+            if let Ok(rel) = f.strip_prefix(".") {
+                if !rel.as_os_str().is_empty() {
+                    *f = rel.to_path_buf();
+                }
+            }
+        }
         out[before..].sort();
         if out.len() == before {
             return Err(format!("no `.shape` files under `{}`", p.display()));
