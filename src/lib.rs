@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod emit;
+pub mod explain;
 pub mod explanations;
 pub mod matchrel;
 pub mod plan;

@@ -1,0 +1,1 @@
+//! Explaining an imported plan: plain words, JSON, DOT.

@@ -1,0 +1,1 @@
+//! Writing a plan back as an idiomatic `.shape` file.
