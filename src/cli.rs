@@ -30,8 +30,10 @@ pub struct Cli {
 pub enum Command {
     /// Compile a .shape file to a script that applies it.
     Compile(CompileArgs),
-    /// Check .shape files and report problems; exit 1 on errors.
+    /// Check .shape files (and .sh scripts, read as `tcc explain` reads them); exit 1 on errors.
     Check(CheckArgs),
+    /// Read a tc/iptables shell script: explain it, lint it, or import it (`--to shape`).
+    Explain(crate::explain::cmd::ExplainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -118,7 +120,13 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Compile(a) => compile(a, color),
         Command::Check(a) => check(a, color),
+        Command::Explain(a) => crate::explain::cmd::run(a, color),
     }
+}
+
+/// Standard error with the colour choice applied (for subcommands in other modules).
+pub fn stderr_stream(color: ColorWhen) -> StandardStream {
+    stderr(color)
 }
 
 fn stderr(color: ColorWhen) -> StandardStream {
@@ -246,8 +254,13 @@ fn check(a: CheckArgs, color: ColorWhen) -> i32 {
             Ok(x) => x,
             Err(e) => return io_error(&e),
         };
+        let script = name.ends_with(".sh");
         let id = sources.add(name, text.clone());
-        let (_, diags) = crate::analyze(id, &text);
+        let diags = if script {
+            crate::explain::explain(id, &text, &[]).diags
+        } else {
+            crate::analyze(id, &text).1
+        };
         all.extend(diags.items);
     }
     let deny_warnings = a.deny.contains(&Deny::Warnings);

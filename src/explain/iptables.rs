@@ -202,7 +202,7 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
         }
         let start = i;
         // `--opt ! value` (old style) and `--opt !value` (the guide's style).
-        let mut take = |i: &mut usize| -> Result<(String, bool, Span), Err> {
+        let take = |i: &mut usize| -> Result<(String, bool, Span), Err> {
             let mut v = val(*i + 1)?;
             let mut n = false;
             *i += 2;

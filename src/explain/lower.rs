@@ -17,7 +17,6 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::plan::{Class, ClassSpans, Criterion, Family, Filter, Interface, Match, Plan, Test};
 use crate::sema::lower::Facts;
 use crate::units;
-use std::collections::HashMap;
 
 /// Something the script does that the plan cannot hold, in words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -87,7 +86,6 @@ struct Root {
 #[derive(Debug, Clone, Default)]
 struct Dev {
     name: String,
-    span: Span,
     root: Option<Root>,
     classes: Vec<CRec>,
     u32: Vec<U32Rec>,
@@ -120,7 +118,6 @@ impl Table {
 }
 
 struct Lw {
-    file: usize,
     devs: Vec<Dev>,
     tables: [Table; 2],
     diags: Diagnostics,
@@ -132,9 +129,8 @@ fn words_text(ws: &[Word]) -> String {
     ws.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-pub fn lower(file: usize, script: Script) -> Explained {
+pub fn lower(script: Script) -> Explained {
     let mut lw = Lw {
-        file,
         devs: Vec::new(),
         tables: [Table::default(), Table::default()],
         diags: script.diags,
@@ -178,7 +174,6 @@ impl Lw {
         }
         self.devs.push(Dev {
             name: w.text.clone(),
-            span: w.span,
             ..Dev::default()
         });
         self.devs.len() - 1
@@ -682,8 +677,7 @@ impl Lw {
             }
             k += 1;
         }
-        others.reverse();
-        terminal.extend(others);
+        terminal.extend(last_wins_order(others));
         terminal
     }
 
@@ -1019,6 +1013,52 @@ struct Entry {
     v6: bool,
     #[allow(dead_code)]
     comment: Option<String>,
+}
+
+/// Non-terminating CLASSIFY rules in script order -> first-match-wins order. The last matching
+/// rule wins, so a later rule must come first wherever two rules overlap and send to different
+/// classes; elsewhere the script's order is kept (a topological sort preferring it).
+fn last_wins_order(rules: Vec<Entry>) -> Vec<Entry> {
+    let n = rules.len();
+    if n > 4000 {
+        let mut r = rules;
+        r.reverse();
+        return r;
+    }
+    let ms: Vec<Match> = rules
+        .iter()
+        .map(|e| Match {
+            criteria: e.criteria.clone(),
+        })
+        .collect();
+    // before[j] = rules that must come after j... edges i -> j meaning i must precede j.
+    let mut indeg = vec![0usize; n];
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for i in 0..n {
+        for j in i + 1..n {
+            if rules[i].class.minor != rules[j].class.minor
+                && !crate::matchrel::disjoint(&ms[i], &ms[j])
+            {
+                // The later rule j wins: j precedes i.
+                succ[j].push(i);
+                indeg[i] += 1;
+            }
+        }
+    }
+    let mut done = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Some(k) = (0..n).find(|&k| !done[k] && indeg[k] == 0) else {
+            break;
+        };
+        done[k] = true;
+        for &s in &succ[k] {
+            indeg[s] -= 1;
+        }
+        order.push(k);
+    }
+    let mut slots: Vec<Option<Entry>> = rules.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|k| slots[k].take()).collect()
 }
 
 fn is_name(s: &str) -> bool {

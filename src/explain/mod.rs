@@ -6,6 +6,7 @@
 //! codes are those of `tcc check`); `describe` explains the plan in words, JSON or DOT;
 //! `to_shape` writes it back as an idiomatic `.shape` file.
 
+pub mod cmd;
 pub mod describe;
 pub mod iptables;
 pub mod lower;
@@ -19,7 +20,7 @@ pub use lower::Explained;
 /// Read `text` (a shell script, file id `file`) with positional parameters `args`.
 pub fn explain(file: usize, text: &str, args: &[String]) -> Explained {
     let script = shell::read(file, text, args);
-    lower::lower(file, script)
+    lower::lower(script)
 }
 
 /// tc's and iptables' number syntax: decimal or `0x` hex.
