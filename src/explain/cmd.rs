@@ -68,6 +68,9 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
             let mut s2 = Sources::new();
             let id2 = s2.add("import.shape", shape.clone());
             let (plan2, d2) = crate::analyze(id2, &shape);
+            if !d2.has_errors() && super::to_shape::equivalent(&ex.plan, &plan2).is_ok() {
+                eprintln!("tcc: checked: `tcc compile` of this file gives the plan the script sets up");
+            }
             if d2.has_errors() {
                 eprintln!("tcc: the imported .shape file does not compile; please report this:");
                 let _ = report::emit_human(&mut crate::cli::stderr_stream(color), &s2, &d2.items);

@@ -529,6 +529,18 @@ impl Lw {
                 self.note(Some(dn), p.span, format!("a filter attached to {} rather than the root qdisc; read as if on the root", p.text));
             }
         }
+        let has_ports = u
+            .criteria
+            .iter()
+            .any(|c| matches!(c.test, Test::Sport(_) | Test::Dport(_)));
+        if has_ports && !u.criteria.iter().any(|c| matches!(c.test, Test::Proto(_))) {
+            self.diags.push(
+                Diagnostic::new(Code::PortsWithoutProtocol, cmd.span, "u32 port match without `match ip protocol`")
+                    .label("reads the port bytes of every IP packet, whatever its protocol")
+                    .note("ICMP, GRE or ESP packets whose bytes at that offset happen to match are classified too")
+                    .help("add `match ip protocol 6 0xff` (TCP) or `17` (UDP)"),
+            );
+        }
         let prio = t.prio.unwrap_or(49152);
         let (v4, v6) = if u.v6 { (false, v6) } else { (v4, v6) };
         self.devs[d].u32.push(U32Rec {
@@ -1189,13 +1201,17 @@ fn decimal_ids(dev: &Dev, iface: &Interface, diags: &mut Diagnostics) {
         if v % 10 != 0 || v == 0 {
             continue;
         }
-        let prev = dev.classes.iter().find(|o| o.parent == c.parent && dec(o) == Some(v - 1));
+        let key = |p: &Option<Id>| p.as_ref().map(|p| (p.major, p.minor));
+        let prev = dev
+            .classes
+            .iter()
+            .find(|o| key(&o.parent) == key(&c.parent) && dec(o) == Some(v - 1));
         if let Some(p) = prev {
             let _ = iface;
             diags.push(
                 Diagnostic::new(Code::DecimalId, c.spans.classid.unwrap_or(c.span), format!("class {} follows {} as if ids were decimal", c.id_text, p.id_text))
                     .label(format!("tc reads this as minor 0x{v} = {}", u32::from_str_radix(&v.to_string(), 16).unwrap_or(0)))
-                    .secondary(p.spans.classid.unwrap_or(p.span), format!("this is minor 0x{} = {}", v - 1, v - 1))
+                    .secondary(p.spans.classid.unwrap_or(p.span), format!("this is minor 0x{} = {}", v - 1, u32::from_str_radix(&(v - 1).to_string(), 16).unwrap_or(0)))
                     .note("tc minor ids are hexadecimal: after 1:9 come 1:a ... 1:f, then 1:10")
                     .help("harmless if nothing else names these ids by number; check `default` and filters"),
             );

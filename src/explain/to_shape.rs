@@ -186,7 +186,7 @@ fn prop_lines(p: &Props) -> Vec<String> {
 /// The `.shape` text for `plan`; `source` names the script in the header comment.
 pub fn to_shape(plan: &Plan, source: &str) -> String {
     let mut out = format!(
-        "# Imported by `tcc explain --to shape` from {source}.\n# `tcc compile` of this file gives the same classes, rates, ids and matches.\n"
+        "# Imported by `tcc explain --to shape` from {source}.\n"
     );
     // Templates, across interfaces: property sets shared by at least two classes.
     let mut counts: HashMap<Props, usize> = HashMap::new();

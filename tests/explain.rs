@@ -1,0 +1,162 @@
+//! `tcc explain`: every script in `corpus/scripts` has reviewed snapshots of its explanation,
+//! its lint and its import; imports of scripts without errors compile back to an equivalent
+//! plan; and every `.shape` in `corpus/valid`, compiled to sh with either classifier, reads back
+//! to the same plan.
+
+use std::path::Path;
+use tcc::emit::{self, Classifier, ShOptions};
+use tcc::explain::{self, describe, to_shape};
+use tcc::report::{self, Sources};
+
+fn args_of(text: &str) -> Vec<String> {
+    text.lines()
+        .take(5)
+        .find_map(|l| l.strip_prefix("# args:"))
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn rel(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn corpus_scripts() {
+    insta::glob!("../corpus/scripts", "*.sh", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut sources = Sources::new();
+        let id = sources.add(rel(path), text.clone());
+        let ex = explain::explain(id, &text, &args_of(&text));
+        let explanation = describe::text(&ex, &sources, id);
+        let lint = report::to_plain_string(&sources, &ex.diags.items);
+        let shape = to_shape::to_shape(&ex.plan_as_written, &rel(path));
+        let mut s2 = Sources::new();
+        let id2 = s2.add("import.shape", shape.clone());
+        let (plan2, d2) = tcc::analyze(id2, &shape);
+        let verdict = if d2.has_errors() {
+            format!(
+                "the import does not compile:\n{}",
+                report::to_plain_string(&s2, &d2.items)
+            )
+        } else {
+            match to_shape::equivalent(&ex.plan, &plan2) {
+                Ok(()) => "the import compiles to an equivalent plan".to_string(),
+                Err(e) => format!("the import is NOT equivalent: {e}"),
+            }
+        };
+        if !ex.diags.has_errors() {
+            assert_eq!(
+                verdict, "the import compiles to an equivalent plan",
+                "{}",
+                rel(path)
+            );
+        }
+        insta::assert_snapshot!(
+            "explain",
+            format!("{explanation}\n----- lint\n{lint}\n----- import ({verdict})\n{shape}")
+        );
+        // JSON and DOT are well-formed and mention every interface.
+        let json = describe::json(&ex, &sources);
+        let dot = describe::dot(&ex);
+        for i in &ex.plan.interfaces {
+            assert!(json.to_string().contains(&i.name));
+            assert!(dot.contains(&i.name));
+        }
+    });
+}
+
+/// Compile a .shape text, emit sh, read it back: the same plan.
+pub fn round_trip(name: &str, text: &str, classifier: Classifier) -> Result<(), String> {
+    let (plan, diags) = tcc::analyze(0, text);
+    if diags.has_errors() {
+        return Ok(());
+    }
+    if classifier == Classifier::U32 && emit::u32_expressible(&plan).has_errors() {
+        return Ok(());
+    }
+    let sh = emit::sh(
+        &plan,
+        &ShOptions {
+            classifier,
+            teardown: false,
+            source_name: name.into(),
+        },
+    );
+    let ex = explain::explain(0, &sh, &[]);
+    let bad: Vec<_> = ex
+        .diags
+        .items
+        .iter()
+        .filter(|d| d.code.as_str().starts_with('S') && d.code.as_str() != "S0002")
+        .map(|d| d.message.clone())
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!("{name}: reading tcc's own script: {bad:?}\n{sh}"));
+    }
+    to_shape::equivalent(&plan, &ex.plan).map_err(|e| format!("{name} ({classifier:?}): {e}\n{sh}"))
+}
+
+#[test]
+fn valid_corpus_round_trips_through_sh() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for c in [Classifier::Iptables, Classifier::U32] {
+            round_trip(&rel(&path), &text, c).unwrap();
+        }
+        n += 1;
+    }
+    assert!(n >= 4);
+}
+
+#[test]
+fn teardown_scripts_leave_nothing() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (plan, diags) = tcc::analyze(0, &text);
+        assert!(!diags.has_errors());
+        let sh = emit::sh(
+            &plan,
+            &ShOptions {
+                classifier: Classifier::Iptables,
+                teardown: true,
+                source_name: "x".into(),
+            },
+        );
+        let ex = explain::explain(0, &sh, &[]);
+        assert!(ex.plan.interfaces.is_empty(), "{}", rel(&path));
+        assert!(ex.leaves.is_empty(), "{}: {:?}", rel(&path), ex.leaves);
+    }
+}
+
+/// Every script in `corpus/script-lint` names in its header the code it must produce.
+#[test]
+fn script_lint_examples_report_their_code() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/script-lint");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{}: no `# expect:` line", rel(&path)));
+        let ex = explain::explain(0, &text, &[]);
+        assert!(
+            ex.diags.items.iter().any(|d| d.code.as_str() == code),
+            "{}: expected {code}, got {:?}",
+            rel(&path),
+            ex.diags.items.iter().map(|d| d.code.as_str()).collect::<Vec<_>>()
+        );
+        n += 1;
+    }
+    assert!(n >= 5);
+}
