@@ -921,9 +921,12 @@ impl Lw {
                     m.criteria.sort_by_key(|c| kind_order(&c.test));
                     lists[f].push(Filter { class: ci, m, span: e.span });
                 }
-                lists[f] = merge_adjacent(std::mem::take(&mut lists[f]));
+                // u32 splits a length range into blocks that differ between the families
+                // (IPv6 counts the payload): join those first so the families line up.
+                lists[f] = merge_lengths(std::mem::take(&mut lists[f]));
             }
-            iface.filters = self.merge_families(&name, std::mem::take(&mut lists[0]), std::mem::take(&mut lists[1]));
+            let both = self.merge_families(&name, std::mem::take(&mut lists[0]), std::mem::take(&mut lists[1]));
+            iface.filters = merge_adjacent(both);
             facts.default_spans.push(default_span);
             facts.has_root.push(false);
             plan.interfaces.push(iface);
@@ -1149,6 +1152,15 @@ fn combine_negated(cs: Vec<Criterion>) -> Vec<Criterion> {
 /// Two adjacent filters to one class whose matches differ in one positive list are one filter
 /// with both lists' alternatives (the union is exact). Port ranges that touch are joined.
 pub fn merge_adjacent(fs: Vec<Filter>) -> Vec<Filter> {
+    merge_with(fs, false)
+}
+
+/// `merge_adjacent` for contiguous length ranges only.
+fn merge_lengths(fs: Vec<Filter>) -> Vec<Filter> {
+    merge_with(fs, true)
+}
+
+fn merge_with(fs: Vec<Filter>, lengths_only: bool) -> Vec<Filter> {
     let mut out: Vec<Filter> = Vec::new();
     for f in fs {
         if let Some(prev) = out.last_mut() {
@@ -1159,10 +1171,15 @@ pub fn merge_adjacent(fs: Vec<Filter>) -> Vec<Filter> {
                         a.negated != b.negated || a.test != b.test
                     })
                     .collect();
+                if diff.is_empty() {
+                    // The same rule twice: the second can never decide anything.
+                    continue;
+                }
                 if let [k] = diff.as_slice() {
                     let (a, b) = (&mut prev.m.criteria[*k], &f.m.criteria[*k]);
                     if !a.negated && !b.negated {
                         let merged = match (&mut a.test, &b.test) {
+                            _ if lengths_only && !matches!(b.test, Test::Length { .. }) => false,
                             (Test::Src(x), Test::Src(y)) | (Test::Dst(x), Test::Dst(y)) => {
                                 x.extend(y.iter().cloned());
                                 true
@@ -1170,10 +1187,18 @@ pub fn merge_adjacent(fs: Vec<Filter>) -> Vec<Filter> {
                             (Test::Sport(x), Test::Sport(y)) | (Test::Dport(x), Test::Dport(y)) => {
                                 for r in y {
                                     match x.last_mut() {
-                                        Some(l) if l.hi < 65535 && l.hi + 1 == r.lo => l.hi = r.hi,
+                                        Some(l) if r.lo >= l.lo && r.lo as u32 <= l.hi as u32 + 1 => {
+                                            l.hi = l.hi.max(r.hi)
+                                        }
                                         _ => x.push(*r),
                                     }
                                 }
+                                true
+                            }
+                            (Test::Length { max, .. }, Test::Length { min: lo, max: hi })
+                                if *max < u16::MAX && *max + 1 == *lo =>
+                            {
+                                *max = *hi;
                                 true
                             }
                             _ => false,

@@ -8,6 +8,7 @@
 
 pub mod cmd;
 pub mod describe;
+pub mod equiv;
 pub mod iptables;
 pub mod lower;
 pub mod nft;

@@ -479,9 +479,9 @@ fn siblings(cx: &Ctx, list: &[usize], depth: usize, out: &mut String) {
 }
 
 /// Whether two plans shape alike: same interfaces, the same classes by id (parent, rate, ceil,
-/// burst, cburst, prio, quantum, mtu), the same default, and per IP family the same filters
-/// (class and criteria, in any criterion order) where every two overlapping filters that send
-/// to different classes keep their order. `Err` says the first difference.
+/// burst, cburst, prio, quantum, mtu), the same default, and per IP family filters that send
+/// every packet to the same class (`equiv::same_decisions`: the same traffic may be written as
+/// one multiport rule or seven u32 blocks). `Err` says the first difference.
 pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), String> {
     if a.interfaces.len() != b.interfaces.len() {
         return Err(format!(
@@ -521,47 +521,18 @@ pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), String> {
             return Err(format!("{}: default {dx:?} vs {dy:?}", x.name));
         }
         for fam in [crate::plan::Family::V4, crate::plan::Family::V6] {
-            let proj = |i: &Interface| -> Vec<(u16, Vec<(bool, Test)>, crate::plan::Match)> {
+            let proj = |i: &'_ Interface| -> Vec<(u16, crate::plan::Match)> {
                 i.filters
                     .iter()
                     .filter(|f| f.m.family() == fam || f.m.family() == crate::plan::Family::Any)
-                    .map(|f| {
-                        let mut cs: Vec<(bool, Test)> =
-                            f.m.criteria.iter().map(|c| (c.negated, c.test.clone())).collect();
-                        cs.sort_by_key(|(n, t)| (format!("{t:?}"), *n));
-                        (i.classes[f.class].minor, cs, f.m.clone())
-                    })
+                    .map(|f| (i.classes[f.class].minor, f.m.clone()))
                     .collect()
             };
-            let (fx, fy) = (proj(x), proj(y));
-            if fx.len() != fy.len() {
-                return Err(format!(
-                    "{}: {} filters vs {} ({fam:?})",
-                    x.name,
-                    fx.len(),
-                    fy.len()
-                ));
-            }
-            // Map each filter of x to an equal one of y (in order among equals).
-            let mut used = vec![false; fy.len()];
-            let mut pos = Vec::new();
-            for f in &fx {
-                let j = (0..fy.len())
-                    .find(|&j| !used[j] && fy[j].0 == f.0 && fy[j].1 == f.1)
-                    .ok_or_else(|| format!("{}: no filter like {:?} -> {:x}", x.name, f.1, f.0))?;
-                used[j] = true;
-                pos.push(j);
-            }
-            for a in 0..fx.len() {
-                for b in a + 1..fx.len() {
-                    if pos[a] > pos[b] && fx[a].0 != fx[b].0 && !disjoint(&fx[a].2, &fx[b].2) {
-                        return Err(format!(
-                            "{}: overlapping filters {:?} and {:?} changed order",
-                            x.name, fx[a].1, fx[b].1
-                        ));
-                    }
-                }
-            }
+            let (px, py) = (proj(x), proj(y));
+            let rx: Vec<(u16, &crate::plan::Match)> = px.iter().map(|(k, m)| (*k, m)).collect();
+            let ry: Vec<(u16, &crate::plan::Match)> = py.iter().map(|(k, m)| (*k, m)).collect();
+            super::equiv::same_decisions(&rx, &ry, fam)
+                .map_err(|e| format!("{} ({fam:?}): {e}", x.name))?;
         }
     }
     Ok(())
