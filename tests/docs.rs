@@ -93,7 +93,11 @@ fn generate() -> String {
             tcc::explanations::explanation(*c)
         );
         if let Some((src, rendered)) = example_for(*c) {
-            let lang = if c.as_str().starts_with('S') { "sh" } else { "shape" };
+            let lang = if c.as_str().starts_with('S') {
+                "sh"
+            } else {
+                "shape"
+            };
             out += &format!("\n```{lang}\n{}```\n\n```text\n{}```\n", src, rendered);
         }
     }

@@ -49,7 +49,8 @@ fn corpus_scripts() {
         };
         if !ex.diags.has_errors() {
             assert_eq!(
-                verdict, "the import compiles to an equivalent plan",
+                verdict,
+                "the import compiles to an equivalent plan",
                 "{}",
                 rel(path)
             );
@@ -154,9 +155,98 @@ fn script_lint_examples_report_their_code() {
             ex.diags.items.iter().any(|d| d.code.as_str() == code),
             "{}: expected {code}, got {:?}",
             rel(&path),
-            ex.diags.items.iter().map(|d| d.code.as_str()).collect::<Vec<_>>()
+            ex.diags
+                .items
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect::<Vec<_>>()
         );
         n += 1;
     }
     assert!(n >= 5);
+}
+
+/// Where does a packet go in the plan read from `script`? (`None`: no filter matches.)
+fn class_of(script: &str, p: &explain::equiv::Packet) -> Option<String> {
+    let ex = explain::explain(0, script, &[]);
+    let iface = &ex.plan.interfaces[0];
+    let fs: Vec<(usize, &tcc::plan::Match)> =
+        iface.filters.iter().map(|f| (f.class, &f.m)).collect();
+    explain::equiv::classify(&fs, p).map(|c| iface.classid(c))
+}
+
+fn tcp(dport: u16, dst: &str) -> explain::equiv::Packet {
+    explain::equiv::Packet {
+        proto: 6,
+        src: "10.0.0.1".parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        sport: 40000,
+        dport,
+        dscp: 0,
+        mark: 0,
+        len: 500,
+    }
+}
+
+const TREE: &str = "tc qdisc add dev eth0 root handle 1: htb default 30
+tc class add dev eth0 parent 1: classid 1:10 htb rate 10mbit
+tc class add dev eth0 parent 1: classid 1:20 htb rate 10mbit
+tc class add dev eth0 parent 1: classid 1:30 htb rate 10mbit
+";
+
+#[test]
+fn classify_rules_last_match_wins_unless_returned() {
+    // Plain CLASSIFY rules: the last matching rule wins.
+    let s = format!(
+        "{TREE}iptables -t mangle -A POSTROUTING -o eth0 -p tcp -j CLASSIFY --set-class 1:10
+iptables -t mangle -A POSTROUTING -o eth0 -p tcp --dport 22 -j CLASSIFY --set-class 1:20
+"
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:20"));
+    assert_eq!(class_of(&s, &tcp(80, "10.0.0.2")).as_deref(), Some("1:10"));
+    // The same rules in the other order: the broad rule comes last and wins for all TCP.
+    let s = format!(
+        "{TREE}iptables -t mangle -A POSTROUTING -o eth0 -p tcp --dport 22 -j CLASSIFY --set-class 1:20
+iptables -t mangle -A POSTROUTING -o eth0 -p tcp -j CLASSIFY --set-class 1:10
+"
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:10"));
+    // With a RETURN companion (as tcc writes), the first rule decides.
+    let s = format!(
+        "{TREE}iptables -t mangle -N shape
+iptables -t mangle -A shape -p tcp --dport 22 -j CLASSIFY --set-class 1:20
+iptables -t mangle -A shape -p tcp --dport 22 -j RETURN
+iptables -t mangle -A shape -p tcp -j CLASSIFY --set-class 1:10
+iptables -t mangle -A POSTROUTING -o eth0 -j shape
+"
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:20"));
+    assert_eq!(class_of(&s, &tcp(80, "10.0.0.2")).as_deref(), Some("1:10"));
+    // Rules for another interface do not apply; deleted, flushed and renamed chains follow.
+    let s = format!(
+        "{TREE}iptables -t mangle -A POSTROUTING -o eth1 -p tcp -j CLASSIFY --set-class 1:10
+iptables -t mangle -N new
+iptables -t mangle -A new -d 192.0.2.0/24 -j CLASSIFY --set-class 1:20
+iptables -t mangle -I POSTROUTING -o eth0 -j new
+iptables -t mangle -A POSTROUTING -o eth0 -p tcp --dport 80 -j CLASSIFY --set-class 1:10
+iptables -t mangle -D POSTROUTING -o eth0 -p tcp --dport 80 -j CLASSIFY --set-class 1:10
+iptables -t mangle -E new old
+"
+    );
+    assert_eq!(class_of(&s, &tcp(80, "10.0.0.2")), None);
+    assert_eq!(class_of(&s, &tcp(80, "192.0.2.9")).as_deref(), Some("1:20"));
+}
+
+#[test]
+fn nft_meta_priority_and_u32_filters() {
+    let s = format!(
+        "{TREE}nft add rule inet mangle post oifname eth0 tcp dport {{ 80, 443 }} meta priority set 1:10
+nft add rule inet mangle post oifname eth0 ip daddr 192.0.2.0/24 meta priority set 1:20 accept
+tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff match ip dport 22 0xffff flowid 1:30
+"
+    );
+    assert_eq!(class_of(&s, &tcp(443, "10.0.0.2")).as_deref(), Some("1:10"));
+    assert_eq!(class_of(&s, &tcp(443, "192.0.2.1")).as_deref(), Some("1:20"));
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:30"));
+    assert_eq!(class_of(&s, &tcp(25, "10.0.0.2")), None);
 }

@@ -19,15 +19,13 @@ fn crit(negated: bool, test: Test) -> Criterion {
 }
 
 fn v4net() -> impl Strategy<Value = IpNet> {
-    (any::<u32>(), prop_oneof![Just(32u8), 8u8..=30]).prop_map(|(a, l)| {
-        IpNet::V4(ipnet::Ipv4Net::new(a.into(), l).unwrap()).trunc()
-    })
+    (any::<u32>(), prop_oneof![Just(32u8), 8u8..=30])
+        .prop_map(|(a, l)| IpNet::V4(ipnet::Ipv4Net::new(a.into(), l).unwrap()).trunc())
 }
 
 fn v6net() -> impl Strategy<Value = IpNet> {
-    (any::<u128>(), prop_oneof![Just(128u8), 16u8..=64]).prop_map(|(a, l)| {
-        IpNet::V6(ipnet::Ipv6Net::new(a.into(), l).unwrap()).trunc()
-    })
+    (any::<u128>(), prop_oneof![Just(128u8), 16u8..=64])
+        .prop_map(|(a, l)| IpNet::V6(ipnet::Ipv6Net::new(a.into(), l).unwrap()).trunc())
 }
 
 fn ports() -> impl Strategy<Value = Vec<PortRange>> {
@@ -42,14 +40,23 @@ fn ports() -> impl Strategy<Value = Vec<PortRange>> {
 
 fn a_match() -> impl Strategy<Value = Match> {
     (
-        prop_oneof![Just(None), Just(Some(6u8)), Just(Some(17u8)), Just(Some(1u8))],
+        prop_oneof![
+            Just(None),
+            Just(Some(6u8)),
+            Just(Some(17u8)),
+            Just(Some(1u8))
+        ],
         0u8..3, // family of addresses: 0 none, 1 v4, 2 v6
         prop::option::of((any::<bool>(), prop::collection::vec(v4net(), 1..3))),
         prop::option::of((any::<bool>(), prop::collection::vec(v6net(), 1..3))),
         prop::option::of((any::<bool>(), ports())),
         prop::option::of((any::<bool>(), ports())),
         prop::option::of((any::<bool>(), 0u8..64)),
-        prop::option::of((any::<bool>(), 1u32..0xffff, prop::option::of(0xffu32..0xffff))),
+        prop::option::of((
+            any::<bool>(),
+            1u32..0xffff,
+            prop::option::of(0xffu32..0xffff),
+        )),
         prop::option::of((any::<bool>(), 40u16..1000, 0u16..600)),
     )
         .prop_map(|(proto, fam, a4, a6, sp, dp, dscp, mark, len)| {
@@ -95,7 +102,16 @@ fn a_match() -> impl Strategy<Value = Match> {
 fn a_plan() -> impl Strategy<Value = Plan> {
     (
         1usize..9,
-        prop::collection::vec((any::<prop::sample::Index>(), 1u64..200_000, 0u64..3, prop::option::of(0u32..8), prop::option::of(prop_oneof![Just(1500u64), Just(18000)])), 9),
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                1u64..200_000,
+                0u64..3,
+                prop::option::of(0u32..8),
+                prop::option::of(prop_oneof![Just(1500u64), Just(18000)]),
+            ),
+            9,
+        ),
         prop::collection::vec((any::<prop::sample::Index>(), a_match()), 0..6),
         prop::collection::btree_set(1u16..0x2000, 9),
         any::<prop::sample::Index>(),
@@ -105,7 +121,11 @@ fn a_plan() -> impl Strategy<Value = Plan> {
             let ids: Vec<u16> = ids.into_iter().collect();
             let mut classes: Vec<Class> = Vec::new();
             for (i, (p, kbit, ceil_mul, prio, mtu)) in specs.into_iter().take(n).enumerate() {
-                let parent = if i == 0 { None } else { Some(p.index(i + 1)).filter(|&x| x < i) };
+                let parent = if i == 0 {
+                    None
+                } else {
+                    Some(p.index(i + 1)).filter(|&x| x < i)
+                };
                 let rate = kbit * 1000;
                 classes.push(Class {
                     name: format!("k{i}"),
@@ -132,7 +152,9 @@ fn a_plan() -> impl Strategy<Value = Plan> {
                 classes,
                 filters: Vec::new(),
             };
-            let leaves: Vec<usize> = (0..iface.classes.len()).filter(|&i| iface.is_leaf(i)).collect();
+            let leaves: Vec<usize> = (0..iface.classes.len())
+                .filter(|&i| iface.is_leaf(i))
+                .collect();
             for (c, m) in filters {
                 iface.filters.push(Filter {
                     class: leaves[c.index(leaves.len())],

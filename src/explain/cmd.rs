@@ -69,14 +69,18 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
             let id2 = s2.add("import.shape", shape.clone());
             let (plan2, d2) = crate::analyze(id2, &shape);
             if !d2.has_errors() && super::to_shape::equivalent(&ex.plan, &plan2).is_ok() {
-                eprintln!("tcc: checked: `tcc compile` of this file gives the plan the script sets up");
+                eprintln!(
+                    "tcc: checked: `tcc compile` of this file gives the plan the script sets up"
+                );
             }
             if d2.has_errors() {
                 eprintln!("tcc: the imported .shape file does not compile; please report this:");
                 let _ = report::emit_human(&mut crate::cli::stderr_stream(color), &s2, &d2.items);
                 status = FAILED;
             } else if let Err(e) = super::to_shape::equivalent(&ex.plan, &plan2) {
-                eprintln!("tcc: warning: the imported .shape file is not equivalent to the script: {e}");
+                eprintln!(
+                    "tcc: warning: the imported .shape file is not equivalent to the script: {e}"
+                );
                 status = FAILED;
             }
             out.write_all(shape.as_bytes())

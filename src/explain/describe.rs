@@ -375,7 +375,8 @@ fn dot_escape(s: &str) -> String {
 
 /// A Graphviz picture of each interface's tree; leaf classes list the traffic they get.
 pub fn dot(ex: &Explained) -> String {
-    let mut out = String::from("digraph tcc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut out =
+        String::from("digraph tcc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
     for (n, iface) in ex.plan_as_written.interfaces.iter().enumerate() {
         let q = format!("i{n}");
         let _ = writeln!(

@@ -29,7 +29,8 @@ pub struct Packet {
 
 fn holds(c: &Criterion, p: &Packet) -> bool {
     let in_nets = |ns: &[IpNet], a: &IpAddr| ns.iter().any(|n| n.contains(a));
-    let in_ports = |rs: &[crate::plan::PortRange], x: u16| rs.iter().any(|r| r.lo <= x && x <= r.hi);
+    let in_ports =
+        |rs: &[crate::plan::PortRange], x: u16| rs.iter().any(|r| r.lo <= x && x <= r.hi);
     let v = match &c.test {
         Test::Proto(x) => p.proto == *x,
         Test::Src(n) => in_nets(n, &p.src),
@@ -116,10 +117,12 @@ fn collect(ms: &[&Match], fam: Family) -> Bounds {
                 Test::Dscp(d) => b.dscp.extend([*d, (*d + 1) % 64]),
                 Test::Mark { value, mask } => {
                     let m = mask.unwrap_or(u32::MAX);
-                    b.mark.extend([*value, value ^ (m & m.wrapping_neg()), value & m]);
+                    b.mark
+                        .extend([*value, value ^ (m & m.wrapping_neg()), value & m]);
                 }
                 Test::Length { min, max } => {
-                    b.len.extend([min.wrapping_sub(1), *min, *max, max.wrapping_add(1)])
+                    b.len
+                        .extend([min.wrapping_sub(1), *min, *max, max.wrapping_add(1)])
                 }
             }
         }
@@ -207,7 +210,9 @@ fn witness(m: &Match, b: &Bounds, fam: Family) -> Option<Packet> {
                     q.$field = v;
                     if m.criteria
                         .iter()
-                        .filter(|d| std::mem::discriminant(&d.test) == std::mem::discriminant(&c.test))
+                        .filter(|d| {
+                            std::mem::discriminant(&d.test) == std::mem::discriminant(&c.test)
+                        })
                         .all(|d| holds(d, &q))
                     {
                         p = q;

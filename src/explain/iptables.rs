@@ -25,7 +25,12 @@ pub enum Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Classify { major: u16, minor: u16, text: String, span: Span },
+    Classify {
+        major: u16,
+        minor: u16,
+        text: String,
+        span: Span,
+    },
     Return,
     Jump(String),
     /// MARK, DSCP, ACCEPT...: not a classification.
@@ -127,7 +132,11 @@ pub fn range_nets(lo: IpAddr, hi: IpAddr) -> Option<Vec<IpNet>> {
             let (mut a, b) = (u32::from(a) as u64, u32::from(b) as u64);
             let mut out = Vec::new();
             while a <= b {
-                let mut size: u64 = if a == 0 { 1 << 32 } else { a & a.wrapping_neg() };
+                let mut size: u64 = if a == 0 {
+                    1 << 32
+                } else {
+                    a & a.wrapping_neg()
+                };
                 while a + size - 1 > b {
                     size >>= 1;
                 }
@@ -148,7 +157,9 @@ pub fn range_nets(lo: IpAddr, hi: IpAddr) -> Option<Vec<IpNet>> {
                 while size_log > 0 && (size_log == 128 || a + ((1u128 << size_log) - 1) > b) {
                     size_log -= 1;
                 }
-                out.push(IpNet::V6(Ipv6Net::new(a.into(), 128 - size_log as u8).ok()?));
+                out.push(IpNet::V6(
+                    Ipv6Net::new(a.into(), 128 - size_log as u8).ok()?,
+                ));
                 let size = 1u128.checked_shl(size_log)?;
                 match a.checked_add(size) {
                     Some(n) if n <= b => a = n,
@@ -338,16 +349,27 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                 let (v, n, vs) = take(&mut i)?;
                 let p = proto_num(&v).ok_or((vs, format!("unknown protocol `{v}`")))?;
                 if let Some(p) = p {
-                    rule.criteria.push(crit(neg || n, Test::Proto(p), Span::new(span.file, span.start, vs.end)));
+                    rule.criteria.push(crit(
+                        neg || n,
+                        Test::Proto(p),
+                        Span::new(span.file, span.start, vs.end),
+                    ));
                 }
             }
             "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
                 let (v, n, vs) = take(&mut i)?;
                 let nets: Option<Vec<IpNet>> = v.split(',').map(parse_net).collect();
-                let nets = nets.ok_or((vs, format!("`{v}` is not an address tcc can read (host names are not resolved)")))?;
+                let nets = nets.ok_or((
+                    vs,
+                    format!("`{v}` is not an address tcc can read (host names are not resolved)"),
+                ))?;
                 let sp = Span::new(span.file, span.start, vs.end);
                 let src = matches!(k, "-s" | "--source" | "--src");
-                let t = if src { Test::Src(nets) } else { Test::Dst(nets) };
+                let t = if src {
+                    Test::Src(nets)
+                } else {
+                    Test::Dst(nets)
+                };
                 rule.criteria.push(crit(neg || n, t, sp));
             }
             "--src-range" | "--dst-range" => {
@@ -357,7 +379,11 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                 let nets = range_nets(a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)
                     .ok_or_else(bad)?;
                 let sp = Span::new(span.file, span.start, vs.end);
-                let t = if k == "--src-range" { Test::Src(nets) } else { Test::Dst(nets) };
+                let t = if k == "--src-range" {
+                    Test::Src(nets)
+                } else {
+                    Test::Dst(nets)
+                };
                 rule.criteria.push(crit(neg || n, t, sp));
             }
             "-o" | "--out-interface" => {
@@ -366,13 +392,22 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             }
             "-i" | "--in-interface" => {
                 let (v, _, vs) = take(&mut i)?;
-                rule.opaque = Some((Span::new(span.file, span.start, vs.end), format!("the input interface `{v}`")));
+                rule.opaque = Some((
+                    Span::new(span.file, span.start, vs.end),
+                    format!("the input interface `{v}`"),
+                ));
             }
             "-m" | "--match" => {
                 take(&mut i)?;
             }
-            "--sport" | "--source-port" | "--dport" | "--destination-port" | "--sports"
-            | "--source-ports" | "--dports" | "--destination-ports" => {
+            "--sport"
+            | "--source-port"
+            | "--dport"
+            | "--destination-port"
+            | "--sports"
+            | "--source-ports"
+            | "--dports"
+            | "--destination-ports" => {
                 let (v, n, vs) = take(&mut i)?;
                 let ports: Option<Vec<PortRange>> = v.split(',').map(port_range).collect();
                 let ports = ports.ok_or((vs, format!("`{v}` is not a port list")))?;
@@ -386,7 +421,10 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             }
             "--ports" => {
                 let (_, _, vs) = take(&mut i)?;
-                rule.opaque = Some((Span::new(span.file, span.start, vs.end), "`--ports` (source OR destination port)".into()));
+                rule.opaque = Some((
+                    Span::new(span.file, span.start, vs.end),
+                    "`--ports` (source OR destination port)".into(),
+                ));
             }
             "--dscp" | "--dscp-class" => {
                 let (v, n, vs) = take(&mut i)?;
@@ -396,7 +434,11 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                     crate::plan::dscp_by_name(&v)
                 };
                 let d = d.ok_or((vs, format!("`{v}` is not a DSCP value")))?;
-                rule.criteria.push(crit(neg || n, Test::Dscp(d), Span::new(span.file, span.start, vs.end)));
+                rule.criteria.push(crit(
+                    neg || n,
+                    Test::Dscp(d),
+                    Span::new(span.file, span.start, vs.end),
+                ));
             }
             "--tos" => {
                 let (v, n, vs) = take(&mut i)?;
@@ -407,7 +449,8 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                 let sp = Span::new(span.file, span.start, vs.end);
                 match (val, mask) {
                     (Some(t), Some(m)) if m & 0xfc == 0xfc && t & 3 == 0 && m <= 0xff => {
-                        rule.criteria.push(crit(neg || n, Test::Dscp((t >> 2) as u8), sp));
+                        rule.criteria
+                            .push(crit(neg || n, Test::Dscp((t >> 2) as u8), sp));
                     }
                     _ => rule.opaque = Some((sp, format!("the TOS test `--tos {v}`"))),
                 }
@@ -417,7 +460,10 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                 let r = port_range(&v).ok_or((vs, format!("`{v}` is not a length range")))?;
                 rule.criteria.push(crit(
                     neg || n,
-                    Test::Length { min: r.lo, max: r.hi },
+                    Test::Length {
+                        min: r.lo,
+                        max: r.hi,
+                    },
                     Span::new(span.file, span.start, vs.end),
                 ));
             }
@@ -430,7 +476,11 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                 let (Some(value), Some(mask)) = (a, m) else {
                     return Err((vs, format!("`{v}` is not a mark")));
                 };
-                rule.criteria.push(crit(neg || n, Test::Mark { value, mask }, Span::new(span.file, span.start, vs.end)));
+                rule.criteria.push(crit(
+                    neg || n,
+                    Test::Mark { value, mask },
+                    Span::new(span.file, span.start, vs.end),
+                ));
             }
             "--comment" => {
                 let (v, _, _) = take(&mut i)?;
@@ -454,7 +504,10 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
                 rule.target = match v.as_str() {
                     "CLASSIFY" => Target::Other("CLASSIFY".into()),
                     "RETURN" => Target::Return,
-                    t if t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) => {
+                    t if t
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+                    {
                         Target::Other(t.to_string())
                     }
                     t => Target::Jump(t.to_string()),
@@ -493,9 +546,11 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
         spec.extend(w[start..i.min(w.len())].iter().map(|x| x.text.clone()));
     }
     rule.spec = spec.join(" ");
-    if has_target || !rule.criteria.is_empty() || rule.out_if.is_some() {
-        c.rule = Some(rule);
-    } else if matches!(c.op, Op::Append(_) | Op::Insert(..) | Op::Delete(_)) {
+    if has_target
+        || !rule.criteria.is_empty()
+        || rule.out_if.is_some()
+        || matches!(c.op, Op::Append(_) | Op::Insert(..) | Op::Delete(_))
+    {
         c.rule = Some(rule);
     }
     Ok(c)

@@ -126,7 +126,10 @@ struct Lw {
 }
 
 fn words_text(ws: &[Word]) -> String {
-    ws.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ")
+    ws.iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn lower(script: Script) -> Explained {
@@ -166,7 +169,6 @@ pub fn lower(script: Script) -> Explained {
     }
 }
 
-
 impl Lw {
     fn dev(&mut self, w: &Word) -> usize {
         if let Some(i) = self.devs.iter().position(|d| d.name == w.text) {
@@ -199,7 +201,12 @@ impl Lw {
     }
 
     fn command(&mut self, cmd: &Command) {
-        let name = cmd.words[0].text.rsplit('/').next().unwrap_or("").to_string();
+        let name = cmd.words[0]
+            .text
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         match name.as_str() {
             "tc" => match tc::parse(cmd) {
                 Ok(Some(t)) => self.tc(cmd, t),
@@ -278,7 +285,13 @@ impl Lw {
                 self.devs[d].ingress = None;
             } else {
                 self.devs[d].ingress = Some(cmd.span);
-                self.note(Some(dn), cmd.span, format!("an `{kind}` qdisc on `{dn}` (incoming traffic is not shaped by the plan)"));
+                self.note(
+                    Some(dn),
+                    cmd.span,
+                    format!(
+                        "an `{kind}` qdisc on `{dn}` (incoming traffic is not shaped by the plan)"
+                    ),
+                );
             }
             return;
         }
@@ -314,7 +327,12 @@ impl Lw {
                     span: cmd.span,
                 });
                 let opts = words_text(&t.opts);
-                self.note(Some(dn), cmd.span, format!("root qdisc `{kind} {opts}` on `{dn}`: only HTB trees are modelled").replace("  ", " "));
+                self.note(
+                    Some(dn),
+                    cmd.span,
+                    format!("root qdisc `{kind} {opts}` on `{dn}`: only HTB trees are modelled")
+                        .replace("  ", " "),
+                );
                 return;
             }
             let (default, r2q) = match htb_qdisc_opts(&t.opts) {
@@ -347,7 +365,9 @@ impl Lw {
                     format!("leaf qdisc `{text}` under class {}", p.text),
                 );
             }
-            (None, _) => self.not_followed(cmd.span, "a qdisc with neither `root` nor `parent`".into()),
+            (None, _) => {
+                self.not_followed(cmd.span, "a qdisc with neither `root` nor `parent`".into())
+            }
         }
     }
 
@@ -362,10 +382,20 @@ impl Lw {
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
         if kind != "htb" {
-            self.note(Some(dn), cmd.span, format!("class {} of kind `{kind}` (only HTB classes are modelled)", id.text));
+            self.note(
+                Some(dn),
+                cmd.span,
+                format!(
+                    "class {} of kind `{kind}` (only HTB classes are modelled)",
+                    id.text
+                ),
+            );
             return;
         }
-        let existing = self.devs[d].classes.iter().position(|c| c.minor == id.minor);
+        let existing = self.devs[d]
+            .classes
+            .iter()
+            .position(|c| c.minor == id.minor);
         let mut c = match (existing, t.verb) {
             (Some(i), Verb::Change | Verb::Replace) => self.devs[d].classes[i].clone(),
             _ => CRec {
@@ -460,10 +490,21 @@ impl Lw {
             (Some(n), Some(unit)) => {
                 if unit.bytes {
                     self.diags.push(
-                        Diagnostic::new(Code::ByteUnits, w.span, format!("`{t}` is BYTES per second"))
-                            .label(format!("{} bits per second", units::human_rate((n * unit.bits as f64) as u64)))
-                            .note("tc reads `mbps` as megabytes per second, eight times `mbit`")
-                            .help(format!("write `{}{}` if you meant bits", &t[..split], units::bit_spelling_of(u))),
+                        Diagnostic::new(
+                            Code::ByteUnits,
+                            w.span,
+                            format!("`{t}` is BYTES per second"),
+                        )
+                        .label(format!(
+                            "{} bits per second",
+                            units::human_rate((n * unit.bits as f64) as u64)
+                        ))
+                        .note("tc reads `mbps` as megabytes per second, eight times `mbit`")
+                        .help(format!(
+                            "write `{}{}` if you meant bits",
+                            &t[..split],
+                            units::bit_spelling_of(u)
+                        )),
                     );
                 }
                 Some((n * unit.bits as f64).round() as u64)
@@ -494,28 +535,49 @@ impl Lw {
 
     fn filter(&mut self, cmd: &Command, d: usize, dn: &str, t: TcCmd) {
         if t.verb == Verb::Del {
-            self.devs[d].u32.retain(|f| t.prio.is_some_and(|p| p != f.prio));
+            self.devs[d]
+                .u32
+                .retain(|f| t.prio.is_some_and(|p| p != f.prio));
             return;
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
         if kind != "u32" {
-            self.note(Some(dn), cmd.span, format!("a `{kind}` filter ({}): only u32 filters are modelled", words_text(&t.opts)));
+            self.note(
+                Some(dn),
+                cmd.span,
+                format!(
+                    "a `{kind}` filter ({}): only u32 filters are modelled",
+                    words_text(&t.opts)
+                ),
+            );
             return;
         }
-        let proto = t.protocol.as_ref().map(|p| p.text.as_str()).unwrap_or("all");
+        let proto = t
+            .protocol
+            .as_ref()
+            .map(|p| p.text.as_str())
+            .unwrap_or("all");
         let (v4, v6) = match proto {
             "ip" => (true, false),
             "ipv6" => (false, true),
             "all" => (true, true),
             other => {
-                self.note(Some(dn), cmd.span, format!("a u32 filter for protocol `{other}`"));
+                self.note(
+                    Some(dn),
+                    cmd.span,
+                    format!("a u32 filter for protocol `{other}`"),
+                );
                 return;
             }
         };
         let u = match tc::parse_u32(&t.opts) {
             Ok(u) => u,
             Err((s, m)) => {
-                self.note(Some(dn), s, format!("{m}; this filter is not part of the plan"));
+                self.note(
+                    Some(dn),
+                    s,
+                    format!("{m}; this filter is not part of the plan"),
+                );
                 return;
             }
         };
@@ -566,7 +628,9 @@ impl Lw {
         let tool = if c.v6 { "ip6tables" } else { "iptables" };
         let flush_warn = |chain: Option<&str>, what: &str| -> Option<Diagnostic> {
             if chain.is_none_or(|ch| BUILTIN.contains(&ch)) {
-                let target = chain.map(|c| format!("the chain {c}")).unwrap_or("every chain".into());
+                let target = chain
+                    .map(|c| format!("the chain {c}"))
+                    .unwrap_or("every chain".into());
                 Some(
                     Diagnostic::new(Code::FlushesChain, cmd.span, format!("this {what} {target} of the mangle table"))
                         .label("also removes rules other software put there")
@@ -600,7 +664,9 @@ impl Lw {
             }
             Op::DeleteNum(ch, n) => {
                 if let Some(d) = flush_warn(Some(&ch), "deletes a rule by number from") {
-                    self.diags.push(d.note("a rule number counts every rule of the chain, whoever added it"));
+                    self.diags.push(
+                        d.note("a rule number counts every rule of the chain, whoever added it"),
+                    );
                 }
                 let rules = self.tables[fam].chain(&ch);
                 if n >= 1 && n <= rules.len() {
@@ -666,7 +732,9 @@ impl Lw {
             match &f.target {
                 FlatTarget::Classify(id) => {
                     let companion = flat.get(k + 1).is_some_and(|n| {
-                        n.target == FlatTarget::Return && n.chain == f.chain && same_criteria(&n.criteria, &f.criteria)
+                        n.target == FlatTarget::Return
+                            && n.chain == f.chain
+                            && same_criteria(&n.criteria, &f.criteria)
                     });
                     let e = Entry {
                         criteria: f.criteria.clone(),
@@ -693,7 +761,15 @@ impl Lw {
         terminal
     }
 
-    fn flatten(&mut self, fam: usize, chain: &str, dev: &str, pre: &[Criterion], depth: usize, out: &mut Vec<Flat>) {
+    fn flatten(
+        &mut self,
+        fam: usize,
+        chain: &str,
+        dev: &str,
+        pre: &[Criterion],
+        depth: usize,
+        out: &mut Vec<Flat>,
+    ) {
         if depth > 16 {
             return;
         }
@@ -715,7 +791,8 @@ impl Lw {
             let classifies = matches!(r.target, Target::Classify { .. });
             if let Some((span, what)) = &r.opaque {
                 if classifies || matches!(r.target, Target::Jump(_)) {
-                    let text = format!("a rule with {what}, which the plan cannot express; left out");
+                    let text =
+                        format!("a rule with {what}, which the plan cannot express; left out");
                     if !self.notes.iter().any(|n| n.span == *span) {
                         self.note(Some(dev), *span, text);
                     }
@@ -723,7 +800,12 @@ impl Lw {
                 }
             }
             match &r.target {
-                Target::Classify { major, minor, text, span } => out.push(Flat {
+                Target::Classify {
+                    major,
+                    minor,
+                    text,
+                    span,
+                } => out.push(Flat {
                     criteria: crit,
                     target: FlatTarget::Classify(Id {
                         major: *major,
@@ -770,8 +852,15 @@ impl Lw {
                 if !dev.classes.is_empty() {
                     let c = &dev.classes[0];
                     self.diags.push(
-                        Diagnostic::new(Code::UnknownClass, c.span, format!("class {} on `{}`, which has no root qdisc", c.id_text, dev.name))
-                            .label("tc refuses this: the parent qdisc does not exist"),
+                        Diagnostic::new(
+                            Code::UnknownClass,
+                            c.span,
+                            format!(
+                                "class {} on `{}`, which has no root qdisc",
+                                c.id_text, dev.name
+                            ),
+                        )
+                        .label("tc refuses this: the parent qdisc does not exist"),
                     );
                 }
                 continue;
@@ -800,7 +889,11 @@ impl Lw {
                         None => None,
                         Some(p) if p.minor == 0 && (p.major == root.handle || p.major == 0) => None,
                         Some(p) => {
-                            match dev.classes.iter().position(|x| x.minor == p.minor && p.major == root.handle) {
+                            match dev
+                                .classes
+                                .iter()
+                                .position(|x| x.minor == p.minor && p.major == root.handle)
+                            {
                                 Some(pi) => match placed[pi] {
                                     Some(idx) => Some(idx),
                                     None => continue,
@@ -809,12 +902,23 @@ impl Lw {
                             }
                         }
                     };
-                    let name = c.name.clone().filter(|n| !iface.classes.iter().any(|x: &Class| &x.name == n)).unwrap_or_else(|| format!("c{:x}", c.minor));
+                    let name = c
+                        .name
+                        .clone()
+                        .filter(|n| !iface.classes.iter().any(|x: &Class| &x.name == n))
+                        .unwrap_or_else(|| format!("c{:x}", c.minor));
                     let rate = c.rate.unwrap_or(0);
                     let mut spans = c.spans;
                     if c.rate.is_none() {
                         spans.rate = None;
-                        self.diags.push(Diagnostic::new(Code::MissingRate, c.span, format!("class {} has no rate", c.id_text)).label("tc refuses an HTB class without `rate`"));
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::MissingRate,
+                                c.span,
+                                format!("class {} has no rate", c.id_text),
+                            )
+                            .label("tc refuses an HTB class without `rate`"),
+                        );
                     }
                     iface.classes.push(Class {
                         name,
@@ -860,14 +964,36 @@ impl Lw {
                         Some(i) => iface.default = Some(i),
                         None => {
                             let as_dec: Option<u16> = dflt.text.parse().ok();
-                            let meant = as_dec.and_then(|v| iface.classes.iter().position(|c| c.minor == v));
+                            let meant = as_dec
+                                .and_then(|v| iface.classes.iter().position(|c| c.minor == v));
                             let mut d = Diagnostic::new(Code::UnknownClass, dflt.span, format!("`default {}` names class {:x}:{:x}, which does not exist", dflt.text, root.handle, dflt.minor))
                                 .label("unclassified traffic is not shaped at all")
                                 .note("tc reads the default minor as hex and accepts one that names no class; such traffic goes out unshaped, counted as direct packets");
                             if let Some(m) = meant {
-                                d = d.secondary(iface.classes[m].span, format!("class {} is decimal {}", iface.classid(m), dflt.text))
-                                    .help(format!("write `default {:x}` to name this class", iface.classes[m].minor));
-                                self.diags.push(Diagnostic::new(Code::DecimalId, dflt.span, format!("`default {}` reads as hex 0x{}", dflt.text, dflt.text)).label(format!("probably meant class {}", iface.classid(m))));
+                                d = d
+                                    .secondary(
+                                        iface.classes[m].span,
+                                        format!(
+                                            "class {} is decimal {}",
+                                            iface.classid(m),
+                                            dflt.text
+                                        ),
+                                    )
+                                    .help(format!(
+                                        "write `default {:x}` to name this class",
+                                        iface.classes[m].minor
+                                    ));
+                                self.diags.push(
+                                    Diagnostic::new(
+                                        Code::DecimalId,
+                                        dflt.span,
+                                        format!(
+                                            "`default {}` reads as hex 0x{}",
+                                            dflt.text, dflt.text
+                                        ),
+                                    )
+                                    .label(format!("probably meant class {}", iface.classid(m))),
+                                );
                             }
                             self.diags.push(d);
                         }
@@ -886,7 +1012,8 @@ impl Lw {
             }
             // Filters.
             let name = dev.name.clone();
-            let mut fams: [Vec<Entry>; 2] = [self.ipt_entries(0, &name), self.ipt_entries(1, &name)];
+            let mut fams: [Vec<Entry>; 2] =
+                [self.ipt_entries(0, &name), self.ipt_entries(1, &name)];
             let mut u32s = dev.u32.clone();
             u32s.sort_by_key(|u| u.prio);
             for u in &u32s {
@@ -909,7 +1036,8 @@ impl Lw {
                         self.diags.push(Diagnostic::new(Code::UnknownClass, e.class.span, format!("classifies into {}, which is not a class of the qdisc {:x}: on `{}`", e.class.text, root.handle, name)).label("this traffic is not shaped"));
                         continue;
                     }
-                    let Some(ci) = iface.classes.iter().position(|c| c.minor == e.class.minor) else {
+                    let Some(ci) = iface.classes.iter().position(|c| c.minor == e.class.minor)
+                    else {
                         self.diags.push(
                             Diagnostic::new(Code::UnknownClass, e.class.span, format!("classifies into {}, which does not exist on `{}`", e.class.text, name))
                                 .label("no such class")
@@ -917,15 +1045,25 @@ impl Lw {
                         );
                         continue;
                     };
-                    let mut m = Match { criteria: combine_negated(e.criteria) };
+                    let mut m = Match {
+                        criteria: combine_negated(e.criteria),
+                    };
                     m.criteria.sort_by_key(|c| kind_order(&c.test));
-                    lists[f].push(Filter { class: ci, m, span: e.span });
+                    lists[f].push(Filter {
+                        class: ci,
+                        m,
+                        span: e.span,
+                    });
                 }
                 // u32 splits a length range into blocks that differ between the families
                 // (IPv6 counts the payload): join those first so the families line up.
                 lists[f] = merge_lengths(std::mem::take(&mut lists[f]));
             }
-            let both = self.merge_families(&name, std::mem::take(&mut lists[0]), std::mem::take(&mut lists[1]));
+            let both = self.merge_families(
+                &name,
+                std::mem::take(&mut lists[0]),
+                std::mem::take(&mut lists[1]),
+            );
             iface.filters = merge_adjacent(both);
             facts.default_spans.push(default_span);
             facts.has_root.push(false);
@@ -945,7 +1083,11 @@ impl Lw {
             } else if j < b.len() && b[j].m.family() == Family::V6 {
                 out.push(b[j].clone());
                 j += 1;
-            } else if i < a.len() && j < b.len() && a[i].class == b[j].class && same_criteria(&a[i].m.criteria, &b[j].m.criteria) {
+            } else if i < a.len()
+                && j < b.len()
+                && a[i].class == b[j].class
+                && same_criteria(&a[i].m.criteria, &b[j].m.criteria)
+            {
                 out.push(a[i].clone());
                 i += 1;
                 j += 1;
@@ -1004,7 +1146,6 @@ impl Lw {
         out
     }
 }
-
 
 #[derive(Debug, Clone, PartialEq)]
 enum FlatTarget {
@@ -1079,7 +1220,8 @@ fn last_wins_order(rules: Vec<Entry>) -> Vec<Entry> {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 /// HTB qdisc options: `default X`, `r2q N`.
@@ -1094,14 +1236,24 @@ fn htb_qdisc_opts(o: &[Word]) -> Option<QOpts> {
             ("default", Some(v)) => {
                 dflt = Some(match tc::parse_id(v) {
                     Some(id) => id,
-                    None => return Some(Err((v.span, format!("`default {}` is not a class id", v.text)))),
+                    None => {
+                        return Some(Err((
+                            v.span,
+                            format!("`default {}` is not a class id", v.text),
+                        )))
+                    }
                 });
             }
             ("r2q", Some(v)) => match v.text.parse() {
                 Ok(n) => r2q = n,
                 Err(_) => return Some(Err((v.span, format!("`r2q {}` is not a number", v.text)))),
             },
-            (k, _) => return Some(Err((o[i].span, format!("HTB qdisc option `{k}` is not modelled")))),
+            (k, _) => {
+                return Some(Err((
+                    o[i].span,
+                    format!("HTB qdisc option `{k}` is not modelled"),
+                )))
+            }
         }
         i += 2;
     }
@@ -1122,7 +1274,10 @@ fn kind_order(t: &Test) -> u8 {
 }
 
 pub fn same_criteria(a: &[Criterion], b: &[Criterion]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.negated == y.negated && x.test == y.test)
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.negated == y.negated && x.test == y.test)
 }
 
 /// Several negated address or port tests of one kind in one rule are one negated list.
@@ -1130,7 +1285,9 @@ fn combine_negated(cs: Vec<Criterion>) -> Vec<Criterion> {
     let mut out: Vec<Criterion> = Vec::new();
     for c in cs {
         if c.negated {
-            if let Some(prev) = out.iter_mut().find(|p| p.negated && std::mem::discriminant(&p.test) == std::mem::discriminant(&c.test)) {
+            if let Some(prev) = out.iter_mut().find(|p| {
+                p.negated && std::mem::discriminant(&p.test) == std::mem::discriminant(&c.test)
+            }) {
                 match (&mut prev.test, &c.test) {
                     (Test::Src(a), Test::Src(b)) | (Test::Dst(a), Test::Dst(b)) => {
                         a.extend(b.iter().cloned());
@@ -1187,7 +1344,9 @@ fn merge_with(fs: Vec<Filter>, lengths_only: bool) -> Vec<Filter> {
                             (Test::Sport(x), Test::Sport(y)) | (Test::Dport(x), Test::Dport(y)) => {
                                 for r in y {
                                     match x.last_mut() {
-                                        Some(l) if r.lo >= l.lo && r.lo as u32 <= l.hi as u32 + 1 => {
+                                        Some(l)
+                                            if r.lo >= l.lo && r.lo as u32 <= l.hi as u32 + 1 =>
+                                        {
                                             l.hi = l.hi.max(r.hi)
                                         }
                                         _ => x.push(*r),
@@ -1219,7 +1378,9 @@ fn merge_with(fs: Vec<Filter>, lengths_only: bool) -> Vec<Filter> {
 fn decimal_ids(dev: &Dev, iface: &Interface, diags: &mut Diagnostics) {
     let dec = |c: &CRec| -> Option<u32> {
         let m = c.id_text.split(':').nth(1)?;
-        (!m.is_empty() && m.chars().all(|c| c.is_ascii_digit())).then(|| m.parse().ok()).flatten()
+        (!m.is_empty() && m.chars().all(|c| c.is_ascii_digit()))
+            .then(|| m.parse().ok())
+            .flatten()
     };
     for c in &dev.classes {
         let Some(v) = dec(c) else { continue };

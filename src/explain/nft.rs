@@ -20,22 +20,31 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
     let mut i = 1;
     while i < w.len() && w[i].starts_with('-') {
         if w[i] == "-f" || w[i] == "--file" {
-            return Err((cmd.span, "`nft -f` reads another file, which is not followed".into()));
+            return Err((
+                cmd.span,
+                "`nft -f` reads another file, which is not followed".into(),
+            ));
         }
         i += 1;
     }
     match (w.get(i), w.get(i + 1)) {
         (Some(&"add") | Some(&"insert"), Some(&"rule")) => {}
-        (Some(&"add") | Some(&"create") | Some(&"flush") | Some(&"delete") | Some(&"list"), _) => return Ok(vec![]),
+        (Some(&"add") | Some(&"create") | Some(&"flush") | Some(&"delete") | Some(&"list"), _) => {
+            return Ok(vec![])
+        }
         _ => return Err((cmd.span, "this `nft` command is not followed".into())),
     }
     i += 2;
-    let family = *w.get(i).ok_or((cmd.span, "`nft add rule` without a table".into()))?;
+    let family = *w
+        .get(i)
+        .ok_or((cmd.span, "`nft add rule` without a table".into()))?;
     let (v4, v6, skip) = match family {
         "ip" => (true, false, 1),
         "ip6" => (false, true, 1),
         "inet" => (true, true, 1),
-        "bridge" | "arp" | "netdev" => return Err((sp(i), format!("nft family `{family}` is not modelled"))),
+        "bridge" | "arp" | "netdev" => {
+            return Err((sp(i), format!("nft family `{family}` is not modelled")))
+        }
         _ => (true, true, 0), // the family is optional (ip)
     };
     let (v4, v6) = if skip == 0 { (true, false) } else { (v4, v6) };
@@ -76,7 +85,11 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
             Ok((neg, vec![first.to_string()]))
         };
         let span = sp(start);
-        let c = |neg: bool, test: Test| Criterion { negated: neg, test, span };
+        let c = |neg: bool, test: Test| Criterion {
+            negated: neg,
+            test,
+            span,
+        };
         match (k, w.get(i + 1).copied()) {
             ("oifname" | "oif", _) => {
                 i += 1;
@@ -89,7 +102,14 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 let (neg, v) = value(&mut i)?;
                 let nets: Option<Vec<_>> = v.iter().map(|s| parse_net(s)).collect();
                 let nets = nets.ok_or((span, format!("`{}` is not an address", v.join(","))))?;
-                crit.push(c(neg, if dir == "saddr" { Test::Src(nets) } else { Test::Dst(nets) }));
+                crit.push(c(
+                    neg,
+                    if dir == "saddr" {
+                        Test::Src(nets)
+                    } else {
+                        Test::Dst(nets)
+                    },
+                ));
             }
             ("tcp" | "udp", Some("sport" | "dport")) => {
                 let dir = w[i + 1];
@@ -102,12 +122,22 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 let ports: Option<Vec<PortRange>> = v
                     .iter()
                     .map(|s| match s.split_once('-') {
-                        Some((a, b)) => Some(PortRange { lo: a.parse().ok()?, hi: b.parse().ok()? }),
+                        Some((a, b)) => Some(PortRange {
+                            lo: a.parse().ok()?,
+                            hi: b.parse().ok()?,
+                        }),
                         None => s.parse().ok().map(|x| PortRange { lo: x, hi: x }),
                     })
                     .collect();
                 let ports = ports.ok_or((span, format!("`{}` is not a port list", v.join(","))))?;
-                crit.push(c(neg, if dir == "sport" { Test::Sport(ports) } else { Test::Dport(ports) }));
+                crit.push(c(
+                    neg,
+                    if dir == "sport" {
+                        Test::Sport(ports)
+                    } else {
+                        Test::Dport(ports)
+                    },
+                ));
             }
             ("meta", Some("l4proto")) | ("ip", Some("protocol")) | ("ip6", Some("nexthdr")) => {
                 i += 2;
@@ -117,7 +147,9 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                     "udp" => 17,
                     "icmp" => 1,
                     "icmpv6" | "ipv6-icmp" => 58,
-                    n => n.parse().map_err(|_| (span, format!("unknown protocol `{n}`")))?,
+                    n => n
+                        .parse()
+                        .map_err(|_| (span, format!("unknown protocol `{n}`")))?,
                 };
                 crit.push(c(neg, Test::Proto(p)));
             }
@@ -133,7 +165,13 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 i += 2;
                 let (neg, v) = value(&mut i)?;
                 let m = super::tc_num(&v[0]).ok_or((span, format!("`{}` is not a mark", v[0])))?;
-                crit.push(c(neg, Test::Mark { value: m, mask: None }));
+                crit.push(c(
+                    neg,
+                    Test::Mark {
+                        value: m,
+                        mask: None,
+                    },
+                ));
             }
             ("meta", Some("length")) => {
                 i += 2;
@@ -145,9 +183,18 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 crit.push(c(neg, Test::Length { min, max }));
             }
             ("meta", Some("priority")) if w.get(i + 2) == Some(&"set") => {
-                let v = cmd.words.get(i + 3).ok_or((span, "`meta priority set` needs a class".into()))?;
-                let id = super::tc::parse_id(v).ok_or((v.span, format!("`{}` is not a class id", v.text)))?;
-                class = Some(Target::Classify { major: id.major, minor: id.minor, text: v.text.clone(), span: v.span });
+                let v = cmd
+                    .words
+                    .get(i + 3)
+                    .ok_or((span, "`meta priority set` needs a class".into()))?;
+                let id = super::tc::parse_id(v)
+                    .ok_or((v.span, format!("`{}` is not a class id", v.text)))?;
+                class = Some(Target::Classify {
+                    major: id.major,
+                    minor: id.minor,
+                    text: v.text.clone(),
+                    span: v.span,
+                });
                 i += 4;
             }
             ("accept" | "return", _) => {
@@ -160,7 +207,10 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
         }
     }
     let Some(target) = class else {
-        return Err((cmd.span, "an nft rule without `meta priority set` is not modelled".into()));
+        return Err((
+            cmd.span,
+            "an nft rule without `meta priority set` is not modelled".into(),
+        ));
     };
     let rule = Rule {
         criteria: crit.clone(),

@@ -163,7 +163,9 @@ impl Lexer<'_> {
                     while self.peek().is_some_and(|c| c != b'\n') {
                         self.pos += 1;
                     }
-                    out.push(Tok::Comment(self.text[start + 1..self.pos].trim().to_string()));
+                    out.push(Tok::Comment(
+                        self.text[start + 1..self.pos].trim().to_string(),
+                    ));
                 }
                 _ => {
                     if let Some(op) = self.op() {
@@ -230,8 +232,12 @@ impl Lexer<'_> {
                     }
                     if self.peek().is_none() {
                         self.diags.push(
-                            Diagnostic::new(Code::ScriptNotFollowed, self.span(open, open + 1), "unterminated single quote")
-                                .label("the quote opened here is never closed"),
+                            Diagnostic::new(
+                                Code::ScriptNotFollowed,
+                                self.span(open, open + 1),
+                                "unterminated single quote",
+                            )
+                            .label("the quote opened here is never closed"),
                         );
                     }
                     parts.push(Part::Quoted(self.text[s..self.pos].to_string()));
@@ -246,8 +252,12 @@ impl Lexer<'_> {
                         match self.peek() {
                             None => {
                                 self.diags.push(
-                                    Diagnostic::new(Code::ScriptNotFollowed, self.span(open, open + 1), "unterminated double quote")
-                                        .label("the quote opened here is never closed"),
+                                    Diagnostic::new(
+                                        Code::ScriptNotFollowed,
+                                        self.span(open, open + 1),
+                                        "unterminated double quote",
+                                    )
+                                    .label("the quote opened here is never closed"),
                                 );
                                 break;
                             }
@@ -1132,7 +1142,11 @@ impl Eval {
                 }
             }
         }
-        let nums: Vec<i64> = words.iter().skip(1).filter_map(|w| w.parse().ok()).collect();
+        let nums: Vec<i64> = words
+            .iter()
+            .skip(1)
+            .filter_map(|w| w.parse().ok())
+            .collect();
         match words.first().map(String::as_str) {
             Some("seq") if nums.len() == words.len() - 1 && (1..=3).contains(&nums.len()) => {
                 let (a, step, b) = match nums.as_slice() {
@@ -1170,8 +1184,7 @@ impl Eval {
 
     fn arith_expr(&mut self, t: &[String], p: &mut usize, min_prec: u8) -> Option<i64> {
         let mut lhs = self.arith_atom(t, p)?;
-        loop {
-            let Some(op) = t.get(*p) else { break };
+        while let Some(op) = t.get(*p) {
             let prec = match op.as_str() {
                 "+" | "-" => 1,
                 "*" | "/" | "%" => 2,
@@ -1285,8 +1298,22 @@ mod tests {
     #[test]
     fn never_panics_on_broken_input() {
         for s in [
-            "if", "for", "\"", "'", "${", "$((", "f() {", "case x in a) ;; esac", ")", "}}",
-            "a && ", "$(", "`", "x=$((1/0))", "while; do", "fi done",
+            "if",
+            "for",
+            "\"",
+            "'",
+            "${",
+            "$((",
+            "f() {",
+            "case x in a) ;; esac",
+            ")",
+            "}}",
+            "a && ",
+            "$(",
+            "`",
+            "x=$((1/0))",
+            "while; do",
+            "fi done",
         ] {
             let _ = read(0, s, &[]);
         }

@@ -84,10 +84,7 @@ pub fn parse(cmd: &Command) -> Result<Option<TcCmd>, (Span, String)> {
     while i < w.len() && w[i].text.starts_with('-') {
         let o = w[i].text.trim_start_matches('-');
         if matches!(o, "n" | "netns" | "b" | "batch" | "force") {
-            return Err((
-                w[i].span,
-                format!("`tc {}` is not followed", w[i].text),
-            ));
+            return Err((w[i].span, format!("`tc {}` is not followed", w[i].text)));
         }
         i += 1;
     }
@@ -112,10 +109,14 @@ pub fn parse(cmd: &Command) -> Result<Option<TcCmd>, (Span, String)> {
         Some("replace") | Some("r") => Verb::Replace,
         Some("change") | Some("c") | Some("link") => Verb::Change,
         Some("del") | Some("delete") | Some("d") => Verb::Del,
-        Some("show") | Some("list") | Some("ls") | Some("lst") | Some("s") | Some("l")
-        | None => Verb::Show,
+        Some("show") | Some("list") | Some("ls") | Some("lst") | Some("s") | Some("l") | None => {
+            Verb::Show
+        }
         Some(other) => {
-            return Err((w[i].span, format!("`tc ... {other}` is not a verb tcc knows")))
+            return Err((
+                w[i].span,
+                format!("`tc ... {other}` is not a verb tcc knows"),
+            ))
         }
     };
     i += 1;
@@ -242,7 +243,9 @@ pub fn parse_u32(opts: &[Word]) -> Result<U32, (Span, String)> {
         let span = opts[i].span;
         match k {
             "flowid" | "classid" => {
-                let v = opts.get(i + 1).ok_or((span, "`flowid` needs a class".into()))?;
+                let v = opts
+                    .get(i + 1)
+                    .ok_or((span, "`flowid` needs a class".into()))?;
                 u.flowid =
                     Some(parse_id(v).ok_or((v.span, format!("`{}` is not a class id", v.text)))?);
                 i += 2;
@@ -252,7 +255,12 @@ pub fn parse_u32(opts: &[Word]) -> Result<U32, (Span, String)> {
                 let field = at(2);
                 let val = at(3);
                 let mask = at(4);
-                let bad = || (span, format!("u32 selector `match {fam} {field} {val}` is not one tcc reads"));
+                let bad = || {
+                    (
+                        span,
+                        format!("u32 selector `match {fam} {field} {val}` is not one tcc reads"),
+                    )
+                };
                 match (fam, field) {
                     ("ip" | "ip6", "src" | "dst") => {
                         u.v6 |= fam == "ip6";

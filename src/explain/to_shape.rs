@@ -18,9 +18,37 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 const KEYWORDS: &[&str] = &[
-    "let", "rule", "template", "interface", "class", "for", "in", "match", "rate", "ceil",
-    "default", "mtu", "handle", "r2q", "tcp", "udp", "icmp", "icmpv6", "proto", "src", "dst",
-    "sport", "dport", "dscp", "mark", "length", "burst", "cburst", "prio", "quantum", "classid",
+    "let",
+    "rule",
+    "template",
+    "interface",
+    "class",
+    "for",
+    "in",
+    "match",
+    "rate",
+    "ceil",
+    "default",
+    "mtu",
+    "handle",
+    "r2q",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv6",
+    "proto",
+    "src",
+    "dst",
+    "sport",
+    "dport",
+    "dscp",
+    "mark",
+    "length",
+    "burst",
+    "cburst",
+    "prio",
+    "quantum",
+    "classid",
 ];
 
 fn name_text(n: &str) -> String {
@@ -98,13 +126,12 @@ fn criterion(c: &Criterion, port_var: Option<&str>) -> String {
 }
 
 fn match_line(f: &Filter, var_at: Option<(usize, &str)>) -> String {
-    let parts: Vec<String> = f
-        .m
-        .criteria
-        .iter()
-        .enumerate()
-        .map(|(k, c)| criterion(c, var_at.filter(|(i, _)| *i == k).map(|(_, v)| v)))
-        .collect();
+    let parts: Vec<String> =
+        f.m.criteria
+            .iter()
+            .enumerate()
+            .map(|(k, c)| criterion(c, var_at.filter(|(i, _)| *i == k).map(|(_, v)| v)))
+            .collect();
     if parts.is_empty() {
         // Every packet: an address-free match on all ports of both families is not a line the
         // language has; `length 0..65535` says "any packet".
@@ -185,9 +212,7 @@ fn prop_lines(p: &Props) -> Vec<String> {
 
 /// The `.shape` text for `plan`; `source` names the script in the header comment.
 pub fn to_shape(plan: &Plan, source: &str) -> String {
-    let mut out = format!(
-        "# Imported by `tcc explain --to shape` from {source}.\n"
-    );
+    let mut out = format!("# Imported by `tcc explain --to shape` from {source}.\n");
     // Templates, across interfaces: property sets shared by at least two classes.
     let mut counts: HashMap<Props, usize> = HashMap::new();
     let mut order: Vec<Props> = Vec::new();
@@ -379,19 +404,22 @@ fn collect_filters(cx: &Ctx, i: usize, out: &mut Vec<usize>) {
 fn loop_run(cx: &Ctx, list: &[usize], at: usize) -> Option<(usize, usize, u16)> {
     let iface = cx.iface;
     let c0 = list[at];
-    let ok = |i: usize| {
-        !cx.explicit[i] && cx.children[i].is_empty() && cx.filters[i].len() == 1
-    };
+    let ok = |i: usize| !cx.explicit[i] && cx.children[i].is_empty() && cx.filters[i].len() == 1;
     if !ok(c0) {
         return None;
     }
     let f0 = &iface.filters[cx.filters[c0][0]];
-    let (k, start) = f0.m.criteria.iter().enumerate().find_map(|(k, c)| match &c.test {
-        Test::Dport(p) | Test::Sport(p) if p.len() == 1 && p[0].lo == p[0].hi && !c.negated => {
-            Some((k, p[0].lo))
-        }
-        _ => None,
-    })?;
+    let (k, start) = f0
+        .m
+        .criteria
+        .iter()
+        .enumerate()
+        .find_map(|(k, c)| match &c.test {
+            Test::Dport(p) | Test::Sport(p) if p.len() == 1 && p[0].lo == p[0].hi && !c.negated => {
+                Some((k, p[0].lo))
+            }
+            _ => None,
+        })?;
     let p0 = props(iface, c0, cx.iface_mtu);
     let mut len = 1;
     while at + len < list.len() {
@@ -407,19 +435,25 @@ fn loop_run(cx: &Ctx, list: &[usize], at: usize) -> Option<(usize, usize, u16)> 
         if f.m.criteria.len() != f0.m.criteria.len() || expect > 65535 {
             break;
         }
-        let same = f.m.criteria.iter().zip(&f0.m.criteria).enumerate().all(|(j, (a, b))| {
-            if j == k {
-                a.negated == b.negated
-                    && match (&a.test, &b.test) {
-                        (Test::Dport(x), Test::Dport(_)) | (Test::Sport(x), Test::Sport(_)) => {
-                            x.len() == 1 && x[0].lo == x[0].hi && x[0].lo as u32 == expect
+        let same = f
+            .m
+            .criteria
+            .iter()
+            .zip(&f0.m.criteria)
+            .enumerate()
+            .all(|(j, (a, b))| {
+                if j == k {
+                    a.negated == b.negated
+                        && match (&a.test, &b.test) {
+                            (Test::Dport(x), Test::Dport(_)) | (Test::Sport(x), Test::Sport(_)) => {
+                                x.len() == 1 && x[0].lo == x[0].hi && x[0].lo as u32 == expect
+                            }
+                            _ => false,
                         }
-                        _ => false,
-                    }
-            } else {
-                a.negated == b.negated && a.test == b.test
-            }
-        });
+                } else {
+                    a.negated == b.negated && a.test == b.test
+                }
+            });
         if !same {
             break;
         }
@@ -444,7 +478,11 @@ fn siblings(cx: &Ctx, list: &[usize], depth: usize, out: &mut String) {
             let i = list[at];
             let f = &cx.iface.filters[cx.filters[i][0]];
             let (h, lines) = head(cx, i, "\"port-${port}\"");
-            let _ = writeln!(out, "{pad}for port in {start}..{} {{", start as u32 + len as u32 - 1);
+            let _ = writeln!(
+                out,
+                "{pad}for port in {start}..{} {{",
+                start as u32 + len as u32 - 1
+            );
             let _ = writeln!(out, "{pad}    {h} {{");
             for l in lines {
                 let _ = writeln!(out, "{pad}        {l}");
