@@ -250,3 +250,62 @@ tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff
     assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:30"));
     assert_eq!(class_of(&s, &tcp(25, "10.0.0.2")), None);
 }
+
+fn tcc(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_explain_formats_import_and_check() {
+    let (code, out, _) = tcc(&["explain", "corpus/scripts/seed-example-3.sh"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(
+        "TCP from ports 80, 20-21 and 1024-5000 to 131.225.0.0/16 goes to 1:1"
+    ));
+    let (code, out, _) = tcc(&["explain", "corpus/scripts/seed-example-1.sh", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["interfaces"][0]["default"], "1:12");
+    assert_eq!(v["diagnostics"]["summary"]["errors"], 0);
+    let (code, out, _) = tcc(&["explain", "corpus/scripts/seed-example-1.sh", "--format", "dot"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("digraph tcc {") && out.contains("-> i0_1;"));
+    // Positional parameters after `--`.
+    let (code, out, err) = tcc(&[
+        "explain",
+        "corpus/scripts/wondershaper.sh",
+        "--to",
+        "shape",
+        "--",
+        "ppp0",
+        "8000",
+        "800",
+    ]);
+    assert!(out.contains("interface ppp0 {") && out.contains("rate 800kbit"), "{out}");
+    // wondershaper's rates oversubscribe its uplink class: an error, so exit 1.
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = tcc(&["explain", "corpus/scripts/seed-example-2.sh", "--to", "shape"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("for port in 1000..1009 {"));
+    assert!(err.contains("checked: `tcc compile` of this file gives the plan"));
+    // `tcc check` reads .sh files as scripts.
+    let (code, _, err) = tcc(&["check", "corpus/script-lint/S0003-flushes-chain.sh"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning[S0003]"));
+    let (code, _, err) = tcc(&["check", "corpus/scripts/lartc-cookbook.sh"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0104]") && err.contains("lartc-cookbook.sh:25:"));
+    let (code, _, err) = tcc(&["explain", "no/such/file.sh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"));
+}
