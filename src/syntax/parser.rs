@@ -108,12 +108,9 @@ fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnos
 fn describe(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::EOI => "end of file",
-        Rule::braced
-        | Rule::stmt
-        | Rule::property
-        | Rule::let_stmt
-        | Rule::class_def
-        | Rule::class_decl => "a statement",
+        Rule::braced | Rule::stmt | Rule::property | Rule::let_stmt | Rule::class_def => {
+            "a statement"
+        }
         Rule::list | Rule::scalar | Rule::number => "a value",
         Rule::range => "a range",
         Rule::string => "a name",
@@ -189,7 +186,7 @@ impl Cx {
                 body: self.stmts(it),
                 span,
             }),
-            Rule::class_def | Rule::class_decl => {
+            Rule::class_def => {
                 let name = self.name(it.next().unwrap());
                 let mut templates = vec![];
                 if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
@@ -329,8 +326,21 @@ impl Cx {
                 number: p.as_str().to_string(),
                 unit: String::new(),
             },
-            Rule::scalar => super::lexeme::classify(p.as_str())
-                .unwrap_or_else(|| ValueKind::Invalid(p.as_str().to_string())),
+            Rule::scalar => match super::lexeme::split_range(p.as_str()) {
+                Some(((a0, a1), (b0, b1))) => {
+                    let text = p.as_str();
+                    let side = |s: usize, e: usize| Value {
+                        kind: ValueKind::Quantity {
+                            number: text[s..e].to_string(),
+                            unit: String::new(),
+                        },
+                        span: Span::new(self.file, span.start + s, span.start + e),
+                    };
+                    ValueKind::Range(Box::new(side(a0, a1)), Box::new(side(b0, b1)))
+                }
+                None => super::lexeme::classify(p.as_str())
+                    .unwrap_or_else(|| ValueKind::Invalid(p.as_str().to_string())),
+            },
             r => unreachable!("value: {r:?}"),
         };
         Value { kind, span }
