@@ -299,7 +299,7 @@ impl<'a> Lowerer<'a> {
             b.root = Some(0);
         }
         let parent = b.root;
-        self.body(&mut b, &def.body, parent, 0);
+        self.body(&mut b, &def.body, parent);
         self.scopes.pop();
 
         assign_ids(&mut b, &mut self.diags);
@@ -312,19 +312,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
-    fn body(
-        &mut self,
-        b: &mut IfaceBuilder,
-        stmts: &'a [Stmt],
-        parent: Option<usize>,
-        depth: usize,
-    ) {
+    fn body(&mut self, b: &mut IfaceBuilder, stmts: &'a [Stmt], parent: Option<usize>) {
         for s in stmts {
             match s {
                 Stmt::Property(_) => {} // handled by the owner
                 Stmt::Let(l) => self.let_stmt(l),
-                Stmt::Class(c) => self.class(b, c, parent, depth),
-                Stmt::For(f) => self.for_loop(b, f, parent, depth),
+                Stmt::Class(c) => self.class(b, c, parent),
+                Stmt::For(f) => self.for_loop(b, f, parent),
                 Stmt::Match(m) => match parent {
                     Some(p) if Some(p) != b.root => self.add_filter(b, p, m),
                     _ => self.error(
@@ -347,13 +341,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn for_loop(
-        &mut self,
-        b: &mut IfaceBuilder,
-        f: &'a ast::ForLoop,
-        parent: Option<usize>,
-        depth: usize,
-    ) {
+    fn for_loop(&mut self, b: &mut IfaceBuilder, f: &'a ast::ForLoop, parent: Option<usize>) {
         let iter = match self.scopes.eval(&f.iter) {
             Ok(v) => v,
             Err(d) => return self.error(d),
@@ -407,18 +395,12 @@ impl<'a> Lowerer<'a> {
         for item in items {
             self.scopes.push();
             self.scopes.define(&f.var.text, item, None);
-            self.body(b, &f.body, parent, depth);
+            self.body(b, &f.body, parent);
             self.scopes.pop();
         }
     }
 
-    fn class(
-        &mut self,
-        b: &mut IfaceBuilder,
-        def: &'a ast::ClassDef,
-        parent: Option<usize>,
-        depth: usize,
-    ) {
+    fn class(&mut self, b: &mut IfaceBuilder, def: &'a ast::ClassDef, parent: Option<usize>) {
         let Some(name) = self.name(&def.name) else {
             return;
         };
@@ -551,7 +533,7 @@ impl<'a> Lowerer<'a> {
             self.add_filter(b, idx, m);
         }
         self.scopes.push();
-        self.body(b, &def.body, Some(idx), depth + 1);
+        self.body(b, &def.body, Some(idx));
         self.scopes.pop();
     }
 
