@@ -18,7 +18,11 @@ pub const MAX_LOOP: i64 = 65_535;
 /// First minor id handed out automatically; 1..f stay free for explicit ids such as `1:1`.
 pub const FIRST_AUTO_MINOR: u16 = 0x10;
 
-/// Byte-unit rates seen, for the W0102 warning (reported once per place).
+/// The most loop iterations a whole file may expand to (nested loops multiply), so that any
+/// input lowers in bounded time and memory.
+pub const MAX_EXPANSION: u64 = 1_000_000;
+
+/// The result of lowering: the plan, what went wrong, and facts for the checker.
 pub struct Lowered {
     pub plan: Plan,
     pub diags: Diagnostics,
@@ -44,6 +48,8 @@ pub fn lower(file: &ast::File) -> Lowered {
         templates: HashMap::new(),
         templates_used: HashMap::new(),
         rules: RuleTable::default(),
+        expanded: 0,
+        expansion_reported: false,
     };
     let mut plan = Plan::default();
     let mut facts = Facts::default();
@@ -125,6 +131,9 @@ struct Lowerer<'a> {
     templates: HashMap<String, (&'a ast::TemplateDef, Span)>,
     templates_used: HashMap<String, bool>,
     rules: RuleTable<'a>,
+    /// Loop iterations expanded so far, against `MAX_EXPANSION`.
+    expanded: u64,
+    expansion_reported: bool,
 }
 
 /// The interface being built.
@@ -393,6 +402,24 @@ impl<'a> Lowerer<'a> {
             }
         };
         for item in items {
+            self.expanded += 1;
+            if self.expanded > MAX_EXPANSION {
+                if !self.expansion_reported {
+                    self.expansion_reported = true;
+                    self.error(
+                        Diagnostic::new(
+                            Code::LoopTooLarge,
+                            f.span,
+                            "loops expand to too many iterations",
+                        )
+                        .label(format!(
+                            "nested loops here exceed {MAX_EXPANSION} iterations in all"
+                        ))
+                        .help("an interface holds at most 65535 classes; loop over fewer values"),
+                    );
+                }
+                return;
+            }
             self.scopes.push();
             self.scopes.define(&f.var.text, item, None);
             self.body(b, &f.body, parent);
