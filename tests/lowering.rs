@@ -215,3 +215,19 @@ fn a_class_may_have_no_body_when_a_template_gives_the_rate() {
     assert_eq!(p.interfaces[0].classes.len(), 2);
     assert_eq!(p.interfaces[0].classes[1].rate, 5_000_000);
 }
+
+#[test]
+fn absurd_rates_and_empty_lists_are_errors_not_silent() {
+    assert_eq!(
+        codes("interface e { default a; class a { rate 99999999999999999999gbit } }"),
+        ["E0215"]
+    );
+    assert!(
+        codes("interface e { default a; class a { rate 1mbit; match dst [] } }")
+            .contains(&"E0107".to_string())
+    );
+    assert!(
+        codes("interface e { default a; class a { rate 1mbit; match tcp dport [] } }")
+            .contains(&"E0107".to_string())
+    );
+}

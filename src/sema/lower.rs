@@ -487,12 +487,16 @@ impl<'a> Lowerer<'a> {
         let mut rate = None;
         let mut ceil = None;
         let mut explicit = None;
+        let rate_written = effective.iter().any(|p| p.key.text == "rate");
         for p in effective {
             let Some(v) = self.single(p) else { continue };
             match p.key.text.as_str() {
                 "rate" => {
-                    class.spans.rate = Some(prop_span(p));
-                    rate = Some(self.rate(&v, p_rate).unwrap_or(0));
+                    // An invalid rate was reported; the class then takes no part in rate checks.
+                    rate = self.rate(&v, p_rate);
+                    if rate.is_some() {
+                        class.spans.rate = Some(prop_span(p));
+                    }
                 }
                 "ceil" => {
                     class.spans.ceil = Some(prop_span(p));
@@ -532,7 +536,8 @@ impl<'a> Lowerer<'a> {
         }
         match rate {
             Some(r) => class.rate = r,
-            None if !templates_ok => {}
+            // A template that failed, or a rate that did not evaluate, was reported already.
+            None if !templates_ok || rate_written => {}
             None => self.error(
                 Diagnostic::new(Code::MissingRate, def.name.span, format!("class `{name}` has no rate"))
                     .label("every HTB class needs a guaranteed rate")
