@@ -246,7 +246,10 @@ tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff
 "
     );
     assert_eq!(class_of(&s, &tcp(443, "10.0.0.2")).as_deref(), Some("1:10"));
-    assert_eq!(class_of(&s, &tcp(443, "192.0.2.1")).as_deref(), Some("1:20"));
+    assert_eq!(
+        class_of(&s, &tcp(443, "192.0.2.1")).as_deref(),
+        Some("1:20")
+    );
     assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:30"));
     assert_eq!(class_of(&s, &tcp(25, "10.0.0.2")), None);
 }
@@ -269,15 +272,23 @@ fn tcc(args: &[&str]) -> (i32, String, String) {
 fn cli_explain_formats_import_and_check() {
     let (code, out, _) = tcc(&["explain", "corpus/scripts/seed-example-3.sh"]);
     assert_eq!(code, 0);
-    assert!(out.contains(
-        "TCP from ports 80, 20-21 and 1024-5000 to 131.225.0.0/16 goes to 1:1"
-    ));
-    let (code, out, _) = tcc(&["explain", "corpus/scripts/seed-example-1.sh", "--format", "json"]);
+    assert!(out.contains("TCP from ports 80, 20-21 and 1024-5000 to 131.225.0.0/16 goes to 1:1"));
+    let (code, out, _) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-1.sh",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["interfaces"][0]["default"], "1:12");
     assert_eq!(v["diagnostics"]["summary"]["errors"], 0);
-    let (code, out, _) = tcc(&["explain", "corpus/scripts/seed-example-1.sh", "--format", "dot"]);
+    let (code, out, _) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-1.sh",
+        "--format",
+        "dot",
+    ]);
     assert_eq!(code, 0);
     assert!(out.starts_with("digraph tcc {") && out.contains("-> i0_1;"));
     // Positional parameters after `--`.
@@ -291,10 +302,18 @@ fn cli_explain_formats_import_and_check() {
         "8000",
         "800",
     ]);
-    assert!(out.contains("interface ppp0 {") && out.contains("rate 800kbit"), "{out}");
+    assert!(
+        out.contains("interface ppp0 {") && out.contains("rate 800kbit"),
+        "{out}"
+    );
     // wondershaper's rates oversubscribe its uplink class: an error, so exit 1.
     assert_eq!(code, 1, "{err}");
-    let (code, out, err) = tcc(&["explain", "corpus/scripts/seed-example-2.sh", "--to", "shape"]);
+    let (code, out, err) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-2.sh",
+        "--to",
+        "shape",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("for port in 1000..1009 {"));
     assert!(err.contains("checked: `tcc compile` of this file gives the plan"));

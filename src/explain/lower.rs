@@ -1072,10 +1072,17 @@ impl Lw {
         (plan, facts)
     }
 
+    /// One first-match-wins list from the IPv4 and the IPv6 lists. A filter without addresses
+    /// appears in both when the script classifies both families alike; such pairs become one
+    /// filter, in an order that keeps each family's own order. A filter without addresses found
+    /// in one family only is kept (the plan applies it to both) and reported.
     fn merge_families(&mut self, dev: &str, a: Vec<Filter>, b: Vec<Filter>) -> Vec<Filter> {
+        let same = |x: &Filter, y: &Filter| {
+            x.class == y.class && same_criteria(&x.m.criteria, &y.m.criteria)
+        };
         let (mut i, mut j) = (0, 0);
         let mut out = Vec::new();
-        let mut warned = false;
+        let mut only = [None, None];
         while i < a.len() || j < b.len() {
             if i < a.len() && a[i].m.family() == Family::V4 {
                 out.push(a[i].clone());
@@ -1083,30 +1090,38 @@ impl Lw {
             } else if j < b.len() && b[j].m.family() == Family::V6 {
                 out.push(b[j].clone());
                 j += 1;
-            } else if i < a.len()
-                && j < b.len()
-                && a[i].class == b[j].class
-                && same_criteria(&a[i].m.criteria, &b[j].m.criteria)
-            {
+            } else if i < a.len() && j < b.len() && same(&a[i], &b[j]) {
                 out.push(a[i].clone());
                 i += 1;
                 j += 1;
+            } else if i < a.len() && (j..b.len()).any(|k| same(&a[i], &b[k])) {
+                // b[j] has no IPv4 twin here: it comes first in IPv6's order.
+                only[1].get_or_insert(b[j].span);
+                out.push(b[j].clone());
+                j += 1;
             } else if i < a.len() {
-                if !warned {
-                    warned = true;
-                    self.diags.push(
-                        Diagnostic::new(Code::Ipv4Only, a[i].span, format!("this classifies IPv4 packets only; IPv6 traffic on `{dev}` is not classified"))
-                            .label("IPv4 only")
-                            .note("the imported plan applies such matches to IPv6 too, as tcc does")
-                            .help("add the same rule with ip6tables (or a `protocol ipv6` filter)"),
-                    );
-                }
+                only[0].get_or_insert(a[i].span);
                 out.push(a[i].clone());
                 i += 1;
             } else {
+                only[1].get_or_insert(b[j].span);
                 out.push(b[j].clone());
                 j += 1;
             }
+        }
+        for (k, span) in only.into_iter().enumerate() {
+            let Some(span) = span else { continue };
+            let (this, other, tool) = if k == 0 {
+                ("IPv4", "IPv6", "ip6tables (or a `protocol ipv6` filter)")
+            } else {
+                ("IPv6", "IPv4", "iptables (or a `protocol ip` filter)")
+            };
+            self.diags.push(
+                Diagnostic::new(Code::Ipv4Only, span, format!("this classifies {this} packets only; {other} traffic on `{dev}` is not classified by it"))
+                    .label(format!("{this} only"))
+                    .note(format!("the imported plan applies such matches to {other} too, as tcc does"))
+                    .help(format!("add the same rule with {tool}")),
+            );
         }
         out
     }
@@ -1337,7 +1352,10 @@ fn merge_with(fs: Vec<Filter>, lengths_only: bool) -> Vec<Filter> {
                     if !a.negated && !b.negated {
                         let merged = match (&mut a.test, &b.test) {
                             _ if lengths_only && !matches!(b.test, Test::Length { .. }) => false,
-                            (Test::Src(x), Test::Src(y)) | (Test::Dst(x), Test::Dst(y)) => {
+                            (Test::Src(x), Test::Src(y)) | (Test::Dst(x), Test::Dst(y))
+                                if x.first().map(|n| n.addr().is_ipv4())
+                                    == y.first().map(|n| n.addr().is_ipv4()) =>
+                            {
                                 x.extend(y.iter().cloned());
                                 true
                             }

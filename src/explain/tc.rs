@@ -332,7 +332,9 @@ pub fn parse_u32(opts: &[Word]) -> Result<U32, (Span, String)> {
                             let (lo, hi) = masked_range(v, m, 16).ok_or_else(bad)?;
                             let (lo, hi) = if off == "4" {
                                 u.v6 = true;
-                                (lo + 40, (hi + 40).min(65535))
+                                // An IPv6 packet is at least 40 bytes: payload 0 is length 0..40.
+                                let lo = if lo == 0 { 0 } else { lo + 40 };
+                                (lo, (hi + 40).min(65535))
                             } else {
                                 (lo, hi)
                             };
