@@ -556,6 +556,23 @@ impl Parser {
         if matches!(self.peek(), Some(Tok::Op("&", _))) {
             self.pos += 1;
         }
+        // `tc class add ... || true  # web`: the line's comment is the first command's too.
+        let mut first = first;
+        if let (
+            Node::Simple {
+                comment: c @ None, ..
+            },
+            Some((
+                _,
+                Node::Simple {
+                    comment: Some(last),
+                    ..
+                },
+            )),
+        ) = (&mut first, rest.last())
+        {
+            *c = Some(last.clone());
+        }
         Some(if rest.is_empty() {
             first
         } else {
@@ -1278,9 +1295,9 @@ mod tests {
         assert_eq!(
             cmds(s, &["eth1"]),
             [
-                "tc x eth1 1done_not",
-                "tc x eth1 2done_not",
-                "tc x eth1 adone_not",
+                "tc x eth1 1",
+                "tc x eth1 2",
+                "tc x eth1 a",
                 "echo 21",
                 "echo 41",
                 "?[ -n eth1 ]",
