@@ -73,7 +73,10 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
                     "tcc: checked: `tcc compile` of this file gives the plan the script sets up"
                 );
             }
-            if d2.has_errors() {
+            if d2.has_errors() && ex.diags.has_errors() {
+                eprintln!("tcc: the imported .shape file keeps the script's errors: `tcc compile` refuses it until they are fixed");
+                status = FAILED;
+            } else if d2.has_errors() {
                 eprintln!("tcc: the imported .shape file does not compile; please report this:");
                 let _ = report::emit_human(&mut crate::cli::stderr_stream(color), &s2, &d2.items);
                 status = FAILED;

@@ -51,7 +51,7 @@ pub fn matches(m: &Match, p: &Packet) -> bool {
     m.criteria.iter().all(|c| holds(c, p))
 }
 
-/// The class (by any key) of the first filter that matches, if any.
+/// The class (by any key) of the first filter that matches, if any (a linear scan).
 pub fn classify<K: Copy>(filters: &[(K, &Match)], p: &Packet) -> Option<K> {
     filters.iter().find(|(_, m)| matches(m, p)).map(|(k, _)| *k)
 }
@@ -235,30 +235,63 @@ fn witness(m: &Match, b: &Bounds, fam: Family) -> Option<Packet> {
     matches(m, &p).then_some(p)
 }
 
+/// The first filter of `list` (with its overlap `index`) that matches `p`.
+fn first_match<K: Copy>(
+    list: &[(K, &Match)],
+    index: &crate::matchrel::OverlapIndex,
+    p: &Packet,
+) -> Option<K> {
+    let q = Match {
+        criteria: vec![Criterion {
+            negated: false,
+            test: Test::Dst(vec![IpNet::from(p.dst)]),
+            span: Default::default(),
+        }],
+    };
+    index
+        .candidates(&q)
+        .into_iter()
+        .find(|&k| matches(list[k].1, p))
+        .map(|k| list[k].0)
+}
+
 /// Compare two first-match-wins lists of (class key, match) for packets of family `fam`.
-/// `Err` gives a packet they decide differently.
+/// `Err` gives a packet they decide differently. Probes for each filter use the boundaries of
+/// the filters that may overlap it (`matchrel::OverlapIndex`), so long lists of per-host
+/// filters check in near-linear time.
 pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
     a: &[(K, &Match)],
     b: &[(K, &Match)],
     fam: Family,
 ) -> Result<(), String> {
     let all: Vec<&Match> = a.iter().chain(b).map(|(_, m)| *m).collect();
-    let bounds = collect(&all, fam);
-    let mut probes = Vec::new();
-    if let Some(p) = witness(&Match::default(), &bounds, fam) {
-        variants(&p, &bounds, &mut probes);
-        probes.push(p);
-    }
-    for m in &all {
-        if let Some(p) = witness(m, &bounds, fam) {
-            variants(&p, &bounds, &mut probes);
-            probes.push(p);
-        }
-    }
-    for p in &probes {
-        let (x, y) = (classify(a, p), classify(b, p));
+    let ia = crate::matchrel::OverlapIndex::new(a.iter().map(|(_, m)| *m));
+    let ib = crate::matchrel::OverlapIndex::new(b.iter().map(|(_, m)| *m));
+    let iall = crate::matchrel::OverlapIndex::new(all.iter().copied());
+    let check = |p: &Packet| -> Result<(), String> {
+        let (x, y) = (first_match(a, &ia, p), first_match(b, &ib, p));
         if x != y {
             return Err(format!("{p:?} goes to {x:?} in one and {y:?} in the other"));
+        }
+        Ok(())
+    };
+    let mut queries: Vec<Match> = vec![Match::default()];
+    queries.extend(all.iter().map(|m| (*m).clone()));
+    for (k, m) in queries.iter().enumerate() {
+        let near: Vec<&Match> = if k == 0 {
+            Vec::new()
+        } else {
+            iall.candidates(m).into_iter().map(|j| all[j]).collect()
+        };
+        let mut with_self = near;
+        with_self.push(m);
+        let bounds = collect(&with_self, fam);
+        if let Some(p) = witness(m, &bounds, fam) {
+            let mut probes = vec![p.clone()];
+            variants(&p, &bounds, &mut probes);
+            for q in &probes {
+                check(q)?;
+            }
         }
     }
     Ok(())

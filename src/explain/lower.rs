@@ -1190,43 +1190,42 @@ struct Entry {
 /// rule wins, so a later rule must come first wherever two rules overlap and send to different
 /// classes; elsewhere the script's order is kept (a topological sort preferring it).
 fn last_wins_order(rules: Vec<Entry>) -> Vec<Entry> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
     let n = rules.len();
-    if n > 4000 {
-        let mut r = rules;
-        r.reverse();
-        return r;
-    }
     let ms: Vec<Match> = rules
         .iter()
         .map(|e| Match {
             criteria: e.criteria.clone(),
         })
         .collect();
-    // before[j] = rules that must come after j... edges i -> j meaning i must precede j.
+    // An edge j -> i (j later in the script, overlapping, another class): j must come first.
+    let index = crate::matchrel::OverlapIndex::new(ms.iter());
     let mut indeg = vec![0usize; n];
     let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
     for i in 0..n {
-        for j in i + 1..n {
-            if rules[i].class.minor != rules[j].class.minor
+        for j in index.candidates(&ms[i]) {
+            if j > i
+                && rules[i].class.minor != rules[j].class.minor
                 && !crate::matchrel::disjoint(&ms[i], &ms[j])
             {
-                // The later rule j wins: j precedes i.
                 succ[j].push(i);
                 indeg[i] += 1;
             }
         }
     }
-    let mut done = vec![false; n];
+    // Kahn's algorithm, always taking the earliest rule in script order that may go next.
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&k| indeg[k] == 0).map(Reverse).collect();
     let mut order = Vec::with_capacity(n);
-    for _ in 0..n {
-        let Some(k) = (0..n).find(|&k| !done[k] && indeg[k] == 0) else {
-            break;
-        };
-        done[k] = true;
+    while let Some(Reverse(k)) = ready.pop() {
+        order.push(k);
         for &s in &succ[k] {
             indeg[s] -= 1;
+            if indeg[s] == 0 {
+                ready.push(Reverse(s));
+            }
         }
-        order.push(k);
     }
     let mut slots: Vec<Option<Entry>> = rules.into_iter().map(Some).collect();
     order.into_iter().filter_map(|k| slots[k].take()).collect()
@@ -1410,6 +1409,14 @@ fn decimal_ids(dev: &Dev, iface: &Interface, diags: &mut Diagnostics) {
             .classes
             .iter()
             .find(|o| key(&o.parent) == key(&c.parent) && dec(o) == Some(v - 1));
+        // A script that also has ids in between (1:a..1:f) counts in hex on purpose.
+        let between = |o: &CRec| {
+            key(&o.parent) == key(&c.parent)
+                && prev.is_some_and(|p| o.minor > p.minor && o.minor < c.minor)
+        };
+        if dev.classes.iter().any(between) {
+            continue;
+        }
         if let Some(p) = prev {
             let _ = iface;
             diags.push(
