@@ -167,8 +167,18 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
             "\nInterface {}: an HTB tree under qdisc {:x}:",
             iface.name, iface.handle
         );
-        fn tree(iface: &Interface, parent: Option<usize>, depth: usize, out: &mut String) {
-            for k in iface.children(parent) {
+        let mut kids: Vec<Vec<usize>> = vec![Vec::new(); iface.classes.len() + 1];
+        for (k, c) in iface.classes.iter().enumerate() {
+            kids[c.parent.map_or(0, |p| p + 1)].push(k);
+        }
+        fn tree(
+            iface: &Interface,
+            kids: &[Vec<usize>],
+            parent: Option<usize>,
+            depth: usize,
+            out: &mut String,
+        ) {
+            for &k in &kids[parent.map_or(0, |p| p + 1)] {
                 let _ = writeln!(
                     out,
                     "{}- class {} {}",
@@ -176,10 +186,10 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
                     label(iface, k),
                     class_words(iface, k)
                 );
-                tree(iface, Some(k), depth + 1, out);
+                tree(iface, kids, Some(k), depth + 1, out);
             }
         }
-        tree(iface, None, 0, &mut out);
+        tree(iface, &kids, None, 0, &mut out);
         if iface.filters.is_empty() {
             out.push_str("  No traffic is sorted into classes.\n");
         } else {

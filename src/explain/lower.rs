@@ -17,6 +17,7 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::plan::{Class, ClassSpans, Criterion, Family, Filter, Interface, Match, Plan, Test};
 use crate::sema::lower::Facts;
 use crate::units;
+use std::collections::{HashMap, HashSet};
 
 /// Something the script does that the plan cannot hold, in words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -88,6 +89,8 @@ struct Dev {
     name: String,
     root: Option<Root>,
     classes: Vec<CRec>,
+    /// Minor id -> index in `classes` (the first class with that id).
+    class_ix: HashMap<u16, usize>,
     u32: Vec<U32Rec>,
     leafq: Vec<(u16, String, Span)>,
     ingress: Option<Span>,
@@ -300,6 +303,7 @@ impl Lw {
                 let dev = &mut self.devs[d];
                 dev.root = None;
                 dev.classes.clear();
+                dev.class_ix.clear();
                 dev.u32.clear();
                 dev.leafq.clear();
                 dev.removed = true;
@@ -316,6 +320,7 @@ impl Lw {
             let handle = t.id.as_ref().map(|i| i.major).unwrap_or(0);
             let dev = &mut self.devs[d];
             dev.classes.clear();
+            dev.class_ix.clear();
             dev.u32.clear();
             dev.leafq.clear();
             if kind != "htb" {
@@ -377,7 +382,12 @@ impl Lw {
             return;
         };
         if t.verb == Verb::Del {
-            self.devs[d].classes.retain(|c| c.minor != id.minor);
+            let dev = &mut self.devs[d];
+            dev.classes.retain(|c| c.minor != id.minor);
+            dev.class_ix = HashMap::new();
+            for (k, c) in dev.classes.iter().enumerate() {
+                dev.class_ix.entry(c.minor).or_insert(k);
+            }
             return;
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
@@ -392,10 +402,7 @@ impl Lw {
             );
             return;
         }
-        let existing = self.devs[d]
-            .classes
-            .iter()
-            .position(|c| c.minor == id.minor);
+        let existing = self.devs[d].class_ix.get(&id.minor).copied();
         let mut c = match (existing, t.verb) {
             (Some(i), Verb::Change | Verb::Replace) => self.devs[d].classes[i].clone(),
             _ => CRec {
@@ -465,9 +472,13 @@ impl Lw {
             }
             i += 2;
         }
+        let dev = &mut self.devs[d];
         match existing {
-            Some(i) => self.devs[d].classes[i] = c,
-            None => self.devs[d].classes.push(c),
+            Some(i) if t.verb != Verb::Add => dev.classes[i] = c,
+            _ => {
+                dev.class_ix.entry(c.minor).or_insert(dev.classes.len());
+                dev.classes.push(c);
+            }
         }
     }
 
@@ -879,6 +890,7 @@ impl Lw {
             };
             // Classes, parents first.
             let mut placed: Vec<Option<usize>> = vec![None; dev.classes.len()];
+            let mut names: HashSet<String> = HashSet::new();
             loop {
                 let mut progress = false;
                 for (k, c) in dev.classes.iter().enumerate() {
@@ -890,11 +902,11 @@ impl Lw {
                         Some(p) if p.minor == 0 && (p.major == root.handle || p.major == 0) => None,
                         Some(p) => {
                             match dev
-                                .classes
-                                .iter()
-                                .position(|x| x.minor == p.minor && p.major == root.handle)
+                                .class_ix
+                                .get(&p.minor)
+                                .filter(|_| p.major == root.handle)
                             {
-                                Some(pi) => match placed[pi] {
+                                Some(&pi) => match placed[pi] {
                                     Some(idx) => Some(idx),
                                     None => continue,
                                 },
@@ -905,7 +917,7 @@ impl Lw {
                     let name = c
                         .name
                         .clone()
-                        .filter(|n| !iface.classes.iter().any(|x: &Class| &x.name == n))
+                        .filter(|n| !names.contains(n))
                         .unwrap_or_else(|| format!("c{:x}", c.minor));
                     let rate = c.rate.unwrap_or(0);
                     let mut spans = c.spans;
@@ -936,6 +948,7 @@ impl Lw {
                         spans,
                     });
                     placed[k] = Some(iface.classes.len() - 1);
+                    names.insert(iface.classes[iface.classes.len() - 1].name.clone());
                     progress = true;
                 }
                 if !progress {
@@ -1030,14 +1043,17 @@ impl Lw {
                 }
             }
             let mut lists: [Vec<Filter>; 2] = [Vec::new(), Vec::new()];
+            let mut by_minor: HashMap<u16, usize> = HashMap::new();
+            for (k, c) in iface.classes.iter().enumerate() {
+                by_minor.entry(c.minor).or_insert(k);
+            }
             for f in 0..2 {
                 for e in std::mem::take(&mut fams[f]) {
                     if e.class.major != root.handle {
                         self.diags.push(Diagnostic::new(Code::UnknownClass, e.class.span, format!("classifies into {}, which is not a class of the qdisc {:x}: on `{}`", e.class.text, root.handle, name)).label("this traffic is not shaped"));
                         continue;
                     }
-                    let Some(ci) = iface.classes.iter().position(|c| c.minor == e.class.minor)
-                    else {
+                    let Some(ci) = by_minor.get(&e.class.minor).copied() else {
                         self.diags.push(
                             Diagnostic::new(Code::UnknownClass, e.class.span, format!("classifies into {}, which does not exist on `{}`", e.class.text, name))
                                 .label("no such class")
