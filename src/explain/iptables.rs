@@ -58,6 +58,9 @@ pub struct IptCmd {
     pub table: String,
     pub op: Op,
     pub rule: Option<Rule>,
+    /// Values written with a glued `!` (`--destination !NET`), which iptables 1.4.3 and later
+    /// refuse.
+    pub glued_negation: Vec<Span>,
 }
 
 type Err = (Span, String);
@@ -184,7 +187,9 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
         table: "filter".into(),
         op: Op::Other,
         rule: None,
+        glued_negation: Vec::new(),
     };
+    let glued = std::cell::RefCell::new(Vec::new());
     let mut rule = Rule {
         criteria: Vec::new(),
         out_if: None,
@@ -224,6 +229,7 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             }
             let t = match v.text.strip_prefix('!') {
                 Some(rest) if !rest.is_empty() => {
+                    glued.borrow_mut().push(v.span);
                     n = true;
                     rest.to_string()
                 }
@@ -546,6 +552,7 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
         spec.extend(w[start..i.min(w.len())].iter().map(|x| x.text.clone()));
     }
     rule.spec = spec.join(" ");
+    c.glued_negation = glued.into_inner();
     if has_target
         || !rule.criteria.is_empty()
         || rule.out_if.is_some()
