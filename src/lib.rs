@@ -8,6 +8,7 @@
 // on ordinary input, on a path that is never hot, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod emit;
