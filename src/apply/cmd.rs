@@ -1,0 +1,481 @@
+//! The commands `tcc apply`, `tcc plan`, `tcc status` and `tcc teardown`.
+//!
+//! Exit statuses: 0 done (for `plan` and `apply --dry-run`: nothing would change), 1 the
+//! source has errors or the kernel refused a change (the previous state was restored),
+//! 2 usage, I/O or permission problems, 3 (`plan`/`--dry-run` only) changes would be made.
+
+use super::diff::{diff, fmt_handle, Change, Desired, Step};
+use super::encode::{root_qdisc_del, Psched, TC_H_ROOT};
+use super::exec;
+use super::live::{ifindex, parse_htb_class, parse_htb_qdisc, Live, Obj};
+use super::nl::Socket;
+use crate::cli::{self, ColorWhen};
+use crate::emit;
+use crate::report::{self, Sources};
+use crate::units::format_rate;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub const CHANGES: i32 = 3;
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    /// The .shape file (`-` for standard input).
+    pub file: PathBuf,
+    /// Apply only this interface of the plan.
+    #[arg(long, short)]
+    pub interface: Option<String>,
+    /// Print what would be created, changed and deleted, and change nothing
+    /// (exit 0: nothing would change, 3: something would).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print every message sent, not only a summary.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The .shape file (`-` for standard input).
+    pub file: PathBuf,
+    /// Compare only this interface of the plan.
+    #[arg(long, short)]
+    pub interface: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// The interface to show (default: every interface with a configured root qdisc).
+    #[arg(long, short)]
+    pub interface: Option<String>,
+    /// Seconds between the two readings the current rates are computed from (0: one reading).
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TeardownArgs {
+    /// The interface whose tcc configuration (its HTB root qdisc) is removed.
+    #[arg(long, short)]
+    pub interface: String,
+}
+
+/// Whether this process has CAP_NET_ADMIN (bit 12 of the effective capabilities).
+pub fn has_net_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 12) != 0)
+}
+
+fn need_net_admin(what: &str) -> Result<(), i32> {
+    if has_net_admin() {
+        return Ok(());
+    }
+    eprintln!(
+        "error: `tcc {what}` changes the kernel's traffic control and needs CAP_NET_ADMIN; \
+         run it as root (or with that capability). Nothing was changed."
+    );
+    eprintln!("help: `tcc plan FILE` shows what would change and needs no privileges");
+    Err(cli::USAGE)
+}
+
+/// Read, analyse and check a source for the u32 classifier; print diagnostics.
+fn load(file: &PathBuf, color: ColorWhen) -> Result<crate::plan::Plan, i32> {
+    let (name, text) = cli::read_input(file).map_err(|e| {
+        eprintln!("error: {e}");
+        cli::USAGE
+    })?;
+    let mut sources = Sources::new();
+    let id = sources.add(name, text.clone());
+    let (plan, mut diags) = crate::analyze(id, &text);
+    if !diags.has_errors() {
+        diags.extend(emit::u32_expressible(&plan));
+        diags.sort();
+    }
+    let mut err = cli::stderr(color);
+    if report::emit_human(&mut err, &sources, &diags.items).is_err() {
+        return Err(cli::USAGE);
+    }
+    if diags.has_errors() {
+        cli::summary(&mut err, &diags.items);
+        return Err(cli::FAILED);
+    }
+    Ok(plan)
+}
+
+/// One interface's comparison.
+struct Work {
+    name: String,
+    live: Live,
+    steps: Vec<Step>,
+}
+
+fn compare(
+    plan: &crate::plan::Plan,
+    only: Option<&str>,
+    sock: &mut Socket,
+) -> Result<Vec<Work>, i32> {
+    let ps = match Psched::host() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot read the packet scheduler clock (/proc/net/psched): {e}");
+            return Err(cli::USAGE);
+        }
+    };
+    if let Some(name) = only {
+        if !plan.interfaces.iter().any(|i| i.name == name) {
+            eprintln!("error: the plan does not shape interface `{name}`");
+            return Err(cli::USAGE);
+        }
+    }
+    let mut work = Vec::new();
+    for iface in &plan.interfaces {
+        if only.is_some_and(|n| n != iface.name) {
+            continue;
+        }
+        let Some(ifx) = ifindex(&iface.name) else {
+            eprintln!("error: no such network device: {}", iface.name);
+            return Err(cli::USAGE);
+        };
+        let want = Desired::from_plan(iface).map_err(|e| {
+            eprintln!("error: {}: {e}", iface.name);
+            cli::FAILED
+        })?;
+        let live = Live::read(sock, ifx).map_err(|e| {
+            eprintln!(
+                "error: cannot read the traffic control state of {}: {e}",
+                iface.name
+            );
+            cli::USAGE
+        })?;
+        let steps = diff(&live, &want, &ps);
+        work.push(Work {
+            name: iface.name.clone(),
+            live,
+            steps,
+        });
+    }
+    Ok(work)
+}
+
+fn open() -> Result<Socket, i32> {
+    Socket::open().map_err(|e| {
+        eprintln!("error: cannot open a netlink socket: {e}");
+        cli::USAGE
+    })
+}
+
+fn counts(steps: &[Step]) -> String {
+    let n = |c| steps.iter().filter(|s| s.change == c).count();
+    format!(
+        "{} to add, {} to change, {} to delete",
+        n(Change::Add),
+        n(Change::Change),
+        n(Change::Delete)
+    )
+}
+
+fn print_diff(work: &[Work]) -> i32 {
+    let mut out = std::io::stdout().lock();
+    let mut any = false;
+    for w in work {
+        if w.steps.is_empty() {
+            let _ = writeln!(out, "{}: up to date", w.name);
+            continue;
+        }
+        any = true;
+        let _ = writeln!(out, "{}: {}", w.name, counts(&w.steps));
+        for s in &w.steps {
+            let _ = writeln!(out, "  {s}");
+        }
+    }
+    if any {
+        CHANGES
+    } else {
+        cli::OK
+    }
+}
+
+pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> i32 {
+    let plan = match load(&a.file, color) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let mut sock = match open() {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    match compare(&plan, a.interface.as_deref(), &mut sock) {
+        Ok(work) => print_diff(&work),
+        Err(c) => c,
+    }
+}
+
+pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
+    if a.dry_run {
+        return plan_cmd(
+            PlanArgs {
+                file: a.file,
+                interface: a.interface,
+            },
+            color,
+        );
+    }
+    if let Err(c) = need_net_admin("apply") {
+        return c;
+    }
+    let plan = match load(&a.file, color) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let mut sock = match open() {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let work = match compare(&plan, a.interface.as_deref(), &mut sock) {
+        Ok(w) => w,
+        Err(c) => return c,
+    };
+    let mut out = std::io::stdout().lock();
+    for (k, w) in work.iter().enumerate() {
+        if w.steps.is_empty() {
+            let _ = writeln!(out, "{}: up to date, nothing sent", w.name);
+            continue;
+        }
+        if a.verbose {
+            for s in &w.steps {
+                let _ = writeln!(out, "  {s}");
+            }
+        }
+        match exec::run(&mut sock, &w.live, &w.steps) {
+            Ok(warnings) => {
+                for wn in warnings {
+                    eprintln!("warning: {}: kernel: {wn}", w.name);
+                }
+                let _ = writeln!(
+                    out,
+                    "{}: applied {} message(s) ({})",
+                    w.name,
+                    w.steps.len(),
+                    counts(&w.steps).replace(" to ", " ")
+                );
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", w.name);
+                // Interfaces applied before this one are put back as well.
+                for done in work[..k].iter().rev() {
+                    match exec::restore(&mut sock, &done.live) {
+                        Ok(()) => eprintln!("note: {}: previous configuration restored", done.name),
+                        Err(r) => eprintln!("error: {}: restoring failed: {r}", done.name),
+                    }
+                }
+                return cli::FAILED;
+            }
+        }
+    }
+    cli::OK
+}
+
+pub fn teardown_cmd(a: TeardownArgs) -> i32 {
+    if let Err(c) = need_net_admin("teardown") {
+        return c;
+    }
+    let Some(ifx) = ifindex(&a.interface) else {
+        eprintln!("error: no such network device: {}", a.interface);
+        return cli::USAGE;
+    };
+    let mut sock = match open() {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let live = match Live::read(&mut sock, ifx) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return cli::USAGE;
+        }
+    };
+    match live.root() {
+        Some(r) if r.kind == "htb" && r.handle != 0 => match sock.batch(&[root_qdisc_del(ifx)]) {
+            Ok(acks) if matches!(acks.first(), Some(super::nl::Ack::Ok(_))) => {
+                println!(
+                    "{}: removed root qdisc htb {} with {} class(es) and its filters",
+                    a.interface,
+                    fmt_handle(r.handle),
+                    live.classes.len()
+                );
+                cli::OK
+            }
+            Ok(acks) => {
+                eprintln!("error: {}: {:?}", a.interface, acks.first());
+                cli::FAILED
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                cli::USAGE
+            }
+        },
+        Some(r) if r.handle != 0 => {
+            println!(
+                "{}: root qdisc is {} {}, not tcc's HTB: left alone",
+                a.interface,
+                r.kind,
+                fmt_handle(r.handle)
+            );
+            cli::OK
+        }
+        _ => {
+            println!("{}: no tcc configuration", a.interface);
+            cli::OK
+        }
+    }
+}
+
+fn all_interfaces() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+pub fn status_cmd(a: StatusArgs) -> i32 {
+    let mut sock = match open() {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let names = match &a.interface {
+        Some(n) => vec![n.clone()],
+        None => all_interfaces(),
+    };
+    let mut first = Vec::new();
+    for n in &names {
+        let Some(ifx) = ifindex(n) else {
+            eprintln!("error: no such network device: {n}");
+            return cli::USAGE;
+        };
+        match Live::read(&mut sock, ifx) {
+            Ok(l) => first.push((n.clone(), l)),
+            Err(e) => {
+                eprintln!("error: {n}: {e}");
+                return cli::USAGE;
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let mut second: Vec<Option<Live>> = vec![None; first.len()];
+    if a.interval > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(a.interval));
+        for (k, (_, l)) in first.iter().enumerate() {
+            second[k] = Live::read(&mut sock, l.ifindex).ok();
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    let mut shown = 0;
+    for ((name, l0), l1) in first.iter().zip(&second) {
+        if a.interface.is_none() && l0.root_is_default() {
+            continue;
+        }
+        shown += 1;
+        let l = l1.as_ref().unwrap_or(l0);
+        let _ = write!(out, "{}", render_status(name, l0, l1.as_ref(), dt));
+        let _ = l;
+    }
+    if shown == 0 {
+        let _ = writeln!(out, "no interface has a configured root qdisc");
+    }
+    cli::OK
+}
+
+/// The live tree as text: one line per class, children indented under their parents.
+pub fn render_status(name: &str, l0: &Live, l1: Option<&Live>, dt: f64) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let l = l1.unwrap_or(l0);
+    let Some(root) = l.root() else {
+        let _ = writeln!(s, "{name}: no root qdisc");
+        return s;
+    };
+    let mut head = format!("{name}: qdisc {} {}", root.kind, fmt_handle(root.handle));
+    if let Some((r2q, def)) = parse_htb_qdisc(root) {
+        let _ = write!(head, " default {def:x} r2q {r2q}");
+    }
+    let _ = writeln!(
+        s,
+        "{head}  sent {} bytes {} pkts, dropped {}, overlimits {}",
+        root.stats.bytes, root.stats.packets, root.stats.drops, root.stats.overlimits
+    );
+    let before: HashMap<u32, u64> = l0
+        .classes
+        .iter()
+        .map(|c| (c.handle, c.stats.bytes))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>12} {:>12} {:>14} {:>10} {:>7} {:>10} {:>12}",
+        "class", "rate", "ceil", "bytes", "packets", "drops", "overlimits", "now"
+    );
+    fn walk(
+        s: &mut String,
+        l: &Live,
+        parent: u32,
+        depth: usize,
+        before: &HashMap<u32, u64>,
+        dt: f64,
+        l1: bool,
+    ) {
+        let mut kids: Vec<&Obj> = l
+            .classes
+            .iter()
+            .filter(|c| {
+                (if c.parent == TC_H_ROOT {
+                    l.root().map_or(0, |r| r.handle)
+                } else {
+                    c.parent
+                }) == parent
+            })
+            .collect();
+        kids.sort_by_key(|c| c.handle);
+        for c in kids {
+            let (rate, ceil) = parse_htb_class(c)
+                .map(|h| (format_rate(h.rate * 8), format_rate(h.ceil * 8)))
+                .unwrap_or_default();
+            let now = if l1 && dt > 0.0 {
+                let b0 = before.get(&c.handle).copied().unwrap_or(0);
+                format_rate(((c.stats.bytes.saturating_sub(b0)) as f64 * 8.0 / dt) as u64)
+            } else if c.stats.rate_est > 0 {
+                format_rate(c.stats.rate_est * 8)
+            } else {
+                "-".into()
+            };
+            let id = format!("{}{}", "  ".repeat(depth), fmt_handle(c.handle));
+            let _ = writeln!(
+                s,
+                "  {:<22} {:>12} {:>12} {:>14} {:>10} {:>7} {:>10} {:>12}",
+                id,
+                rate,
+                ceil,
+                c.stats.bytes,
+                c.stats.packets,
+                c.stats.drops,
+                c.stats.overlimits,
+                now
+            );
+            walk(s, l, c.handle, depth + 1, before, dt, l1);
+        }
+    }
+    walk(&mut s, l, root.handle, 0, &before, dt, l1.is_some());
+    s
+}

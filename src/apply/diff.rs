@@ -1,0 +1,397 @@
+//! The tree a plan asks for (`Desired`, in the kernel's own units), and the ordered steps that
+//! turn the live state into it.
+//!
+//! Order: filters that go away or change are deleted first (HTB refuses to delete a class a
+//! filter still points at), then classes that go away (children before parents), then classes
+//! are added (parents first) or changed in place, then new filter groups are added. A class
+//! whose rate changes is ONE `change` message; nothing else is touched. When the root qdisc is
+//! not the plan's HTB (another kind, another handle, another `default` or `r2q`, which HTB
+//! cannot change in place) the whole tree is rebuilt: delete the root, add everything.
+
+use super::encode::*;
+use super::live::{parse_htb_class, parse_htb_qdisc, parse_u32, Live};
+use super::nl::Msg;
+use crate::emit::u32::{families, protocol_of, selectors};
+use crate::plan::{Family, Interface};
+use crate::units::format_rate;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DClass {
+    pub classid: u32,
+    pub parent: u32,
+    pub name: String,
+    pub htb: HtbClass,
+    pub leaf: bool,
+}
+
+/// All u32 filters of one priority (one protocol per priority, as tc requires).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DGroup {
+    pub prio: u16,
+    pub proto: u16,
+    pub filters: Vec<U32>,
+    /// What the group classifies, for messages: "filter 3 -> voip".
+    pub label: String,
+}
+
+/// The traffic-control tree a plan asks for on one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub name: String,
+    pub major: u16,
+    pub defcls: u32,
+    pub r2q: u32,
+    pub classes: Vec<DClass>,
+    pub groups: Vec<DGroup>,
+}
+
+impl Desired {
+    /// Lower a checked interface. Errors when a filter cannot be written as u32 selectors
+    /// (the CLI runs `emit::u32_expressible` first, so this is a safety net).
+    pub fn from_plan(iface: &Interface) -> Result<Desired, String> {
+        let major = iface.handle;
+        let leaves = iface.leaves();
+        let classes = iface
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| DClass {
+                classid: tc_handle(major, c.minor),
+                parent: match c.parent {
+                    Some(p) => tc_handle(major, iface.classes[p].minor),
+                    None => tc_handle(major, 0),
+                },
+                name: c.name.clone(),
+                htb: HtbClass {
+                    rate: c.rate / 8,
+                    ceil: c.ceil / 8,
+                    burst: c.burst.map(|b| b.min(u32::MAX as u64) as u32),
+                    cburst: c.cburst.map(|b| b.min(u32::MAX as u64) as u32),
+                    quantum: c
+                        .quantum
+                        .map(|q| q.min(u32::MAX as u64) as u32)
+                        .unwrap_or(0),
+                    prio: c.prio.unwrap_or(0),
+                    mtu: c.mtu.map(|m| m as u32).unwrap_or(1600),
+                },
+                leaf: leaves[i],
+            })
+            .collect();
+        // The same priorities as the sh backend's u32 filters: one per (filter, family).
+        let mut groups = Vec::new();
+        let mut prio = 0u16;
+        for (i, f) in iface.filters.iter().enumerate() {
+            let classid = tc_handle(major, iface.classes[f.class].minor);
+            for fam in families(&f.m) {
+                let sels = selectors(&f.m, fam);
+                if sels.is_empty() {
+                    continue;
+                }
+                prio += 1;
+                let proto = if fam == Family::V6 {
+                    ETH_P_IPV6
+                } else {
+                    ETH_P_IP
+                };
+                let filters = sels
+                    .iter()
+                    .map(|s| U32::parse(s, classid))
+                    .collect::<Result<Vec<_>, _>>()?;
+                groups.push(DGroup {
+                    prio,
+                    proto,
+                    filters,
+                    label: format!(
+                        "filter {} -> {} ({})",
+                        i + 1,
+                        iface.classes[f.class].name,
+                        protocol_of(fam).0
+                    ),
+                });
+            }
+        }
+        Ok(Desired {
+            name: iface.name.clone(),
+            major,
+            defcls: iface
+                .default
+                .map(|d| iface.classes[d].minor as u32)
+                .unwrap_or(0),
+            r2q: iface.r2q,
+            classes,
+            groups,
+        })
+    }
+}
+
+/// What a step does, for the readable diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Change,
+    Delete,
+}
+
+/// One message of the batch and what it means.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub change: Change,
+    /// The object, e.g. `class 1:12 (voip)`.
+    pub object: String,
+    /// Details, e.g. `rate 10mbit -> 20mbit`.
+    pub detail: String,
+    pub msg: Msg,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = match self.change {
+            Change::Add => '+',
+            Change::Change => '~',
+            Change::Delete => '-',
+        };
+        if self.detail.is_empty() {
+            write!(f, "{sign} {}", self.object)
+        } else {
+            write!(f, "{sign} {}: {}", self.object, self.detail)
+        }
+    }
+}
+
+/// `1:12` for a class, `1:` for a qdisc (minor 0), as tc writes them.
+pub fn fmt_handle(h: u32) -> String {
+    if h & 0xffff == 0 {
+        format!("{:x}:", h >> 16)
+    } else {
+        format!("{:x}:{:x}", h >> 16, h & 0xffff)
+    }
+}
+
+fn rate_text(bytes: u64) -> String {
+    format_rate(bytes * 8)
+}
+
+/// What the kernel will report for a class created from `c` (quantum and prio only count for
+/// leaves: HTB keeps those of inner classes from when they were created).
+fn expected(c: &DClass, r2q: u32, ps: &Psched) -> (u64, u64, u32, u32, u32, u32) {
+    let quantum = if c.htb.quantum != 0 {
+        c.htb.quantum
+    } else {
+        let q = c.htb.rate / r2q.max(1) as u64;
+        q.clamp(1000, 200_000) as u32
+    };
+    (
+        c.htb.rate,
+        c.htb.ceil,
+        c.htb.buffer(ps),
+        c.htb.cbuffer(ps),
+        quantum,
+        c.htb.prio.min(7),
+    )
+}
+
+fn class_detail(c: &DClass) -> String {
+    format!(
+        "rate {} ceil {}",
+        rate_text(c.htb.rate),
+        rate_text(c.htb.ceil)
+    )
+}
+
+fn add_class(ifindex: u32, c: &DClass, ps: &Psched) -> Step {
+    Step {
+        change: Change::Add,
+        object: format!("class {} ({})", fmt_handle(c.classid), c.name),
+        detail: class_detail(c),
+        msg: htb_class(ifindex, c.parent, c.classid, &c.htb, false, ps),
+    }
+}
+
+fn add_groups<'a>(
+    ifindex: u32,
+    parent: u32,
+    groups: impl Iterator<Item = &'a DGroup>,
+    out: &mut Vec<Step>,
+) {
+    for g in groups {
+        for (k, f) in g.filters.iter().enumerate() {
+            out.push(Step {
+                change: Change::Add,
+                object: format!("{} prio {} u32 #{}", g.label, g.prio, k + 1),
+                detail: String::new(),
+                msg: u32_filter_add(ifindex, parent, g.proto, g.prio, 0, f),
+            });
+        }
+    }
+}
+
+/// The steps from `live` to `want`, in the order they must be sent.
+pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
+    let ifx = live.ifindex;
+    let qhandle = tc_handle(want.major, 0);
+    let mut steps = Vec::new();
+    let root_ok = live.root().is_some_and(|r| {
+        r.handle == qhandle && parse_htb_qdisc(r) == Some((want.r2q, want.defcls))
+    });
+    if !root_ok {
+        if let Some(r) = live.root().filter(|r| r.handle != 0) {
+            steps.push(Step {
+                change: Change::Delete,
+                object: format!("root qdisc {} {}", r.kind, fmt_handle(r.handle)),
+                detail: "with all its classes and filters".into(),
+                msg: root_qdisc_del(ifx),
+            });
+        }
+        steps.push(Step {
+            change: Change::Add,
+            object: format!("root qdisc htb {}", fmt_handle(qhandle)),
+            detail: format!("default {:x} r2q {}", want.defcls, want.r2q),
+            msg: htb_qdisc_add(ifx, want.major, want.defcls, want.r2q),
+        });
+        for c in &want.classes {
+            steps.push(add_class(ifx, c, ps));
+        }
+        add_groups(ifx, qhandle, want.groups.iter(), &mut steps);
+        return steps;
+    }
+
+    // Classes.
+    let live_cls: HashMap<u32, (u32, super::live::LiveHtb)> = live
+        .classes
+        .iter()
+        .filter_map(|o| {
+            let parent = if o.parent == TC_H_ROOT {
+                qhandle
+            } else {
+                o.parent
+            };
+            parse_htb_class(o).map(|h| (o.handle, (parent, h)))
+        })
+        .collect();
+    // A class stays when it exists under the same parent (HTB cannot move a class); a
+    // class whose parent goes or moves must go too.
+    let mut stays: HashMap<u32, bool> = HashMap::new();
+    for c in &want.classes {
+        let ok = live_cls
+            .get(&c.classid)
+            .is_some_and(|(p, _)| *p == c.parent)
+            && (c.parent == qhandle || stays.get(&c.parent).copied().unwrap_or(false));
+        stays.insert(c.classid, ok);
+    }
+    // Delete children before parents: deepest first by level (leaves have level 0).
+    let mut dels: Vec<(u32, u32)> = live_cls
+        .iter()
+        .filter(|(id, _)| !stays.get(id).copied().unwrap_or(false))
+        .map(|(id, (_, h))| (h.level, *id))
+        .collect();
+    dels.sort();
+    let deleted: Vec<u32> = dels.iter().map(|d| d.1).collect();
+
+    // Filters on the qdisc, grouped by priority; filters elsewhere in the tree are not ours
+    // to keep (tcc never attaches any there), so they go too.
+    let mut live_groups: BTreeMap<(u32, u16), Vec<Option<U32>>> = BTreeMap::new();
+    for f in &live.filters {
+        let prio = (f.info >> 16) as u16;
+        if f.handle == 0 {
+            live_groups.entry((f.parent, prio)).or_default();
+            continue;
+        }
+        if f.kind == "u32" && parse_u32(f).is_none() && f.handle & 0xfff == 0 {
+            continue; // a hash table node
+        }
+        live_groups
+            .entry((f.parent, prio))
+            .or_default()
+            .push(if f.parent == qhandle {
+                parse_u32(f)
+            } else {
+                None
+            });
+    }
+    let live_proto: HashMap<(u32, u16), u16> = live
+        .filters
+        .iter()
+        .map(|f| {
+            (
+                (f.parent, (f.info >> 16) as u16),
+                u16::from_be((f.info & 0xffff) as u16),
+            )
+        })
+        .collect();
+    let mut keep_groups = Vec::new();
+    for (&(parent, prio), list) in &live_groups {
+        let proto = live_proto[&(parent, prio)];
+        let wanted = want
+            .groups
+            .iter()
+            .find(|g| parent == qhandle && g.prio == prio);
+        let same = wanted.is_some_and(|g| {
+            g.proto == proto
+                && list.len() == g.filters.len()
+                && g.filters.iter().all(|f| !deleted.contains(&f.classid))
+                && list
+                    .iter()
+                    .zip(&g.filters)
+                    .all(|(l, w)| l.as_ref() == Some(w))
+        });
+        if same {
+            keep_groups.push(prio);
+        } else {
+            steps.push(Step {
+                change: Change::Delete,
+                object: format!("filters of {} prio {prio}", fmt_handle(parent)),
+                detail: format!("{} u32 node(s)", list.len()),
+                msg: filter_del(ifx, parent, proto, prio),
+            });
+        }
+    }
+
+    for (_, id) in dels {
+        // Deleting a parent deletes nothing below it in HTB: children are deleted first.
+        steps.push(Step {
+            change: Change::Delete,
+            object: format!("class {}", fmt_handle(id)),
+            detail: String::new(),
+            msg: class_del(ifx, id),
+        });
+    }
+    for c in &want.classes {
+        if !stays[&c.classid] {
+            steps.push(add_class(ifx, c, ps));
+            continue;
+        }
+        let (_, l) = live_cls[&c.classid];
+        let (rate, ceil, buffer, cbuffer, quantum, prio) = expected(c, want.r2q, ps);
+        let mut what = Vec::new();
+        if l.rate != rate {
+            what.push(format!("rate {} -> {}", rate_text(l.rate), rate_text(rate)));
+        }
+        if l.ceil != ceil {
+            what.push(format!("ceil {} -> {}", rate_text(l.ceil), rate_text(ceil)));
+        }
+        if l.buffer != buffer || l.cbuffer != cbuffer {
+            what.push("burst".into());
+        }
+        if c.leaf && l.level == 0 && (l.quantum != quantum || l.prio != prio) {
+            what.push("quantum/prio".into());
+        }
+        if !what.is_empty() {
+            steps.push(Step {
+                change: Change::Change,
+                object: format!("class {} ({})", fmt_handle(c.classid), c.name),
+                detail: what.join(", "),
+                msg: htb_class(ifx, c.parent, c.classid, &c.htb, true, ps),
+            });
+        }
+    }
+    add_groups(
+        ifx,
+        qhandle,
+        want.groups
+            .iter()
+            .filter(|g| !keep_groups.contains(&g.prio)),
+        &mut steps,
+    );
+    steps
+}
