@@ -8,6 +8,7 @@ use super::diff::{diff, fmt_handle, Change, Desired, Step};
 use super::encode::{root_qdisc_del, Psched, TC_H_ROOT};
 use super::exec;
 use super::live::{ifindex, parse_htb_class, parse_htb_qdisc, Live, Obj};
+use super::nft;
 use super::nl::Socket;
 use crate::cli::{self, ColorWhen};
 use crate::emit;
@@ -20,6 +21,17 @@ use std::time::{Duration, Instant};
 
 pub const CHANGES: i32 = 3;
 
+/// How `tcc apply` sorts packets into classes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ApplyClassifier {
+    /// `meta priority set` rules in the tcc-owned table `inet tcc_<iface>` (one atomic
+    /// `nft -f -` transaction).
+    #[default]
+    Nft,
+    /// tc u32 filters on the root qdisc, sent over netlink with the classes.
+    U32,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ApplyArgs {
     /// The .shape file (`-` for standard input).
@@ -27,6 +39,9 @@ pub struct ApplyArgs {
     /// Apply only this interface of the plan.
     #[arg(long, short)]
     pub interface: Option<String>,
+    /// How packets are sorted into classes.
+    #[arg(long, value_enum, default_value_t = ApplyClassifier::Nft)]
+    pub classifier: ApplyClassifier,
     /// Print what would be created, changed and deleted, and change nothing
     /// (exit 0: nothing would change, 3: something would).
     #[arg(long)]
@@ -43,6 +58,9 @@ pub struct PlanArgs {
     /// Compare only this interface of the plan.
     #[arg(long, short)]
     pub interface: Option<String>,
+    /// How packets are sorted into classes (as for `tcc apply`).
+    #[arg(long, value_enum, default_value_t = ApplyClassifier::Nft)]
+    pub classifier: ApplyClassifier,
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,7 +105,7 @@ fn need_net_admin(what: &str) -> Result<(), i32> {
 }
 
 /// Read, analyse and check a source for the u32 classifier; print diagnostics.
-fn load(file: &PathBuf, color: ColorWhen) -> Result<crate::plan::Plan, i32> {
+fn load(file: &std::path::Path, color: ColorWhen, u32: bool) -> Result<crate::plan::Plan, i32> {
     let (name, text) = cli::read_input(file).map_err(|e| {
         eprintln!("error: {e}");
         cli::USAGE
@@ -95,7 +113,7 @@ fn load(file: &PathBuf, color: ColorWhen) -> Result<crate::plan::Plan, i32> {
     let mut sources = Sources::new();
     let id = sources.add(name, text.clone());
     let (plan, mut diags) = crate::analyze(id, &text);
-    if !diags.has_errors() {
+    if u32 && !diags.has_errors() {
         diags.extend(emit::u32_expressible(&plan));
         diags.sort();
     }
@@ -115,13 +133,23 @@ struct Work {
     name: String,
     live: Live,
     steps: Vec<Step>,
+    /// The nftables transaction to run after the steps, and its line in the diff.
+    nft: Option<(String, Step)>,
+}
+
+impl Work {
+    fn changes(&self) -> usize {
+        self.steps.len() + self.nft.is_some() as usize
+    }
 }
 
 fn compare(
     plan: &crate::plan::Plan,
     only: Option<&str>,
     sock: &mut Socket,
+    classifier: ApplyClassifier,
 ) -> Result<Vec<Work>, i32> {
+    let u32 = classifier == ApplyClassifier::U32;
     let ps = match Psched::host() {
         Ok(p) => p,
         Err(e) => {
@@ -144,7 +172,7 @@ fn compare(
             eprintln!("error: no such network device: {}", iface.name);
             return Err(cli::USAGE);
         };
-        let want = Desired::from_plan(iface).map_err(|e| {
+        let want = Desired::from_plan(iface, u32).map_err(|e| {
             eprintln!("error: {}: {e}", iface.name);
             cli::FAILED
         })?;
@@ -156,13 +184,55 @@ fn compare(
             cli::USAGE
         })?;
         let steps = diff(&live, &want, &ps);
+        let nft = nft_change(iface, u32).map_err(|e| {
+            eprintln!("error: {}: {e}", iface.name);
+            cli::USAGE
+        })?;
         work.push(Work {
             name: iface.name.clone(),
             live,
             steps,
+            nft,
         });
     }
     Ok(work)
+}
+
+/// What the interface's nftables table needs: nothing, (re)placing, or removing.
+fn nft_change(iface: &crate::plan::Interface, u32: bool) -> Result<Option<(String, Step)>, String> {
+    let table = format!("nft table inet {}", nft::table_name(&iface.name));
+    let rules = iface.filters.len();
+    // With u32 and no table there is nothing to ask nft (which need not be installed).
+    let current = match nft::current_marker(&iface.name) {
+        Ok(c) => c,
+        Err(e) if u32 && e.starts_with("cannot run nft") => None,
+        Err(e) => return Err(e),
+    };
+    let step = |change, detail: String| Step {
+        change,
+        object: table.clone(),
+        detail,
+        msg: crate::apply::nl::Msg::new(0, 0),
+    };
+    Ok(match (u32, current) {
+        (true, None) => None,
+        (true, Some(_)) => Some((
+            nft::delete_script(&iface.name),
+            step(Change::Delete, "classification moves to u32 filters".into()),
+        )),
+        (false, Some(m)) if m == nft::marker(iface) => None,
+        (false, cur) => Some((
+            nft::script(iface),
+            step(
+                if cur.is_some() {
+                    Change::Change
+                } else {
+                    Change::Add
+                },
+                format!("{rules} filter(s), replaced in one transaction"),
+            ),
+        )),
+    })
 }
 
 fn open() -> Result<Socket, i32> {
@@ -186,13 +256,19 @@ fn print_diff(work: &[Work]) -> i32 {
     let mut out = std::io::stdout().lock();
     let mut any = false;
     for w in work {
-        if w.steps.is_empty() {
+        if w.changes() == 0 {
             let _ = writeln!(out, "{}: up to date", w.name);
             continue;
         }
         any = true;
-        let _ = writeln!(out, "{}: {}", w.name, counts(&w.steps));
-        for s in &w.steps {
+        let all: Vec<Step> = w
+            .steps
+            .iter()
+            .chain(w.nft.as_ref().map(|n| &n.1))
+            .cloned()
+            .collect();
+        let _ = writeln!(out, "{}: {}", w.name, counts(&all));
+        for s in &all {
             let _ = writeln!(out, "  {s}");
         }
     }
@@ -204,7 +280,7 @@ fn print_diff(work: &[Work]) -> i32 {
 }
 
 pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> i32 {
-    let plan = match load(&a.file, color) {
+    let plan = match load(&a.file, color, a.classifier == ApplyClassifier::U32) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -212,7 +288,7 @@ pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> i32 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    match compare(&plan, a.interface.as_deref(), &mut sock) {
+    match compare(&plan, a.interface.as_deref(), &mut sock, a.classifier) {
         Ok(work) => print_diff(&work),
         Err(c) => c,
     }
@@ -224,6 +300,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
             PlanArgs {
                 file: a.file,
                 interface: a.interface,
+                classifier: a.classifier,
             },
             color,
         );
@@ -231,7 +308,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
     if let Err(c) = need_net_admin("apply") {
         return c;
     }
-    let plan = match load(&a.file, color) {
+    let plan = match load(&a.file, color, a.classifier == ApplyClassifier::U32) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -239,32 +316,57 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let work = match compare(&plan, a.interface.as_deref(), &mut sock) {
+    let work = match compare(&plan, a.interface.as_deref(), &mut sock, a.classifier) {
         Ok(w) => w,
         Err(c) => return c,
     };
     let mut out = std::io::stdout().lock();
     for (k, w) in work.iter().enumerate() {
-        if w.steps.is_empty() {
+        if w.changes() == 0 {
             let _ = writeln!(out, "{}: up to date, nothing sent", w.name);
             continue;
         }
         if a.verbose {
-            for s in &w.steps {
+            for s in w.steps.iter().chain(w.nft.as_ref().map(|n| &n.1)) {
                 let _ = writeln!(out, "  {s}");
             }
         }
-        match exec::run(&mut sock, &w.live, &w.steps) {
+        let mut result = exec::run(&mut sock, &w.live, &w.steps).map_err(|e| e.to_string());
+        if let (Ok(_), Some((script, _))) = (&result, &w.nft) {
+            // The nftables transaction is atomic: when it fails it changed nothing, and the
+            // traffic-control steps before it are undone.
+            if let Err(e) = nft::run(script) {
+                let restored = match exec::restore(&mut sock, &w.live) {
+                    Ok(()) => "the previous configuration was restored".to_string(),
+                    Err(r) => format!("restoring the previous configuration FAILED: {r}"),
+                };
+                result = Err(format!(
+                    "nft refused the classification table: {e}\n{restored}"
+                ));
+            }
+        }
+        match result {
             Ok(warnings) => {
                 for wn in warnings {
                     eprintln!("warning: {}: kernel: {wn}", w.name);
                 }
+                let all: Vec<Step> = w
+                    .steps
+                    .iter()
+                    .chain(w.nft.as_ref().map(|n| &n.1))
+                    .cloned()
+                    .collect();
                 let _ = writeln!(
                     out,
-                    "{}: applied {} message(s) ({})",
+                    "{}: applied {} netlink message(s){} ({})",
                     w.name,
                     w.steps.len(),
-                    counts(&w.steps).replace(" to ", " ")
+                    if w.nft.is_some() {
+                        " and 1 nft transaction"
+                    } else {
+                        ""
+                    },
+                    counts(&all).replace(" to ", " ")
                 );
             }
             Err(e) => {
@@ -302,40 +404,51 @@ pub fn teardown_cmd(a: TeardownArgs) -> i32 {
             return cli::USAGE;
         }
     };
+    let mut code = cli::OK;
     match live.root() {
         Some(r) if r.kind == "htb" && r.handle != 0 => match sock.batch(&[root_qdisc_del(ifx)]) {
-            Ok(acks) if matches!(acks.first(), Some(super::nl::Ack::Ok(_))) => {
-                println!(
-                    "{}: removed root qdisc htb {} with {} class(es) and its filters",
-                    a.interface,
-                    fmt_handle(r.handle),
-                    live.classes.len()
-                );
-                cli::OK
-            }
+            Ok(acks) if matches!(acks.first(), Some(super::nl::Ack::Ok(_))) => println!(
+                "{}: removed root qdisc htb {} with {} class(es) and its filters",
+                a.interface,
+                fmt_handle(r.handle),
+                live.classes.len()
+            ),
             Ok(acks) => {
-                eprintln!("error: {}: {:?}", a.interface, acks.first());
-                cli::FAILED
+                if let Some(super::nl::Ack::Err(e)) = acks.first() {
+                    eprintln!(
+                        "error: {}: the kernel refused to delete the root qdisc: {e}",
+                        a.interface
+                    );
+                }
+                code = cli::FAILED;
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                cli::USAGE
+                return cli::USAGE;
             }
         },
-        Some(r) if r.handle != 0 => {
-            println!(
-                "{}: root qdisc is {} {}, not tcc's HTB: left alone",
+        Some(r) if r.handle != 0 => println!(
+            "{}: root qdisc is {} {}, not tcc's HTB: left alone",
+            a.interface,
+            r.kind,
+            fmt_handle(r.handle)
+        ),
+        _ => println!("{}: no tcc qdisc", a.interface),
+    }
+    if let Ok(Some(_)) = nft::current_marker(&a.interface) {
+        match nft::run(&nft::delete_script(&a.interface)) {
+            Ok(()) => println!(
+                "{}: removed nft table inet {}",
                 a.interface,
-                r.kind,
-                fmt_handle(r.handle)
-            );
-            cli::OK
-        }
-        _ => {
-            println!("{}: no tcc configuration", a.interface);
-            cli::OK
+                nft::table_name(&a.interface)
+            ),
+            Err(e) => {
+                eprintln!("error: {}: nft: {e}", a.interface);
+                code = cli::FAILED;
+            }
         }
     }
+    code
 }
 
 fn all_interfaces() -> Vec<String> {

@@ -49,7 +49,8 @@ pub struct Desired {
 impl Desired {
     /// Lower a checked interface. Errors when a filter cannot be written as u32 selectors
     /// (the CLI runs `emit::u32_expressible` first, so this is a safety net).
-    pub fn from_plan(iface: &Interface) -> Result<Desired, String> {
+    /// Without `u32` the plan's filters are left to nftables (`nft.rs`): no tc filters.
+    pub fn from_plan(iface: &Interface, u32: bool) -> Result<Desired, String> {
         let major = iface.handle;
         let leaves = iface.leaves();
         let classes = iface
@@ -81,7 +82,7 @@ impl Desired {
         // The same priorities as the sh backend's u32 filters: one per (filter, family).
         let mut groups = Vec::new();
         let mut prio = 0u16;
-        for (i, f) in iface.filters.iter().enumerate() {
+        for (i, f) in iface.filters.iter().enumerate().filter(|_| u32) {
             let classid = tc_handle(major, iface.classes[f.class].minor);
             for fam in families(&f.m) {
                 let sels = selectors(&f.m, fam);

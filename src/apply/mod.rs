@@ -8,4 +8,5 @@ pub mod diff;
 pub mod encode;
 pub mod exec;
 pub mod live;
+pub mod nft;
 pub mod nl;
