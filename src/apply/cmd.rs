@@ -203,16 +203,26 @@ fn nft_change(iface: &crate::plan::Interface, u32: bool) -> Result<Option<(Strin
     let table = format!("nft table inet {}", nft::table_name(&iface.name));
     let rules = iface.filters.len();
     // With u32 and no table there is nothing to ask nft (which need not be installed).
-    let current = match nft::current_marker(&iface.name) {
-        Ok(c) => c,
-        Err(e) if u32 && e.starts_with("cannot run nft") => None,
-        Err(e) => return Err(e),
-    };
     let step = |change, detail: String| Step {
         change,
         object: table.clone(),
         detail,
         msg: crate::apply::nl::Msg::new(0, 0),
+    };
+    let current = match nft::current_marker(&iface.name) {
+        Ok(c) => c,
+        Err(e) if u32 && e.starts_with("cannot run nft") => None,
+        // `tcc plan` without privileges: nftables cannot be read, so it cannot be compared.
+        Err(e) if e.contains("Operation not permitted") => {
+            return Ok(Some((
+                nft::script(iface),
+                step(
+                    Change::Change,
+                    "cannot be read without CAP_NET_ADMIN; apply replaces it".into(),
+                ),
+            )))
+        }
+        Err(e) => return Err(e),
     };
     Ok(match (u32, current) {
         (true, None) => None,

@@ -101,9 +101,16 @@ pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), String> {
 
 fn expect_ok(sock: &mut Socket, msgs: &[Msg], what: &str) -> Result<(), String> {
     let acks = sock.batch(msgs).map_err(|e| format!("{what}: {e}"))?;
-    for a in &acks {
+    for (a, m) in acks.iter().zip(msgs) {
         if let Ack::Err(e) = a {
-            return Err(format!("{what}: {e}"));
+            let b = m.bytes();
+            return Err(format!(
+                "{what}: {e} (message type {}, handle {:#x}, parent {:#x}, info {:#x})",
+                m.ty(),
+                u32_at(b, 24),
+                u32_at(b, 28),
+                u32_at(b, 32)
+            ));
         }
     }
     if acks.len() != msgs.len() {
@@ -121,9 +128,14 @@ pub fn recreate(snap: &Live) -> Vec<Msg> {
     let major = root.handle & 0xffff_0000;
     let in_tree = |parent: u32| parent & 0xffff_0000 == major || parent == TC_H_ROOT;
     let mut out = vec![again(RTM_NEWQDISC, root, root.parent, snap.ifindex)];
-    // Classes, parents first.
+    // Classes, parents first. Only qdiscs whose classes are made one by one get them sent;
+    // the classes of tbf, prio, mq... come with the qdisc itself.
     let mut done: Vec<u32> = vec![root.handle];
-    let mut todo: Vec<&Obj> = snap.classes.iter().collect();
+    let mut todo: Vec<&Obj> = snap
+        .classes
+        .iter()
+        .filter(|c| matches!(c.kind.as_str(), "htb" | "hfsc" | "drr" | "qfq" | "cbq"))
+        .collect();
     while !todo.is_empty() {
         let before = todo.len();
         todo.retain(|c| {
@@ -149,16 +161,58 @@ pub fn recreate(snap: &Live) -> Vec<Msg> {
             out.push(again(RTM_NEWQDISC, q, q.parent, snap.ifindex));
         }
     }
+    // u32: the root hash table of each priority (`800:`) is made by the kernel with the first
+    // node, numbered in creation order; nodes are sent without their table id so they land in
+    // it, and sending them in dump order gives the same numbers again. The kernel lists a
+    // priority's tables newest first, so the root table is the last one listed.
+    // (Known limit: u32 instances of the same priority under different parents of one qdisc
+    // share their table list in dumps; tcc never makes such a pair.)
+    let mut root_ht: Vec<((u32, u32), u32)> = Vec::new();
+    for f in &snap.filters {
+        if f.kind == "u32" && f.handle != 0 && f.handle & 0xfff == 0 {
+            let key = (f.parent, f.info >> 16);
+            root_ht.retain(|(k, _)| *k != key);
+            root_ht.push((key, f.handle & 0xfff0_0000));
+        }
+    }
     for f in &snap.filters {
         if !in_tree(f.parent) || f.handle == 0 {
             continue;
         }
+        let key = (f.parent, f.info >> 16);
         if f.kind == "u32" && f.handle & 0xfff == 0 {
-            continue; // hash table 800: and friends are made by the kernel with the first node
+            continue;
         }
-        out.push(again(RTM_NEWTFILTER, f, f.parent, snap.ifindex));
+        let mut f = f.clone();
+        if f.kind == "u32"
+            && root_ht
+                .iter()
+                .any(|(k, ht)| *k == key && *ht == f.handle & 0xfff0_0000)
+        {
+            f.handle &= 0xfff;
+            f.raw = strip_u32_hash(&f);
+        }
+        out.push(again(RTM_NEWTFILTER, &f, f.parent, snap.ifindex));
     }
     out
+}
+
+/// The dumped payload of a u32 node without TCA_U32_HASH in its options.
+fn strip_u32_hash(o: &Obj) -> Vec<u8> {
+    let mut m = Msg::new(0, 0);
+    m.put(&o.raw[..20]);
+    for a in o.attrs() {
+        if a.ty == TCA_OPTIONS {
+            m.nest(TCA_OPTIONS);
+            for b in attrs(a.data).into_iter().filter(|b| b.ty != 2) {
+                m.attr(b.ty, b.data);
+            }
+            m.end_nest();
+        } else {
+            m.attr(a.ty, a.data);
+        }
+    }
+    m.buf[16..].to_vec()
 }
 
 /// A create message for a dumped object: same handle, parent and info; kind and options.
