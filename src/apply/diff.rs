@@ -31,11 +31,14 @@ pub struct DGroup {
     pub prio: u16,
     pub proto: u16,
     pub filters: Vec<U32>,
-    /// What the group classifies, for messages: "filter 3 -> voip".
+    /// Which plan filters the group holds, for messages: "filters 3..7 (ip)".
     pub label: String,
 }
 
-/// The traffic-control tree a plan asks for on one interface.
+/// The most u32 nodes tcc puts under one priority (a u32 hash table holds 2048).
+pub const NODES_PER_PRIO: usize = 2000;
+
+/// The tree a plan asks for on one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
     pub name: String,
@@ -79,9 +82,12 @@ impl Desired {
                 leaf: leaves[i],
             })
             .collect();
-        // The same priorities as the sh backend's u32 filters: one per (filter, family).
-        let mut groups = Vec::new();
-        let mut prio = 0u16;
+        // u32 instances: consecutive filters of one protocol share a priority (its nodes are
+        // tried in the order they were added, so first match still wins), up to
+        // `NODES_PER_PRIO` nodes. One priority per filter, as the sh backend writes them,
+        // runs out of u32 hash table ids (2046 per qdisc) above ~2000 filters.
+        let mut groups: Vec<DGroup> = Vec::new();
+        let mut first = 0;
         for (i, f) in iface.filters.iter().enumerate().filter(|_| u32) {
             let classid = tc_handle(major, iface.classes[f.class].minor);
             for fam in families(&f.m) {
@@ -89,7 +95,6 @@ impl Desired {
                 if sels.is_empty() {
                     continue;
                 }
-                prio += 1;
                 let proto = if fam == Family::V6 {
                     ETH_P_IPV6
                 } else {
@@ -99,17 +104,26 @@ impl Desired {
                     .iter()
                     .map(|s| U32::parse(s, classid))
                     .collect::<Result<Vec<_>, _>>()?;
-                groups.push(DGroup {
-                    prio,
-                    proto,
-                    filters,
-                    label: format!(
-                        "filter {} -> {} ({})",
-                        i + 1,
-                        iface.classes[f.class].name,
-                        protocol_of(fam).0
-                    ),
+                let fits = groups.last().is_some_and(|g| {
+                    g.proto == proto && g.filters.len() + filters.len() <= NODES_PER_PRIO
                 });
+                if !fits {
+                    first = i + 1;
+                    groups.push(DGroup {
+                        prio: groups.len() as u16 + 1,
+                        proto,
+                        filters: vec![],
+                        label: String::new(),
+                    });
+                }
+                let g = groups.last_mut().unwrap();
+                g.filters.extend(filters);
+                let fam = protocol_of(fam).0;
+                g.label = if first == i + 1 {
+                    format!("filter {first} ({fam})")
+                } else {
+                    format!("filters {first}..{} ({fam})", i + 1)
+                };
             }
         }
         Ok(Desired {
