@@ -268,6 +268,15 @@ fn one_rate_change_is_one_message() {
         "{}",
         text(&o)
     );
+    // --dry-run is plan: same diff, same status, nothing changed.
+    let o = ns.tcc(&["apply", "--dry-run", "--classifier", "u32", &path]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("eth1: 0 to add, 1 to change, 0 to delete"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(ns.live().config_bytes(), before.config_bytes());
     let o = ns.tcc(&["apply", "--classifier", "u32", &path]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(

@@ -410,3 +410,61 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
     );
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(src: &str) -> Desired {
+        let (plan, diags) = crate::analyze(0, src);
+        assert!(!diags.has_errors(), "{:?}", diags.items);
+        Desired::from_plan(&plan.interfaces[0], true).unwrap()
+    }
+
+    #[test]
+    fn consecutive_filters_of_one_protocol_share_a_priority() {
+        let w = want(
+            "interface eth1 {\n rate 100mbit\n default c\n\
+             class a { classid 1:10; rate 10mbit; match udp dport 53 }\n\
+             class b { classid 1:11; rate 10mbit; match tcp dst 10.0.0.1 }\n\
+             class v6 { classid 1:12; rate 10mbit; match dst 2001:db8::1 }\n\
+             class c { classid 1:13; rate 10mbit; match src 10.1.0.0/16 }\n}\n",
+        );
+        // `udp dport 53` is for both families: an ip and an ipv6 node.
+        let layout: Vec<(u16, u16, usize)> = w
+            .groups
+            .iter()
+            .map(|g| (g.prio, g.proto, g.filters.len()))
+            .collect();
+        assert_eq!(
+            layout,
+            [
+                (1, ETH_P_IP, 1),
+                (2, ETH_P_IPV6, 1),
+                (3, ETH_P_IP, 1),
+                (4, ETH_P_IPV6, 1),
+                (5, ETH_P_IP, 1)
+            ]
+        );
+        assert_eq!(w.classes.len(), 5, "the interface rate makes a root class");
+        assert_eq!(w.defcls, 0x13);
+    }
+
+    #[test]
+    fn long_runs_are_split_at_the_node_limit() {
+        let mut src =
+            String::from("interface eth1 {\n rate 10gbit\n default d\n class d { rate 1mbit }\n");
+        for i in 0..4500 {
+            src.push_str(&format!(
+                " class \"c{i}\" {{ rate 1mbit; match dst 10.{}.{}.1 }}\n",
+                i / 256,
+                i % 256
+            ));
+        }
+        src.push_str("}\n");
+        let w = want(&src);
+        let sizes: Vec<usize> = w.groups.iter().map(|g| g.filters.len()).collect();
+        assert_eq!(sizes, [2000, 2000, 500]);
+        assert_eq!(w.groups[2].label, "filters 4001..4500 (ip)");
+    }
+}
