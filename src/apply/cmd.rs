@@ -135,6 +135,8 @@ struct Work {
     steps: Vec<Step>,
     /// The nftables transaction to run after the steps, and its line in the diff.
     nft: Option<(String, Step)>,
+    want: Desired,
+    ps: Psched,
 }
 
 impl Work {
@@ -193,6 +195,8 @@ fn compare(
             live,
             steps,
             nft,
+            want,
+            ps,
         });
     }
     Ok(work)
@@ -342,6 +346,17 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
             }
         }
         let mut result = exec::run(&mut sock, &w.live, &w.steps).map_err(|e| e.to_string());
+        if result.is_ok() && !w.steps.is_empty() {
+            // The kernel may accept a message and keep less than it said (a u32 mark test on a
+            // kernel without CONFIG_CLS_U32_MARK is dropped silently): read back and compare.
+            if let Err(e) = verify(&mut sock, w) {
+                let restored = match exec::restore(&mut sock, &w.live) {
+                    Ok(()) => "the previous configuration was restored".to_string(),
+                    Err(r) => format!("restoring the previous configuration FAILED: {r}"),
+                };
+                result = Err(format!("{e}\n{restored}"));
+            }
+        }
         if let (Ok(_), Some((script, _))) = (&result, &w.nft) {
             // The nftables transaction is atomic: when it fails it changed nothing, and the
             // traffic-control steps before it are undone.
@@ -393,6 +408,20 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
         }
     }
     cli::OK
+}
+
+/// Read the interface again and check that nothing is left to do.
+fn verify(sock: &mut Socket, w: &Work) -> Result<(), String> {
+    let now = Live::read(sock, w.live.ifindex).map_err(|e| format!("reading back: {e}"))?;
+    let left = diff(&now, &w.want, &w.ps);
+    if left.is_empty() {
+        return Ok(());
+    }
+    let what: Vec<String> = left.iter().map(|s| format!("  {s}")).collect();
+    Err(format!(
+        "the kernel accepted the changes but does not hold what was sent; still differing:\n{}",
+        what.join("\n")
+    ))
 }
 
 pub fn teardown_cmd(a: TeardownArgs) -> i32 {

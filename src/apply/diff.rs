@@ -306,7 +306,9 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
     // Filters on the qdisc, grouped by priority; filters elsewhere in the tree are not ours
     // to keep (tcc never attaches any there), so they go too.
     let mut live_groups: BTreeMap<(u32, u16), Vec<Option<U32>>> = BTreeMap::new();
-    for f in &live.filters {
+    // Only filters inside the root tree: ingress/clsact filters are not tcc's.
+    let in_tree = |parent: u32| parent >> 16 == want.major as u32;
+    for f in live.filters.iter().filter(|f| in_tree(f.parent)) {
         let prio = (f.info >> 16) as u16;
         if f.handle == 0 {
             live_groups.entry((f.parent, prio)).or_default();
