@@ -626,3 +626,111 @@ fn status_shows_the_tree() {
     }
     assert!(s.contains("200mbit"), "{s}");
 }
+
+/// Packets land in the plan's classes with both classifiers: first match wins, negation and
+/// lists work (nft), and the default class takes the rest. One UDP datagram per check, from
+/// the shaped namespace to a second one; the class whose packet counter moved is the answer.
+#[test]
+fn packets_are_classified_as_planned() {
+    if !need_root() {
+        return;
+    }
+    let plan = "interface eth1 {\n rate 100mbit\n default other\n\
+        class first { classid 1:10; rate 10mbit; match udp dport 53 dst 10.99.0.2 }\n\
+        class dns { classid 1:11; rate 10mbit; match udp dport 53..54 }\n\
+        class web { classid 1:12; rate 10mbit; match udp dport 80, 443 }\n\
+        class other { classid 1:13; rate 10mbit }\n}\n";
+    let negated = plan.replace(
+        "class other",
+        "class far { classid 1:14; rate 10mbit; match udp dst !10.99.0.2 }\n class other",
+    );
+    let cases: &[(&str, &str, &[(&str, u16, u32)])] = &[
+        (
+            plan,
+            "u32",
+            &[
+                ("10.99.0.2", 53, 0x10),
+                ("10.99.0.2", 54, 0x11),
+                ("10.99.0.3", 53, 0x11),
+                ("10.99.0.2", 443, 0x12),
+                ("10.99.0.2", 9, 0x13),
+            ],
+        ),
+        (
+            plan,
+            "nft",
+            &[
+                ("10.99.0.2", 53, 0x10),
+                ("10.99.0.2", 54, 0x11),
+                ("10.99.0.3", 53, 0x11),
+                ("10.99.0.2", 443, 0x12),
+                ("10.99.0.2", 9, 0x13),
+            ],
+        ),
+        (
+            &negated,
+            "nft",
+            &[
+                ("10.99.0.3", 9, 0x14),
+                ("10.99.0.3", 80, 0x12),
+                ("10.99.0.2", 9, 0x13),
+            ],
+        ),
+    ];
+    for (src, cls, checks) in cases {
+        let a = Ns::new();
+        let b = Ns::with(&[]);
+        a.ip(&["link", "set", "eth1p", "netns", &b.name]);
+        a.ip(&["addr", "add", "10.99.0.1/24", "dev", "eth1"]);
+        b.ip(&["addr", "add", "10.99.0.2/24", "dev", "eth1p"]);
+        b.ip(&["link", "set", "eth1p", "up"]);
+        a.ip(&["link", "set", "eth1", "up"]);
+        for host in ["10.99.0.2", "10.99.0.3"] {
+            a.ip(&[
+                "neigh",
+                "replace",
+                host,
+                "lladdr",
+                "02:00:00:00:00:02",
+                "dev",
+                "eth1",
+                "nud",
+                "permanent",
+            ]);
+        }
+        a.exec(&["sysctl", "-qw", "net.ipv6.conf.eth1.disable_ipv6=1"]);
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), src).unwrap();
+        let o = a.tcc(&[
+            "apply",
+            "--classifier",
+            cls,
+            &tmp.path().display().to_string(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        for &(dst, port, want) in checks.iter() {
+            let packets = |l: &Live| -> Vec<(u32, u64)> {
+                l.classes
+                    .iter()
+                    .map(|c| (c.handle, c.stats.packets))
+                    .collect()
+            };
+            let before = packets(&a.live());
+            a.exec(&[
+                "python3",
+                "-c",
+                &format!(
+                    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('{dst}', {port}))"
+                ),
+            ]);
+            let after = packets(&a.live());
+            let moved: Vec<u32> = after
+                .iter()
+                .zip(&before)
+                .filter(|(x, y)| x.1 > y.1 && x.0 & 0xffff != 1)
+                .map(|(x, _)| x.0 & 0xffff)
+                .collect();
+            assert_eq!(moved, [want], "{cls}: udp to {dst}:{port}");
+        }
+    }
+}
