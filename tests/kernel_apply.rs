@@ -627,6 +627,9 @@ fn status_shows_the_tree() {
     assert!(s.contains("200mbit"), "{s}");
 }
 
+/// A datagram's destination address and port, and the class minor it must land in.
+type Probe = (&'static str, u16, u32);
+
 /// Packets land in the plan's classes with both classifiers: first match wins, negation and
 /// lists work (nft), and the default class takes the rest. One UDP datagram per check, from
 /// the shaped namespace to a second one; the class whose packet counter moved is the answer.
@@ -644,7 +647,7 @@ fn packets_are_classified_as_planned() {
         "class other",
         "class far { classid 1:14; rate 10mbit; match udp dst !10.99.0.2 }\n class other",
     );
-    let cases: &[(&str, &str, &[(&str, u16, u32)])] = &[
+    let cases: &[(&str, &str, &[Probe])] = &[
         (
             plan,
             "u32",
