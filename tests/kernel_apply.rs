@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tcc::apply::diff::{diff, Change, Desired, Step};
-use tcc::apply::encode::{htb_class, HtbClass, Psched};
+use tcc::apply::encode::{htb_class, u32_filter_add, HtbClass, Psched, ETH_P_IP, U32};
 use tcc::apply::exec::{self, ApplyError};
 use tcc::apply::live::{ifindex, parse_htb_class, parse_u32, Live};
 use tcc::apply::nl::Socket;
@@ -420,9 +420,25 @@ fn refusal_part_way_restores_the_snapshot() {
                 msg: htb_class(live.ifindex, 0x10001, 0x20005, &bad, false, &ps),
             },
         );
-        exec::run(&mut sock, &live, &steps).unwrap_err()
+        let first = exec::run(&mut sock, &live, &steps).unwrap_err();
+        // Second try: a u32 node whose handle names a hash table that is not its own. The
+        // kernel explains this one in its extended ack.
+        steps.remove(3);
+        let f = U32::parse("match ip dst 10.1.2.3/32", 0x10012).unwrap();
+        let n = steps.len() - 1;
+        steps.insert(
+            n,
+            Step {
+                change: Change::Add,
+                object: "filter (bogus)".into(),
+                detail: String::new(),
+                msg: u32_filter_add(live.ifindex, 0x10000, ETH_P_IP, 1, 0xabc0_0800, &f),
+            },
+        );
+        let second = exec::run(&mut sock, &live, &steps).unwrap_err();
+        (first, second)
     });
-    match err {
+    match err.0 {
         ApplyError::Refused {
             step,
             error,
@@ -431,6 +447,32 @@ fn refusal_part_way_restores_the_snapshot() {
             assert!(step.contains("class 2:5 (bogus)"), "{step}");
             assert_eq!(error.errno, libc::EINVAL, "{error}");
             assert_eq!(restored, Ok(()));
+        }
+        e => panic!("{e}"),
+    }
+    assert_eq!(ns.live().config_bytes(), snapshot.config_bytes());
+    match err.1 {
+        ApplyError::Refused {
+            step,
+            error,
+            restored,
+        } => {
+            assert!(step.contains("filter (bogus)"), "{step}");
+            assert_eq!(error.errno, libc::EINVAL, "{error}");
+            let msg = error.msg.clone().unwrap_or_default();
+            assert!(msg.contains("hash table"), "extended ack: {error}");
+            assert_eq!(restored, Ok(()));
+            let shown = ApplyError::Refused {
+                step,
+                error,
+                restored,
+            }
+            .to_string();
+            assert!(
+                shown.contains("the kernel refused `+ filter (bogus)`"),
+                "{shown}"
+            );
+            assert!(shown.contains(&msg), "{shown}");
         }
         e => panic!("{e}"),
     }
@@ -736,4 +778,43 @@ fn packets_are_classified_as_planned() {
             assert_eq!(moved, [want], "{cls}: udp to {dst}:{port}");
         }
     }
+}
+
+/// The interface disappears between reading and sending: the refusal names the step and the
+/// kernel's reason, and says plainly that nothing could be restored.
+#[test]
+fn interface_gone_mid_apply_is_reported() {
+    if !need_root() {
+        return;
+    }
+    let ns = Ns::new();
+    let name = ns.name.clone();
+    let err = ns.inside(move || {
+        let plan = plan_of(&format!(
+            "{}/corpus/valid/seed-example-1.shape",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+        let ps = Psched::host().unwrap();
+        let mut sock = Socket::open().unwrap();
+        let live = Live::read(&mut sock, ifindex("eth1").unwrap()).unwrap();
+        let want = Desired::from_plan(&plan.interfaces[0], true).unwrap();
+        let steps = diff(&live, &want, &ps);
+        run(&["ip", "-n", &name, "link", "del", "eth1"]);
+        exec::run(&mut sock, &live, &steps).unwrap_err()
+    });
+    match &err {
+        ApplyError::Refused {
+            step,
+            error,
+            restored,
+        } => {
+            assert!(step.contains("root qdisc htb 1:"), "{step}");
+            assert_eq!(error.errno, libc::ENODEV, "{error}");
+            assert!(restored.is_err(), "{restored:?}");
+        }
+        e => panic!("{e}"),
+    }
+    assert!(err
+        .to_string()
+        .contains("restoring the previous configuration FAILED"));
 }
