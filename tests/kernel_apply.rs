@@ -818,3 +818,51 @@ fn interface_gone_mid_apply_is_reported() {
         .to_string()
         .contains("restoring the previous configuration FAILED"));
 }
+
+/// Two interfaces, the second fails (its u32 mark test is not kept by this kernel): the first,
+/// already applied, gets its tc tree AND its nftables table back.
+#[test]
+fn failure_on_a_later_interface_restores_the_earlier_ones() {
+    if !need_root() {
+        return;
+    }
+    if u32_keeps_marks() {
+        eprintln!("skipped: this kernel keeps u32 marks, so this failure cannot be provoked");
+        return;
+    }
+    let ns = Ns::with(&["eth1", "eth2"]);
+    let one = "interface eth1 {\n rate 100mbit\n default b\n\
+        class a { classid 1:10; rate 10mbit; match udp dport 53 }\n\
+        class b { classid 1:11; rate 20mbit }\n}\n";
+    let tmp1 = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp1.path(), one).unwrap();
+    let o = ns.tcc(&["apply", &tmp1.path().display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let tc_before = ns.live_of("eth1").config_bytes();
+    let nft_before = ns.exec(&["nft", "list", "table", "inet", "tcc_eth1"]);
+
+    let two = one.replace("rate 20mbit", "rate 30mbit")
+        + "interface eth2 {\n rate 100mbit\n default d\n\
+           class m { classid 1:10; rate 10mbit; match mark 0x20/0xff }\n\
+           class d { classid 1:11; rate 10mbit }\n}\n";
+    let tmp2 = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp2.path(), two).unwrap();
+    let o = ns.tcc(&[
+        "apply",
+        "--classifier",
+        "u32",
+        &tmp2.path().display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("eth1: previous configuration restored"),
+        "{err}"
+    );
+    assert_eq!(ns.live_of("eth1").config_bytes(), tc_before);
+    assert_eq!(
+        ns.exec(&["nft", "list", "table", "inet", "tcc_eth1"]),
+        nft_before
+    );
+    assert!(ns.live_of("eth2").root_is_default());
+}

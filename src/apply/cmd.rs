@@ -135,6 +135,8 @@ struct Work {
     steps: Vec<Step>,
     /// The nftables transaction to run after the steps, and its line in the diff.
     nft: Option<(String, Step)>,
+    /// The table before (as listed), to put back if a later interface fails.
+    nft_before: Option<String>,
     want: Desired,
     ps: Psched,
 }
@@ -190,11 +192,16 @@ fn compare(
             eprintln!("error: {}: {e}", iface.name);
             cli::USAGE
         })?;
+        let nft_before = match &nft {
+            Some(_) => nft::current_table(&iface.name).ok().flatten(),
+            None => None,
+        };
         work.push(Work {
             name: iface.name.clone(),
             live,
             steps,
             nft,
+            nft_before,
             want,
             ps,
         });
@@ -398,7 +405,12 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
                 eprintln!("error: {}: {e}", w.name);
                 // Interfaces applied before this one are put back as well.
                 for done in work[..k].iter().rev() {
-                    match exec::restore(&mut sock, &done.live) {
+                    let mut r = exec::restore(&mut sock, &done.live);
+                    if r.is_ok() && done.nft.is_some() {
+                        let script = nft::restore_script(&done.name, done.nft_before.as_deref());
+                        r = nft::run(&script).map_err(|e| format!("nft: {e}"));
+                    }
+                    match r {
                         Ok(()) => eprintln!("note: {}: previous configuration restored", done.name),
                         Err(r) => eprintln!("error: {}: restoring failed: {r}", done.name),
                     }

@@ -184,28 +184,46 @@ pub fn delete_script(iface: &str) -> String {
     format!("add table inet {t}\ndelete table inet {t}\n")
 }
 
-/// The comment of the interface's table: `None` when there is no such table,
-/// `Some("")` for a table without a comment.
-pub fn current_marker(iface: &str) -> Result<Option<String>, String> {
+/// The interface's table as `nft list` prints it (valid `nft -f` input), `None` when absent.
+pub fn current_table(iface: &str) -> Result<Option<String>, String> {
     let out = Command::new("nft")
         .args(["list", "table", "inet", &table_name(iface)])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run nft: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No such file") {
-            return Ok(None);
-        }
-        return Err(format!("nft list table: {}", err.trim()));
+    if out.status.success() {
+        return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(Some(
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix("comment \""))
-            .map(|c| c.trim_end_matches('"').to_string())
-            .unwrap_or_default(),
-    ))
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No such file") {
+        Ok(None)
+    } else {
+        Err(format!("nft list table: {}", err.trim()))
+    }
+}
+
+/// The transaction that puts back `before` (from `current_table`) as the interface's table.
+pub fn restore_script(iface: &str, before: Option<&str>) -> String {
+    let mut s = delete_script(iface);
+    if let Some(t) = before {
+        s.push_str(t);
+    }
+    s
+}
+
+/// The comment of the interface's table: `None` when there is no such table,
+/// `Some("")` for a table without a comment.
+pub fn current_marker(iface: &str) -> Result<Option<String>, String> {
+    Ok(current_table(iface)?.map(|text| marker_of(&text)))
+}
+
+/// The tcc comment in a listed table (empty when it has none).
+pub fn marker_of(table: &str) -> String {
+    table
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("comment \""))
+        .map(|c| c.trim_end_matches('"').to_string())
+        .unwrap_or_default()
 }
 
 /// Run one `nft -f -` transaction.
