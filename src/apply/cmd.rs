@@ -233,6 +233,12 @@ fn nft_change(iface: &crate::plan::Interface, u32: bool) -> Result<Option<(Strin
                 ),
             )))
         }
+        Err(e) if e.starts_with("cannot run nft") => {
+            return Err(format!(
+                "{e}: the default classifier needs the `nft` program (package nftables); \
+                 `--classifier u32` needs no program"
+            ))
+        }
         Err(e) => return Err(e),
     };
     Ok(match (u32, current) {

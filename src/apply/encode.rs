@@ -492,6 +492,19 @@ mod tests {
     }
 
     #[test]
+    fn psched_like_tc_core_init() {
+        // A clock_res of 1 GHz means nanosecond ticks: t2us is replaced by us2t (tc's
+        // compatibility hack), and get_hz falls back to 100 unless the third word is 1000000.
+        let p = Psched::parse("00000001 00000001 3b9aca00 3b9aca00").unwrap();
+        assert_eq!(p.tick_in_usec, 1000.0);
+        assert_eq!(p.hz, 100);
+        let p = Psched::parse("000003e8 00000040 000f4240 000003e8").unwrap();
+        assert_eq!(p.hz, 1000);
+        assert_eq!(p.xmittime(1_000_000, 1000), (1000.0 * 15.625) as u32);
+        assert!(Psched::parse("garbage").is_none());
+    }
+
+    #[test]
     fn u32_keys_merge_like_tc() {
         let u = U32::parse(
             "match ip protocol 6 0xff match ip dst 1.2.3.4/32 match ip dport 1000 0xffff match ip sport 80 0xffff",
