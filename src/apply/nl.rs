@@ -29,6 +29,7 @@ pub const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
 pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
 pub const NLM_F_ACK_TLVS: u16 = 0x200;
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
 
 const NLMSGERR_ATTR_MSG: u16 = 1;
 
@@ -271,16 +272,30 @@ impl Socket {
     }
 
     /// Dump request: returns the payload of every answer (family header + attributes).
-    pub fn dump(&mut self, mut msg: Msg) -> io::Result<Vec<Vec<u8>>> {
+    /// A dump the kernel marks as interrupted by a concurrent change is taken again.
+    pub fn dump(&mut self, msg: Msg) -> io::Result<Vec<Vec<u8>>> {
+        for _ in 0..10 {
+            if let Some(out) = self.dump_once(msg.clone())? {
+                return Ok(out);
+            }
+        }
+        Err(io::Error::other(
+            "the dump kept being interrupted by concurrent changes",
+        ))
+    }
+
+    fn dump_once(&mut self, mut msg: Msg) -> io::Result<Option<Vec<Vec<u8>>>> {
         let seq = self.next_seq();
         msg.set_seq(seq);
         msg.set_flags(NLM_F_REQUEST | NLM_F_DUMP);
         self.sock.send(msg.bytes(), 0)?;
         let mut out = Vec::new();
+        let mut interrupted = false;
         loop {
             for r in self.recv()? {
+                interrupted |= r.seq == seq && r.flags & NLM_F_DUMP_INTR != 0;
                 match r.ty {
-                    NLMSG_DONE => return Ok(out),
+                    NLMSG_DONE => return Ok((!interrupted).then_some(out)),
                     NLMSG_ERROR => {
                         let (_, ack) = parse_ack(r.flags, &r.payload);
                         if let Ack::Err(e) = ack {
