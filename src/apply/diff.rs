@@ -13,7 +13,7 @@ use super::live::{parse_htb_class, parse_htb_qdisc, parse_u32, Live};
 use super::nl::Msg;
 use crate::emit::u32::{families, protocol_of, selectors};
 use crate::plan::{Family, Interface};
-use crate::units::format_rate;
+use crate::units::{format_rate, format_size};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,7 +387,28 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         if l.ceil != ceil {
             what.push(format!("ceil {} -> {}", rate_text(l.ceil), rate_text(ceil)));
         }
-        if l.buffer != buffer || l.cbuffer != cbuffer {
+        // Bursts are held in psched ticks, which also move with the rate. A burst changed when
+        // the wanted bytes at the live rate give other ticks; shown in bytes, the live one as
+        // the kernel's ticks convert back (tc rounds them down).
+        let bytes = |ticks: u32, rate: u64| {
+            format_size((ticks as f64 / ps.tick_in_usec * rate as f64 / 1e6).round() as u64)
+        };
+        let (wb, wc) = (c.htb.burst_bytes(ps), c.htb.cburst_bytes(ps));
+        if ps.xmittime(l.rate, wb) != l.buffer {
+            what.push(format!(
+                "burst {} -> {}",
+                bytes(l.buffer, l.rate),
+                format_size(wb as u64)
+            ));
+        }
+        if ps.xmittime(l.ceil, wc) != l.cbuffer {
+            what.push(format!(
+                "cburst {} -> {}",
+                bytes(l.cbuffer, l.ceil),
+                format_size(wc as u64)
+            ));
+        }
+        if what.is_empty() && (l.buffer != buffer || l.cbuffer != cbuffer) {
             what.push("burst".into());
         }
         if c.leaf && l.level == 0 && (l.quantum != quantum || l.prio != prio) {

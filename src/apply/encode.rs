@@ -143,19 +143,21 @@ pub struct HtbClass {
 }
 
 impl HtbClass {
+    /// The burst in bytes: given, or rate / hz + mtu as tc computes it.
+    pub fn burst_bytes(&self, ps: &Psched) -> u32 {
+        self.burst
+            .unwrap_or((self.rate / ps.hz as u64) as u32 + self.mtu)
+    }
+    pub fn cburst_bytes(&self, ps: &Psched) -> u32 {
+        self.cburst
+            .unwrap_or((self.ceil / ps.hz as u64) as u32 + self.mtu)
+    }
+    /// The burst in psched ticks (TCA_HTB_PARMS `buffer`).
     pub fn buffer(&self, ps: &Psched) -> u32 {
-        ps.xmittime(
-            self.rate,
-            self.burst
-                .unwrap_or((self.rate / ps.hz as u64) as u32 + self.mtu),
-        )
+        ps.xmittime(self.rate, self.burst_bytes(ps))
     }
     pub fn cbuffer(&self, ps: &Psched) -> u32 {
-        ps.xmittime(
-            self.ceil,
-            self.cburst
-                .unwrap_or((self.ceil / ps.hz as u64) as u32 + self.mtu),
-        )
+        ps.xmittime(self.ceil, self.cburst_bytes(ps))
     }
 }
 
