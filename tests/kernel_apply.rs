@@ -866,3 +866,36 @@ fn failure_on_a_later_interface_restores_the_earlier_ones() {
     );
     assert!(ns.live_of("eth2").root_is_default());
 }
+
+/// Every kind of u32 selector tcc writes comes back from the kernel as tcc sent it, so a
+/// second apply finds nothing to do (and nft takes the same plan).
+#[test]
+fn every_selector_kind_round_trips() {
+    if !need_root() {
+        return;
+    }
+    let src = "interface eth1 {\n rate 1gbit\n default rest\n\
+        class a { classid 1:10; rate 10mbit; match tcp sport 1024..5000 dst 10.1.0.0/17 }\n\
+        class b { classid 1:11; rate 10mbit; match udp dport 53, 123, 5060..5061 src 2001:db8:a::/45 }\n\
+        class c { classid 1:12; rate 10mbit; match dscp EF }\n\
+        class d { classid 1:13; rate 10mbit; match length 0..127 }\n\
+        class e { classid 1:14; rate 10mbit; match proto gre dst 192.0.2.0/24, 198.51.100.7 }\n\
+        class f { classid 1:15; rate 10mbit; match icmpv6 dst 2001:db8::1/128 }\n\
+        class g { classid 1:16; rate 10mbit; match icmp }\n\
+        class h { classid 1:17; rate 10mbit; match tcp dport 443 dscp AF41 }\n\
+        class rest { classid 1:20; rate 10mbit }\n}\n";
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), src).unwrap();
+    let path = tmp.path().display().to_string();
+    for cls in ["u32", "nft"] {
+        let ns = Ns::new();
+        let o = ns.tcc(&["apply", "--classifier", cls, &path]);
+        assert_eq!(o.status.code(), Some(0), "{cls}: {}", text(&o));
+        let o = ns.tcc(&["plan", "--classifier", cls, &path]);
+        assert_eq!(o.status.code(), Some(0), "{cls}: {}", text(&o));
+        if cls == "u32" {
+            let flows = ns.exec(&["tc", "filter", "show", "dev", "eth1"]);
+            assert!(flows.matches("*flowid").count() >= 10, "{flows}");
+        }
+    }
+}
