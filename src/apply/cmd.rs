@@ -92,6 +92,30 @@ pub fn has_net_admin() -> bool {
         .is_some_and(|caps| caps & (1 << 12) != 0)
 }
 
+/// An exclusive lock held while tcc changes the kernel, so that two runs (a cron job and a
+/// person) never interleave their batches. Released when the file is closed (on exit).
+fn lock() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let dir = if std::path::Path::new("/run/lock").is_dir() {
+        "/run/lock"
+    } else {
+        "/tmp"
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(format!("{dir}/tcc.lock"))
+        .ok()?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("note: waiting for another tcc run to finish ({dir}/tcc.lock)");
+        // SAFETY: as above.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    }
+    Some(f)
+}
+
 fn need_net_admin(what: &str) -> Result<(), i32> {
     if has_net_admin() {
         return Ok(());
@@ -339,6 +363,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> i32 {
         Ok(p) => p,
         Err(c) => return c,
     };
+    let _lock = lock();
     let mut sock = match open() {
         Ok(s) => s,
         Err(c) => return c,
@@ -450,6 +475,7 @@ pub fn teardown_cmd(a: TeardownArgs) -> i32 {
         eprintln!("error: no such network device: {}", a.interface);
         return cli::USAGE;
     };
+    let _lock = lock();
     let mut sock = match open() {
         Ok(s) => s,
         Err(c) => return c,
