@@ -899,3 +899,37 @@ fn every_selector_kind_round_trips() {
         }
     }
 }
+
+/// Reshaping the tree in place: an inner class loses its children and becomes a leaf with a
+/// prio of its own, a leaf gains children. One apply, and the next finds nothing to do.
+#[test]
+fn inner_classes_become_leaves_and_back() {
+    if !need_root() {
+        return;
+    }
+    let a = "interface eth1 {\n rate 100mbit\n default d\n class d { classid 1:30; rate 10mbit }\n\
+        class x { classid 1:10; rate 50mbit\n class y { classid 1:11; rate 20mbit } }\n\
+        class z { classid 1:20; rate 20mbit }\n}\n";
+    let b = "interface eth1 {\n rate 100mbit\n default d\n class d { classid 1:30; rate 10mbit }\n\
+        class x { classid 1:10; rate 50mbit; prio 3 }\n\
+        class z { classid 1:20; rate 20mbit\n class w { classid 1:21; rate 10mbit } }\n}\n";
+    let ns = Ns::new();
+    for (k, src) in [a, b, a].iter().enumerate() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), src).unwrap();
+        let path = tmp.path().display().to_string();
+        let o = ns.tcc(&["apply", "--classifier", "u32", &path]);
+        assert_eq!(o.status.code(), Some(0), "step {k}: {}", text(&o));
+        if k > 0 {
+            // In place: no root qdisc replaced.
+            assert!(!stdout(&o).contains("root qdisc"), "{}", text(&o));
+            assert!(
+                !stdout(&o).contains("netlink message(s) (0 add"),
+                "{}",
+                text(&o)
+            );
+        }
+        let o = ns.tcc(&["plan", "--classifier", "u32", &path]);
+        assert_eq!(o.status.code(), Some(0), "step {k}: {}", text(&o));
+    }
+}

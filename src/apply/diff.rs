@@ -411,7 +411,9 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         if what.is_empty() && (l.buffer != buffer || l.cbuffer != cbuffer) {
             what.push("burst".into());
         }
-        if c.leaf && l.level == 0 && (l.quantum != quantum || l.prio != prio) {
+        // A class that is a leaf in the plan is one by the time this change runs (its live
+        // children are deleted first), so HTB then applies quantum and prio.
+        if c.leaf && (l.quantum != quantum || l.prio != prio) {
             what.push("quantum/prio".into());
         }
         if !what.is_empty() {
