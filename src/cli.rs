@@ -34,6 +34,14 @@ pub enum Command {
     Check(CheckArgs),
     /// Read a tc/iptables shell script: explain it, lint it, or import it (`--to shape`).
     Explain(crate::explain::cmd::ExplainArgs),
+    /// Apply a .shape file to the kernel over netlink (only what differs from the live state).
+    Apply(crate::apply::cmd::ApplyArgs),
+    /// Show what `tcc apply` would change; exit 0 if nothing, 3 if something would change.
+    Plan(crate::apply::cmd::PlanArgs),
+    /// Show the live class tree with per-class counters and current rates.
+    Status(crate::apply::cmd::StatusArgs),
+    /// Remove tcc's configuration (the HTB root qdisc) from an interface.
+    Teardown(crate::apply::cmd::TeardownArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,15 +129,14 @@ pub fn run(cli: Cli) -> i32 {
         Command::Compile(a) => compile(a, color),
         Command::Check(a) => check(a, color),
         Command::Explain(a) => crate::explain::cmd::run(a, color),
+        Command::Apply(a) => crate::apply::cmd::apply_cmd(a, color),
+        Command::Plan(a) => crate::apply::cmd::plan_cmd(a, color),
+        Command::Status(a) => crate::apply::cmd::status_cmd(a),
+        Command::Teardown(a) => crate::apply::cmd::teardown_cmd(a),
     }
 }
 
-/// Standard error with the colour choice applied (for subcommands in other modules).
-pub fn stderr_stream(color: ColorWhen) -> StandardStream {
-    stderr(color)
-}
-
-fn stderr(color: ColorWhen) -> StandardStream {
+pub(crate) fn stderr(color: ColorWhen) -> StandardStream {
     let choice = match color {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
@@ -146,7 +153,7 @@ fn stderr(color: ColorWhen) -> StandardStream {
     StandardStream::stderr(choice)
 }
 
-fn read_input(path: &Path) -> Result<(String, String), String> {
+pub(crate) fn read_input(path: &Path) -> Result<(String, String), String> {
     if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -289,7 +296,7 @@ fn check(a: CheckArgs, color: ColorWhen) -> i32 {
     }
 }
 
-fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
+pub(crate) fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
     let n = |s| diags.iter().filter(|d| d.severity() == s).count();
     let (e, w) = (n(Severity::Error), n(Severity::Warning));
     let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });

@@ -13,6 +13,7 @@
 // by `syntax::parser::check_nesting` before parsing instead.
 extern crate alloc;
 
+pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod emit;

@@ -78,7 +78,7 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
                 status = FAILED;
             } else if d2.has_errors() {
                 eprintln!("tcc: the imported .shape file does not compile; please report this:");
-                let _ = report::emit_human(&mut crate::cli::stderr_stream(color), &s2, &d2.items);
+                let _ = report::emit_human(&mut crate::cli::stderr(color), &s2, &d2.items);
                 status = FAILED;
             } else if let Err(e) = super::to_shape::equivalent(&ex.plan, &plan2) {
                 eprintln!(
@@ -103,7 +103,7 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
         return USAGE;
     }
     if a.format != ExplainFormat::Json {
-        let mut err = crate::cli::stderr_stream(color);
+        let mut err = crate::cli::stderr(color);
         if report::emit_human(&mut err, &sources, &ex.diags.items).is_err() {
             return USAGE;
         }
