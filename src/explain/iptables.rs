@@ -58,8 +58,8 @@ pub struct IptCmd {
     pub table: String,
     pub op: Op,
     pub rule: Option<Rule>,
-    /// Values written with a glued `!` (`--destination !NET`), which iptables 1.4.3 and later
-    /// refuse.
+    /// Negations written after the option (`--dport ! 80`, `--destination !NET`), which
+    /// iptables 1.8 refuses (measured: 1.8.9).
     pub glued_negation: Vec<Span>,
 }
 
@@ -223,6 +223,7 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             let mut n = false;
             *i += 2;
             if v.text == "!" {
+                glued.borrow_mut().push(v.span);
                 n = true;
                 v = val(*i)?;
                 *i += 1;

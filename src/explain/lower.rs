@@ -631,9 +631,9 @@ impl Lw {
     fn ipt(&mut self, cmd: &Command, c: IptCmd) {
         for &span in &c.glued_negation {
             self.diags.push(
-                Diagnostic::new(Code::ObsoleteSyntax, span, "iptables no longer accepts `!` glued to the value")
-                    .label("iptables 1.8 fails here: host/network `!...` not found")
-                    .note("current iptables (1.8.9, measured) refuses `--destination !NET`: the rule is never added")
+                Diagnostic::new(Code::ObsoleteSyntax, span, "iptables no longer accepts `!` after the option")
+                    .label("iptables 1.8 refuses the rule here")
+                    .note("current iptables (1.8.9, measured) refuses `--destination !NET` and `--dport ! 80`: the rule is never added")
                     .note("read here as the negation it meant")
                     .help("write the `!` before the option: `! --destination NET`"),
             );
