@@ -175,7 +175,7 @@ codes! {
     FlushesChain = "S0003", Warning, "script flushes or deletes a whole chain it does not own";
     DecimalId = "S0004", Warning, "tc id written as if decimal, but tc reads it as hex";
     Opaque = "S0005", Hint, "configuration the shaping plan does not model";
-    ObsoleteSyntax = "S0006", Error, "syntax that current tc or iptables refuses";
+    ObsoleteSyntax = "S0006", Error, "command that current tc or iptables refuses";
 }
 
 impl std::fmt::Display for Code {

@@ -330,3 +330,18 @@ fn cli_explain_formats_import_and_check() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"));
 }
+
+#[test]
+fn replace_of_an_htb_root_fails_and_del_removes_it() {
+    // The kernel refuses to change an HTB root in place (measured): nothing changes, S0006.
+    let s = format!("{TREE}tc qdisc replace dev eth0 root handle 1: htb default 20\n");
+    let ex = explain::explain(0, &s, &[]);
+    let i = &ex.plan.interfaces[0];
+    assert_eq!(i.classes.len(), 3);
+    assert_eq!(i.default.map(|d| i.classid(d)).as_deref(), Some("1:30"));
+    assert!(ex.diags.items.iter().any(|d| d.code.as_str() == "S0006"));
+    let s = format!("{TREE}tc qdisc del dev eth0 root\n");
+    let ex = explain::explain(0, &s, &[]);
+    assert!(ex.plan.interfaces.is_empty());
+    assert_eq!(ex.removes, ["eth0"]);
+}

@@ -318,6 +318,21 @@ impl Lw {
                 return;
             }
             let handle = t.id.as_ref().map(|i| i.major).unwrap_or(0);
+            // `replace` of the same HTB qdisc asks the kernel to change it in place, which it
+            // refuses ("Change operation not supported by specified qdisc", measured on 6.18):
+            // nothing changes.
+            let same = self.devs[d].root.as_ref().is_some_and(|r| {
+                r.kind == "htb" && kind == "htb" && (handle == 0 || r.handle == handle)
+            });
+            if t.verb == Verb::Replace && same {
+                self.diags.push(
+                    Diagnostic::new(Code::ObsoleteSyntax, cmd.span, "the kernel refuses to replace an HTB root qdisc with another HTB of the same handle")
+                        .label("fails: \"Change operation not supported by specified qdisc\"")
+                        .note("the qdisc, its `default` and its classes stay as they were")
+                        .help("`tc qdisc del dev DEV root` first, then `add`, as tcc's scripts do"),
+                );
+                return;
+            }
             let dev = &mut self.devs[d];
             dev.classes.clear();
             dev.class_ix.clear();
