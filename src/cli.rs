@@ -1,7 +1,7 @@
 //! The command line: `tcc compile` and `tcc check`. A thin layer: read files, call the library,
 //! print, choose the exit status (0 clean, 1 errors, 2 usage or I/O problems).
 
-use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::emit::{self, Classifier, ShOptions};
 use crate::report::{self, Sources};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,9 +30,19 @@ pub struct Cli {
 pub enum Command {
     /// Compile a .shape file to a script that applies it.
     Compile(CompileArgs),
-    /// Check .shape files and report problems; exit 1 on errors.
+    /// Check .shape files (and .sh scripts, read as `tcc explain` reads them); exit 1 on errors.
     #[command(after_help = crate::cli_check::CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Read a tc/iptables shell script: explain it, lint it, or import it (`--to shape`).
+    Explain(crate::explain::cmd::ExplainArgs),
+    /// Apply a .shape file to the kernel over netlink (only what differs from the live state).
+    Apply(crate::apply::cmd::ApplyArgs),
+    /// Show what `tcc apply` would change; exit 0 if nothing, 3 if something would change.
+    Plan(crate::apply::cmd::PlanArgs),
+    /// Show the live class tree with per-class counters and current rates.
+    Status(crate::apply::cmd::StatusArgs),
+    /// Remove tcc's configuration (the HTB root qdisc) from an interface.
+    Teardown(crate::apply::cmd::TeardownArgs),
     /// Explain a diagnostic code at length, with an example (like `rustc --explain`).
     ExplainCode(crate::cli_tools::ExplainCodeArgs),
     /// Rewrite .shape files in the canonical layout (comments kept).
@@ -143,6 +153,11 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Compile(a) => compile(a, color),
         Command::Check(a) => crate::cli_check::check(a, color),
+        Command::Explain(a) => crate::explain::cmd::run(a, color),
+        Command::Apply(a) => crate::apply::cmd::apply_cmd(a, color),
+        Command::Plan(a) => crate::apply::cmd::plan_cmd(a, color),
+        Command::Status(a) => crate::apply::cmd::status_cmd(a),
+        Command::Teardown(a) => crate::apply::cmd::teardown_cmd(a),
         Command::ExplainCode(a) => crate::cli_tools::explain_code(a),
         Command::Fmt(a) => crate::cli_tools::fmt(a, color),
         Command::Graph(a) => crate::cli_tools::graph(a, color),
@@ -284,9 +299,4 @@ pub(crate) fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
     } else {
         Ok(())
     };
-}
-
-/// For `--explain`-style lookups and documentation tests.
-pub fn code_summary(code: &str) -> Option<(Code, &'static str)> {
-    Code::parse(code).map(|c| (c, c.summary()))
 }

@@ -21,16 +21,13 @@ pub const CHECK_EXAMPLES: &str = "Examples:
 In a file, `# tcc: allow W0104` silences a warning on its line, or in the whole block when the
 line opens one. Exit status: 0 clean, 1 errors (or denied warnings), 2 usage or I/O error.";
 
-/// Analyse one input by its kind. `.shape` files go through the language front end.
-///
-/// Hook for shell scripts: `.sh` inputs are meant to be read back into a plan by the `explain`
-/// reader (tc/iptables script -> `Plan`) and checked like any plan. Until that reader exists
-/// they are refused with a clear message; wire it in here (and nowhere else).
+/// Analyse one input by its kind: `.sh` scripts are read back into a plan by the `explain`
+/// reader (tc/iptables script -> `Plan`) and checked like any plan; everything else goes through
+/// the language front end.
 fn analyze_input(id: usize, name: &str, text: &str) -> Result<(Plan, Diagnostics), String> {
     if Path::new(name).extension().is_some_and(|e| e == "sh") {
-        return Err(format!(
-            "cannot check `{name}`: reading shell scripts needs the `tcc explain` script reader, which this build does not have"
-        ));
+        let e = crate::explain::explain(id, text, &[]);
+        return Ok((e.plan, e.diags));
     }
     Ok(crate::analyze(id, text))
 }

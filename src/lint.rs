@@ -240,7 +240,8 @@ pub fn is_suppressed(sups: &[Suppression], d: &Diagnostic) -> bool {
 }
 
 /// Expand command-line paths: files as given, directories to every `*.shape` below them (sorted,
-/// hidden directories skipped), `-` for standard input.
+/// hidden directories skipped), `-` for standard input. Scripts (`.sh`) are checked when named,
+/// not collected from directories (a directory of scripts is mostly not about shaping).
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {

@@ -322,16 +322,17 @@ interface eth1 {             # tcc: allow W0105
 }
 
 #[test]
-fn shell_scripts_need_the_explain_reader() {
+fn shell_scripts_are_checked_through_the_explain_reader() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.sh"), "tc qdisc add dev eth0 root htb\n").unwrap();
-    let out = tcc_in(dir.path(), &["check", "a.sh"], None);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("script reader"),
-        "{}",
-        text(&out.stderr)
-    );
+    let script = "tc qdisc add dev eth0 root handle 1: htb default 10\n\
+                  tc class add dev eth0 parent 1: classid 1:1 htb rate 100mbit\n\
+                  tc class add dev eth0 parent 1:1 classid 1:10 htb rate 60mbit\n\
+                  tc class add dev eth0 parent 1:1 classid 1:20 htb rate 60mbit\n";
+    std::fs::write(dir.path().join("a.sh"), script).unwrap();
+    let out = tcc_in(dir.path(), &["check", "--format", "json", "a.sh"], None);
+    let d = json(&out);
+    assert!(d["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == "E0201" && d["file"] == "a.sh"), "{d:#}");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -18,7 +18,7 @@ use super::iptables::{rule_criteria, Tool};
 use super::quote::{comment_text, sh_quote};
 use super::u32::{families, protocol_of, selectors};
 use crate::matchrel::{disjoint, never_matches, OverlapIndex};
-use crate::plan::{Interface, Plan};
+use crate::plan::{Family, Interface, Plan};
 use crate::units::{format_rate, format_size};
 use std::fmt::Write;
 
@@ -277,9 +277,15 @@ fn iptables_rules(iface: &Interface, tool: Tool, out: &mut String) {
     let _ = writeln!(out, "{t} -t mangle -E {new} {chain}");
 }
 
+/// Most u32 filters under one priority: its hash table holds at most 0x7ff nodes.
+pub const U32_FILTERS_PER_PRIO: usize = 2000;
+
 /// u32 filters on the qdisc itself (`parent 1:`): filters on inner classes are never consulted.
-/// Priorities follow the plan's order, a separate one per protocol (tc refuses two protocols
-/// under one priority).
+/// Filters of one protocol share a priority, in the plan's order (u32 tries a priority's nodes in
+/// the order they were added), and move to the next priority after `U32_FILTERS_PER_PRIO`: one
+/// priority per filter would run out of u32 hash tables after 2046 filters. IPv4 uses odd
+/// priorities and IPv6 even ones, since tc refuses two protocols under one priority and the
+/// order only matters among filters of the same protocol.
 fn u32_filters(iface: &Interface, out: &mut String) {
     let dev = sh_quote(&iface.name);
     let major = format!("{:x}:", iface.handle);
@@ -291,7 +297,8 @@ fn u32_filters(iface: &Interface, out: &mut String) {
     out.push_str(
         "# Classify with u32 filters on the qdisc, first match wins (lowest prio first).\n",
     );
-    let mut prio = 0u32;
+    // Per protocol (0 = IPv4, 1 = IPv6): the current group and how many filters it holds.
+    let mut groups = [(0u32, U32_FILTERS_PER_PRIO); 2];
     for (i, f) in iface.filters.iter().enumerate() {
         let classid = iface.classid(f.class);
         let name = comment_text(&iface.classes[f.class].name);
@@ -301,8 +308,13 @@ fn u32_filters(iface: &Interface, out: &mut String) {
             if sels.is_empty() {
                 continue;
             }
-            prio += 1;
             let (proto, _) = protocol_of(fam);
+            let g = &mut groups[(fam == Family::V6) as usize];
+            if g.1 + sels.len() > U32_FILTERS_PER_PRIO {
+                *g = (g.0 + 1, 0);
+            }
+            g.1 += sels.len();
+            let prio = 2 * g.0 - (fam != Family::V6) as u32;
             for s in sels {
                 let _ = writeln!(
                     out,

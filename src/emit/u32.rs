@@ -3,7 +3,9 @@
 //! u32 compares header words under a mask, so:
 //! - alternatives (address lists, port ranges split into value/mask blocks, length ranges)
 //!   become one filter each (the cartesian product over all criteria);
-//! - negation cannot be expressed, nor more than one mark test;
+//! - negation cannot be expressed, nor the firewall mark: tc accepts `match mark`, but a kernel
+//!   built without CONFIG_CLS_U32_MARK (this project's test kernel is one) ignores it, so the
+//!   filter would catch every packet — refusing is the only safe answer;
 //! - IPv4 ports are read at a fixed offset (`match ip sport` assumes a 20-byte header without
 //!   options), IPv6 ports and protocol assume no extension headers: that is u32's own limit.
 //!
@@ -33,7 +35,6 @@ pub fn u32_expressible(plan: &Plan) -> Diagnostics {
 
 fn check_filter(f: &Filter, ds: &mut Diagnostics) {
     let mut ok = true;
-    let mut marks = 0;
     for c in &f.m.criteria {
         if c.negated {
             ok = false;
@@ -48,19 +49,17 @@ fn check_filter(f: &Filter, ds: &mut Diagnostics) {
             );
         }
         if let Test::Mark { .. } = c.test {
-            marks += 1;
-            if marks > 1 {
-                ok = false;
-                ds.push(
-                    Diagnostic::new(
-                        Code::NotExpressible,
-                        c.span,
-                        "the u32 classifier can test the firewall mark only once per match",
-                    )
-                    .label("second mark test")
-                    .help(HELP),
-                );
-            }
+            ok = false;
+            ds.push(
+                Diagnostic::new(
+                    Code::NotExpressible,
+                    c.span,
+                    "the u32 classifier cannot safely test the firewall mark",
+                )
+                .label("mark test here")
+                .note("tc accepts `match mark`, but kernels built without CONFIG_CLS_U32_MARK ignore it and the filter then catches every packet")
+                .help(HELP),
+            );
         }
     }
     if ok {
