@@ -6,22 +6,30 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/invalid");
-    println!("cargo:rerun-if-changed={}", dir.display());
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("corpus/invalid")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "shape"))
-        .collect();
-    files.sort();
+    let mut files = Vec::new();
+    for (sub, ext) in [("corpus/invalid", "shape"), ("corpus/script-lint", "sh")] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut these: Vec<_> = entries
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect();
+        these.sort();
+        files.extend(these);
+    }
     let mut out = String::from(
-        "/// `(code, file name, text)` of every `corpus/invalid` example, sorted by file name.\n\
+        "/// `(code, path, text)` of every `corpus/invalid` and `corpus/script-lint` example.\n\
          pub static EXAMPLES: &[(&str, &str, &str)] = &[\n",
     );
     for p in &files {
         println!("cargo:rerun-if-changed={}", p.display());
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        let code = name.split('-').next().unwrap_or("").to_string();
+        let file = p.file_name().unwrap().to_string_lossy().into_owned();
+        let code = file.split('-').next().unwrap_or("").to_string();
+        let dir = p.parent().unwrap().file_name().unwrap().to_string_lossy();
+        let name = format!("corpus/{dir}/{file}");
         writeln!(
             out,
             "    ({code:?}, {name:?}, include_str!({:?})),",

@@ -76,7 +76,8 @@ pub struct ManArgs {
     pub output: PathBuf,
 }
 
-/// The example for `code` from `corpus/invalid`, embedded at build time.
+/// The example for `code` (path, text) from `corpus/invalid` or `corpus/script-lint`, embedded
+/// at build time.
 pub fn example(code: Code) -> Option<(&'static str, &'static str)> {
     EXAMPLES
         .iter()
@@ -120,13 +121,18 @@ pub fn explanation_text(code: Code) -> String {
             .filter(|l| !l.starts_with("# expect:"))
             .map(|l| format!("    {l}\n"))
             .collect();
-        s += &format!("\nExample (corpus/invalid/{name}):\n\n{body}");
+        s += &format!("\nExample ({name}):\n\n{body}");
         let mut sources = Sources::new();
         let id = sources.add(name.to_string(), text.to_string());
-        let (plan, mut diags) = crate::analyze(id, text);
-        if text.contains("# classifier: u32") && !diags.has_errors() {
-            diags.extend(crate::emit::u32_expressible(&plan));
-        }
+        let mut diags = if name.ends_with(".sh") {
+            crate::explain::explain(id, text, &[]).diags
+        } else {
+            let (plan, mut diags) = crate::analyze(id, text);
+            if text.contains("# classifier: u32") && !diags.has_errors() {
+                diags.extend(crate::emit::u32_expressible(&plan));
+            }
+            diags
+        };
         diags.items.retain(|d| d.code == code);
         if !diags.items.is_empty() {
             s += "\nwhich tcc reports as:\n\n";
