@@ -137,7 +137,7 @@ pub fn explanation_text(code: Code) -> String {
         if !diags.items.is_empty() {
             s += "\nwhich tcc reports as:\n\n";
             for l in report::to_plain_string(&sources, &diags.items).lines() {
-                s += &format!("    {l}\n").trim_end().to_string();
+                s += format!("    {l}\n").trim_end();
                 s.push('\n');
             }
         }
