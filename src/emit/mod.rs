@@ -5,6 +5,7 @@
 pub mod iptables;
 pub mod quote;
 pub mod sh;
+pub mod tc;
 pub mod u32;
 
 pub use quote::sh_quote;

@@ -16,10 +16,9 @@
 
 use super::iptables::{rule_criteria, Tool};
 use super::quote::{comment_text, sh_quote};
-use super::u32::{families, protocol_of, selectors};
+use super::tc;
 use crate::matchrel::{disjoint, never_matches, OverlapIndex};
 use crate::plan::{Interface, Plan};
-use crate::units::{format_rate, format_size};
 use std::fmt::Write;
 
 /// How the script classifies packets into classes.
@@ -185,47 +184,22 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
 /// The root qdisc and the class tree (the plan lists parents before children).
 fn classes(iface: &Interface, out: &mut String) {
     let dev = sh_quote(&iface.name);
-    let major = format!("{:x}:", iface.handle);
     out.push_str(
         "# Replace the root qdisc (and with it all classes and tc filters) by an HTB tree.\n",
     );
     let _ = writeln!(out, "tc qdisc del dev {dev} root 2>/dev/null || true");
-    let mut qdisc = format!("tc qdisc add dev {dev} root handle {major} htb");
-    if let Some(d) = iface.default {
-        let _ = write!(qdisc, " default {:x}", iface.classes[d].minor);
-    }
-    if iface.r2q != 10 {
-        let _ = write!(qdisc, " r2q {}", iface.r2q);
-    }
-    let _ = writeln!(out, "{qdisc}");
-    for (i, c) in iface.classes.iter().enumerate() {
-        let parent = match c.parent {
-            Some(p) => iface.classid(p),
-            None => major.clone(),
+    let _ = writeln!(out, "tc {}", tc::qdisc_add(iface));
+    write_tc_lines(&tc::class_adds(iface), out);
+}
+
+/// tc lines as commands of the script.
+fn write_tc_lines(lines: &[tc::Line], out: &mut String) {
+    for line in lines {
+        let _ = match line {
+            tc::Line::Cmd(c) => writeln!(out, "tc {c}"),
+            tc::Line::CmdWithNote(c, note) => writeln!(out, "tc {c}  # {note}"),
+            tc::Line::Comment(c) => writeln!(out, "# {c}"),
         };
-        let mut line = format!(
-            "tc class add dev {dev} parent {parent} classid {} htb rate {} ceil {}",
-            iface.classid(i),
-            format_rate(c.rate),
-            format_rate(c.ceil)
-        );
-        if let Some(b) = c.burst {
-            let _ = write!(line, " burst {}", format_size(b));
-        }
-        if let Some(b) = c.cburst {
-            let _ = write!(line, " cburst {}", format_size(b));
-        }
-        if let Some(p) = c.prio {
-            let _ = write!(line, " prio {p}");
-        }
-        // tc reads quantum and mtu as plain byte counts (a `b` suffix is refused).
-        if let Some(q) = c.quantum {
-            let _ = write!(line, " quantum {q}");
-        }
-        if let Some(m) = c.mtu {
-            let _ = write!(line, " mtu {m}");
-        }
-        let _ = writeln!(out, "{line}  # {}", comment_text(&c.name));
     }
 }
 
@@ -282,7 +256,6 @@ fn iptables_rules(iface: &Interface, tool: Tool, out: &mut String) {
 /// under one priority).
 fn u32_filters(iface: &Interface, out: &mut String) {
     let dev = sh_quote(&iface.name);
-    let major = format!("{:x}:", iface.handle);
     out.push_str("# Remove a previous iptables classification of this interface, if any.\n");
     let _ = writeln!(out, "tcc_drop_all {dev}");
     if iface.filters.is_empty() {
@@ -291,24 +264,5 @@ fn u32_filters(iface: &Interface, out: &mut String) {
     out.push_str(
         "# Classify with u32 filters on the qdisc, first match wins (lowest prio first).\n",
     );
-    let mut prio = 0u32;
-    for (i, f) in iface.filters.iter().enumerate() {
-        let classid = iface.classid(f.class);
-        let name = comment_text(&iface.classes[f.class].name);
-        let _ = writeln!(out, "# filter {} -> {name} ({classid})", i + 1);
-        for fam in families(&f.m) {
-            let sels = selectors(&f.m, fam);
-            if sels.is_empty() {
-                continue;
-            }
-            prio += 1;
-            let (proto, _) = protocol_of(fam);
-            for s in sels {
-                let _ = writeln!(
-                    out,
-                    "tc filter add dev {dev} parent {major} protocol {proto} prio {prio} u32 {s} flowid {classid}"
-                );
-            }
-        }
-    }
+    write_tc_lines(&tc::u32_filters(iface, false), out);
 }
