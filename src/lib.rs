@@ -17,6 +17,7 @@ pub mod plan;
 pub mod report;
 pub mod sema;
 pub mod syntax;
+pub mod targets_cli;
 pub mod units;
 
 use diagnostic::Diagnostics;

@@ -217,20 +217,24 @@ fn family_name(fam: Family) -> &'static str {
 
 /// The destination host a filter tests, when it tests exactly one (positively) in `fam`.
 fn host_of(iface: &Interface, i: usize, fam: Family) -> Option<IpNet> {
-    iface.filters[i].m.criteria.iter().find_map(|c| match &c.test {
-        Test::Dst(nets)
-            if !c.negated
-                && nets.len() == 1
-                && nets[0].prefix_len() == nets[0].max_prefix_len()
-                && matches!(
-                    (fam, nets[0]),
-                    (Family::V4, IpNet::V4(_)) | (Family::V6, IpNet::V6(_))
-                ) =>
-        {
-            Some(nets[0])
-        }
-        _ => None,
-    })
+    iface.filters[i]
+        .m
+        .criteria
+        .iter()
+        .find_map(|c| match &c.test {
+            Test::Dst(nets)
+                if !c.negated
+                    && nets.len() == 1
+                    && nets[0].prefix_len() == nets[0].max_prefix_len()
+                    && matches!(
+                        (fam, nets[0]),
+                        (Family::V4, IpNet::V4(_)) | (Family::V6, IpNet::V6(_))
+                    ) =>
+            {
+                Some(nets[0])
+            }
+            _ => None,
+        })
 }
 
 fn last_octet(n: &IpNet) -> u8 {
@@ -259,5 +263,7 @@ fn hash_run(iface: &Interface, units: &[(usize, Family)], fam: Family) -> Vec<(u
 
 fn distinct_buckets(run: &[(usize, u8)]) -> usize {
     let mut seen = [false; 256];
-    run.iter().filter(|(_, b)| !std::mem::replace(&mut seen[*b as usize], true)).count()
+    run.iter()
+        .filter(|(_, b)| !std::mem::replace(&mut seen[*b as usize], true))
+        .count()
 }
