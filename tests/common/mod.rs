@@ -1,6 +1,8 @@
 //! Hand-built plans shared by the emitter tests (later: corpus files through the front end).
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use ipnet::IpNet;
 use tcc::diagnostic::Span;
 use tcc::plan::{
