@@ -34,6 +34,10 @@ use tcc::plan::{Interface, Match, Plan, Test, PROTO_TCP, PROTO_UDP};
 
 static IPERF: Mutex<()> = Mutex::new(());
 
+/// Flows are measured through classes limited to at most this (bit/s): faster ones would
+/// measure the CPU of a CI machine rather than HTB.
+const MAX_FLOW: u64 = 400_000_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Variant {
     Sh(Classifier),
@@ -286,12 +290,14 @@ fn limit(iface: &Interface, i: usize) -> u64 {
     l
 }
 
-/// TCP flows iperf3 can make, one per class, whose limit stays at most 400 Mbit/s:
+/// TCP flows iperf3 can make, one per class, whose limit stays at most `MAX_FLOW` bit/s:
 /// (probe, class index).
 fn flows(iface: &Interface, probes: &[Probe]) -> Vec<(Probe, usize)> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for p in probes {
+    // The unclassified probe (last) first, then the filters from the last: the variants take
+    // candidates in turn, and so cover the default class and the late filters too.
+    for p in probes.iter().rev() {
         let p = Probe {
             tcp: true,
             ..p.clone()
@@ -301,10 +307,26 @@ fn flows(iface: &Interface, probes: &[Probe]) -> Vec<(Probe, usize)> {
             continue;
         }
         if let Some(c) = expected(iface, &p) {
-            if limit(iface, c) <= 400_000_000 && seen.insert(c) {
+            if limit(iface, c) <= MAX_FLOW && seen.insert(c) {
                 out.push((p, c));
             }
         }
+    }
+    out
+}
+
+/// Lines only in `a` (`-`) or only in `b` (`+`).
+fn diff_lines(a: &str, b: &str) -> Vec<String> {
+    let la: Vec<&str> = a.lines().collect();
+    let lb: Vec<&str> = b.lines().collect();
+    let mut out: Vec<String> = la
+        .iter()
+        .filter(|l| !lb.contains(l))
+        .map(|l| format!("- {l}"))
+        .collect();
+    out.extend(lb.iter().filter(|l| !la.contains(l)).map(|l| format!("+ {l}")));
+    if out.is_empty() && la != lb {
+        out.push("(same lines, other order)".into());
     }
     out
 }
@@ -581,7 +603,9 @@ fn cycle(v: Variant) {
         let devs: Vec<&str> = plan.interfaces.iter().map(|i| i.name.as_str()).collect();
         let first = bed.state(&devs);
         bed.apply(&v.script(plan, false));
-        assert_eq!(first, bed.state(&devs), "{what}: re-applying changed the state");
+        let second = bed.state(&devs);
+        let diff: Vec<String> = diff_lines(&first, &second);
+        assert!(diff.is_empty(), "{what}: re-applying changed the state:\n{}", diff.join("\n"));
         assert_foreign_intact(&bed, &what);
 
         let fl = flows(iface, &probes);

@@ -377,7 +377,20 @@ impl Bed {
                 s.push('\n');
             }
         }
-        s += &self.a_run(&["nft", "list", "ruleset"]);
+        // iptables-nft rules show up here too, with their counters: drop those.
+        for line in self.a_run(&["nft", "list", "ruleset"]).lines() {
+            let mut words = line.split_whitespace().peekable();
+            let mut kept = Vec::new();
+            while let Some(w) = words.next() {
+                if w == "packets" || w == "bytes" {
+                    words.next();
+                } else if !(w == "counter" && words.peek() == Some(&"packets")) {
+                    kept.push(w);
+                }
+            }
+            s += &kept.join(" ");
+            s.push('\n');
+        }
         s
     }
 }
