@@ -44,10 +44,15 @@ bed() {
 
 now() { date +%s.%N; }
 
-# apply SCRIPT: seconds taken by `sh SCRIPT` in A.
+# apply SCRIPT: seconds taken by `sh SCRIPT` in A ("failed" and its output on stderr if it
+# fails).
 apply() {
 	t0=$(now)
-	ip netns exec "$A" sh "$1" >/dev/null 2>&1
+	if ! ip netns exec "$A" sh "$1" >"$dir/log" 2>&1; then
+		grep -v 'quantum of class' "$dir/log" | tail -5 >&2
+		echo failed
+		return 0
+	fi
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
 }
@@ -100,7 +105,7 @@ for n in 1 5000; do
 		set -- $tc
 		compile "$dir/open.shape" "$1" "$2" "$dir/out.sh"
 		bed
-		ip netns exec "$A" sh "$dir/out.sh" >/dev/null 2>&1
+		apply "$dir/out.sh" >/dev/null
 		row="$row | $(flow "$n") Gbit/s"
 	done
 	echo "$row |"

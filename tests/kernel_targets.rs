@@ -23,11 +23,12 @@
 
 mod common;
 
-use common::kernel::{need_root, Bed, TcClass, B_ADDR};
+use common::kernel::{
+    add_foreign_iptables, assert_foreign_iptables_intact, need_root, Bed, TcClass, B_ADDR,
+};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::sync::Mutex;
 use tcc::emit::{self, Classifier, ShOptions};
 use tcc::plan::{Interface, Match, Plan, Test, PROTO_TCP, PROTO_UDP};
@@ -90,22 +91,7 @@ impl Variant {
 }
 
 fn corpus() -> Vec<(String, Plan)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "shape"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let (plan, diags) = tcc::analyze(0, &text);
-            assert!(!diags.has_errors(), "{}", p.display());
-            (p.file_name().unwrap().to_string_lossy().into_owned(), plan)
-        })
-        .collect()
+    common::corpus_plans()
 }
 
 /// One packet A sends: its fields as the classifiers see them.
@@ -136,7 +122,8 @@ const SRC: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 /// Whether `m` holds for `p`: the plan's semantics, independent of any backend.
 fn eval(m: &Match, p: &Probe) -> bool {
     m.criteria.iter().all(|c| {
-        let in_nets = |nets: &[IpNet], a: Ipv4Addr| nets.iter().any(|n| n.contains(&std::net::IpAddr::V4(a)));
+        let in_nets =
+            |nets: &[IpNet], a: Ipv4Addr| nets.iter().any(|n| n.contains(&std::net::IpAddr::V4(a)));
         let hit = match &c.test {
             Test::Proto(x) => *x == if p.tcp { PROTO_TCP } else { PROTO_UDP },
             Test::Src(nets) => in_nets(nets, SRC),
@@ -227,7 +214,11 @@ fn probe_for(m: &Match) -> Option<Probe> {
 
 /// One probe per filter that can be probed, then an unclassified one.
 fn probes(iface: &Interface) -> Vec<Probe> {
-    let mut out: Vec<Probe> = iface.filters.iter().filter_map(|f| probe_for(&f.m)).collect();
+    let mut out: Vec<Probe> = iface
+        .filters
+        .iter()
+        .filter_map(|f| probe_for(&f.m))
+        .collect();
     let unclassified = [false, true].into_iter().find_map(|tcp| {
         let p = Probe {
             tcp,
@@ -324,7 +315,11 @@ fn diff_lines(a: &str, b: &str) -> Vec<String> {
         .filter(|l| !lb.contains(l))
         .map(|l| format!("- {l}"))
         .collect();
-    out.extend(lb.iter().filter(|l| !la.contains(l)).map(|l| format!("+ {l}")));
+    out.extend(
+        lb.iter()
+            .filter(|l| !la.contains(l))
+            .map(|l| format!("+ {l}")),
+    );
     if out.is_empty() && la != lb {
         out.push("(same lines, other order)".into());
     }
@@ -341,17 +336,21 @@ fn assert_state_matches(bed: &Bed, plan: &Plan, v: Variant, what: &str) {
         let live = bed.classes(&iface.name);
         let leaf = iface.leaves();
         let ids: BTreeSet<String> = live.keys().cloned().collect();
-        let want: BTreeSet<String> = (0..iface.classes.len())
-            .map(|i| iface.classid(i))
-            .collect();
+        let want: BTreeSet<String> = (0..iface.classes.len()).map(|i| iface.classid(i)).collect();
         assert_eq!(ids, want, "{what}: class ids on {}", iface.name);
         for (i, c) in iface.classes.iter().enumerate() {
             let id = iface.classid(i);
             let l = &live[&id];
             let parent = c.parent.map_or("root".to_string(), |p| iface.classid(p));
             assert_eq!(l.parent, parent, "{what}: parent of {id}");
-            assert!(close(l.rate, c.rate), "{what}: rate of {id}: {l:?} vs {c:?}");
-            assert!(close(l.ceil, c.ceil), "{what}: ceil of {id}: {l:?} vs {c:?}");
+            assert!(
+                close(l.rate, c.rate),
+                "{what}: rate of {id}: {l:?} vs {c:?}"
+            );
+            assert!(
+                close(l.ceil, c.ceil),
+                "{what}: ceil of {id}: {l:?} vs {c:?}"
+            );
             if leaf[i] {
                 assert_eq!(l.prio, Some(c.prio.unwrap_or(0)), "{what}: prio of {id}");
                 let q = c
@@ -361,15 +360,9 @@ fn assert_state_matches(bed: &Bed, plan: &Plan, v: Variant, what: &str) {
                 assert_eq!(l.quantum, Some(q), "{what}: quantum of {id}");
             }
         }
-        let qdisc: serde_json::Value = serde_json::from_str(&bed.a_run(&[
-            "tc",
-            "-j",
-            "qdisc",
-            "show",
-            "dev",
-            &iface.name,
-        ]))
-        .unwrap();
+        let qdisc: serde_json::Value =
+            serde_json::from_str(&bed.a_run(&["tc", "-j", "qdisc", "show", "dev", &iface.name]))
+                .unwrap();
         let root = qdisc
             .as_array()
             .unwrap()
@@ -400,9 +393,9 @@ fn assert_state_matches(bed: &Bed, plan: &Plan, v: Variant, what: &str) {
         let u32_flowids = u32_flowids(bed, &iface.name);
         match v {
             Variant::Nft => {
-                let t = tables.get(&table).unwrap_or_else(|| {
-                    panic!("{what}: no nft table {table}: {tables:?}")
-                });
+                let t = tables
+                    .get(&table)
+                    .unwrap_or_else(|| panic!("{what}: no nft table {table}: {tables:?}"));
                 assert_eq!(t, &filtered, "{what}: nft class ids");
                 assert!(chain_rules.is_none(), "{what}: stale iptables chain");
                 assert!(u32_flowids.is_empty(), "{what}: stale u32 filters");
@@ -509,23 +502,7 @@ fn u32_flowids(bed: &Bed, dev: &str) -> BTreeSet<String> {
 const FOREIGN_NFT: &str = "table inet foreign {\n\tchain post {\n\t\ttype filter hook postrouting priority 10; policy accept;\n\t\tmeta l4proto icmp accept\n\t}\n}\n";
 
 fn add_foreign(bed: &Bed) {
-    for tool in ["iptables", "ip6tables"] {
-        bed.a_run(&[
-            tool,
-            "-t",
-            "mangle",
-            "-A",
-            "POSTROUTING",
-            "-m",
-            "comment",
-            "--comment",
-            "foreign",
-            "-j",
-            "MARK",
-            "--set-mark",
-            "7",
-        ]);
-    }
+    add_foreign_iptables(|args| bed.a_run(args));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("foreign.nft");
     std::fs::write(&path, FOREIGN_NFT).unwrap();
@@ -533,16 +510,11 @@ fn add_foreign(bed: &Bed) {
 }
 
 fn assert_foreign_intact(bed: &Bed, what: &str) {
-    for tool in ["iptables-save", "ip6tables-save"] {
-        let m = bed.a_run(&[tool, "-t", "mangle"]);
-        assert!(
-            m.contains("--comment foreign -j MARK --set-xmark 0x7/0xffffffff"),
-            "{what}: {tool}: foreign rule gone:\n{m}"
-        );
-    }
+    assert_foreign_iptables_intact(|args| bed.a_run(args), what);
     let t = bed.a_run(&["nft", "list", "table", "inet", "foreign"]);
     assert!(
-        t.contains("type filter hook postrouting priority filter + 10") && t.contains("icmp accept"),
+        t.contains("type filter hook postrouting priority filter + 10")
+            && t.contains("icmp accept"),
         "{what}: foreign nft table changed:\n{t}"
     );
 }
@@ -550,7 +522,11 @@ fn assert_foreign_intact(bed: &Bed, what: &str) {
 fn assert_all_gone(bed: &Bed, plan: &Plan, what: &str) {
     for iface in &plan.interfaces {
         let q = bed.a_run(&["tc", "qdisc", "show", "dev", &iface.name]);
-        assert!(!q.contains("htb"), "{what}: qdisc left on {}: {q}", iface.name);
+        assert!(
+            !q.contains("htb"),
+            "{what}: qdisc left on {}: {q}",
+            iface.name
+        );
     }
     for tool in ["iptables-save", "ip6tables-save"] {
         let m = bed.a_run(&[tool, "-t", "mangle"]);
@@ -574,7 +550,10 @@ fn cycle(v: Variant) {
         }
         let what = format!("{v:?} {name}");
         let iface = &plan.interfaces[0];
-        let others: Vec<&str> = plan.interfaces[1..].iter().map(|i| i.name.as_str()).collect();
+        let others: Vec<&str> = plan.interfaces[1..]
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
         let bed = Bed::new(&iface.name, &others);
         add_foreign(&bed);
         let probes = probes(iface);
@@ -605,7 +584,11 @@ fn cycle(v: Variant) {
         bed.apply(&v.script(plan, false));
         let second = bed.state(&devs);
         let diff: Vec<String> = diff_lines(&first, &second);
-        assert!(diff.is_empty(), "{what}: re-applying changed the state:\n{}", diff.join("\n"));
+        assert!(
+            diff.is_empty(),
+            "{what}: re-applying changed the state:\n{}",
+            diff.join("\n")
+        );
         assert_foreign_intact(&bed, &what);
 
         let fl = flows(iface, &probes);
@@ -741,4 +724,65 @@ fn probes_follow_first_match_wins() {
     assert_eq!(ps[0].dst, Ipv4Addr::new(131, 225, 0, 1));
     assert_eq!(ps[0].sport, 80);
     assert!(!ps[2].tcp, "the unclassified probe is UDP: {:?}", ps[2]);
+}
+
+/// The hand-built test plans (both families, dscp, mark, length, negated lists, two
+/// interfaces, an interface name with a dot) and a plan of many IPv4 and IPv6 hosts (hash
+/// tables for both families) are accepted by the real tc, nft and iptables-restore with every
+/// target, and torn down to nothing.
+#[test]
+fn every_test_plan_applies_with_every_target() {
+    if !need_root() {
+        return;
+    }
+    let mut plans = common::all_plans();
+    let mut hosts = common::IfaceBuilder::new("v0").class("top", 1, None, 1000, 1000);
+    for h in 0..20u16 {
+        hosts = hosts
+            .class(&format!("a{h}"), 0x100 + h, Some("top"), 10, 100)
+            .filter(&format!("dst=10.5.{h}.{}", h * 7), &format!("a{h}"))
+            .class(&format!("b{h}"), 0x200 + h, Some("top"), 10, 100)
+            .filter(
+                &format!("tcp dst=2001:db8::{h:x}:{:x}", h * 9),
+                &format!("b{h}"),
+            );
+    }
+    plans.push(("hosts", common::plan(vec![hosts.build()])));
+    for (name, plan) in plans {
+        let first = &plan.interfaces[0].name;
+        let others: Vec<&str> = plan.interfaces[1..]
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        let bed = Bed::new(first, &others);
+        add_foreign(&bed);
+        for v in [
+            Variant::Nft,
+            Variant::Batch(Classifier::Iptables),
+            Variant::Batch(Classifier::U32),
+        ] {
+            if !v.usable(&plan) {
+                continue;
+            }
+            let what = format!("{name} {v:?}");
+            bed.apply(&v.script(&plan, false));
+            for iface in &plan.interfaces {
+                assert_eq!(
+                    bed.classes(&iface.name).len(),
+                    iface.classes.len(),
+                    "{what}: {}",
+                    iface.name
+                );
+            }
+            if v.u32() {
+                let f = bed.a_run(&["tc", "filter", "show", "dev", first]);
+                if name == "hosts" {
+                    assert!(f.contains("ht divisor 256"), "{what}: no hash table:\n{f}");
+                }
+            }
+            bed.apply(&v.script(&plan, true));
+            assert_all_gone(&bed, &plan, &what);
+            assert_foreign_intact(&bed, &what);
+        }
+    }
 }

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use tcc::emit::{self, Classifier, ShOptions};
 use tcc::plan::Plan;
 
@@ -18,22 +17,7 @@ fn opts(classifier: Classifier, teardown: bool, name: &str) -> ShOptions {
 }
 
 fn corpus() -> Vec<(String, Plan)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "shape"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let (plan, diags) = tcc::analyze(0, &text);
-            assert!(!diags.has_errors(), "{}", p.display());
-            (p.file_name().unwrap().to_string_lossy().into_owned(), plan)
-        })
-        .collect()
+    common::corpus_plans()
 }
 
 /// Every script of the new targets for `plan`, by variant name.
@@ -89,16 +73,7 @@ fn teardown_is_the_same_for_both_targets() {
 
 #[test]
 fn every_script_passes_shellcheck() {
-    if Command::new("shellcheck")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "shellcheck is missing, and a skip under CI=true is a failure"
-        );
-        eprintln!("skipped: shellcheck not installed");
+    if !common::have_shellcheck() {
         return;
     }
     let mut plans = corpus();
@@ -111,26 +86,9 @@ fn every_script_passes_shellcheck() {
     let mut checked = 0;
     for (name, plan) in &plans {
         for (variant, script) in scripts(plan, name) {
-            let mut child = Command::new("shellcheck")
-                .args(["-s", "sh", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(script.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
             checked += 1;
-            if !out.status.success() {
-                failures.push(format!(
-                    "{name} ({variant}):\n{}",
-                    String::from_utf8_lossy(&out.stdout)
-                ));
+            if let Err(e) = common::shellcheck(&script) {
+                failures.push(format!("{name} ({variant}):\n{e}"));
             }
         }
     }

@@ -18,7 +18,7 @@
 use super::iptables::{classify_rules, RuleLine, Tool};
 use super::nft::{ruleset, table_name, teardown_ruleset};
 use super::quote::{comment_text, sh_quote};
-use super::sh::{chain_name, header, new_chain_name, Classifier, ShOptions};
+use super::sh::{chain_name, header, new_chain_name, preflight, Classifier, ShOptions};
 use super::sh::{FN_DROP, FN_DROP_ALL, FN_FAIL};
 use super::tc;
 use crate::plan::Plan;
@@ -92,29 +92,9 @@ fn heredoc_var(var: &str, text: &str, out: &mut String) {
     let _ = writeln!(out, "{var}=$(cat <<'{EOF}'\n{text}{EOF}\n)");
 }
 
-fn preflight(plan: &Plan, cmds: &[&str], mangle: bool, out: &mut String) {
-    out.push_str("\n# Pre-flight: check everything before changing anything.\n");
-    let _ = writeln!(out, "for tcc_cmd in {}; do", cmds.join(" "));
-    out.push_str(
-        "\tcommand -v \"$tcc_cmd\" >/dev/null 2>&1 || tcc_fail \"required command not found: $tcc_cmd\"\n",
-    );
-    out.push_str("done\n");
-    if mangle {
-        for tool in Tool::BOTH {
-            let t = tool.cmd();
-            let _ = writeln!(
-                out,
-                "{t} -t mangle -S POSTROUTING >/dev/null 2>&1 || tcc_fail \"cannot use the mangle table of {t} (not root?)\""
-            );
-        }
-    }
-    for iface in &plan.interfaces {
-        let dev = sh_quote(&iface.name);
-        let _ = writeln!(
-            out,
-            "ip link show dev {dev} >/dev/null 2>&1 || tcc_fail \"no such network device:\" {dev}"
-        );
-    }
+/// The shell functions a script uses, separated by blank lines.
+fn functions(fns: &[&str], out: &mut String) {
+    out.push_str(&fns.join("\n"));
 }
 
 fn tree(plan: &Plan, tree: &str, out: &mut String) {
@@ -134,11 +114,7 @@ fn tree(plan: &Plan, tree: &str, out: &mut String) {
 /// The script removing what any tcc target made for the plan's interfaces.
 fn teardown_script(plan: &Plan, opts: &ShOptions, classifier: &str) -> Emitted {
     let mut out = header(plan, &opts.source_name, true, classifier);
-    out.push_str(FN_DROP);
-    out.push('\n');
-    out.push_str(FN_DROP_ALL);
-    out.push('\n');
-    out.push_str(FN_DROP_NFT);
+    functions(&[FN_DROP, FN_DROP_ALL, FN_DROP_NFT], &mut out);
     for iface in &plan.interfaces {
         let dev = sh_quote(&iface.name);
         let _ = writeln!(out, "\n# {}", comment_text(&iface.name));
@@ -167,13 +143,7 @@ pub fn batch(plan: &Plan, opts: &ShOptions) -> Emitted {
     let tree_text = tree_batch(plan, !iptables);
     let mut parts = vec![("tree.batch".to_string(), tree_text.clone())];
     let mut out = header(plan, &opts.source_name, false, classifier);
-    out.push_str(FN_FAIL);
-    out.push('\n');
-    out.push_str(FN_DROP);
-    out.push('\n');
-    out.push_str(FN_DROP_ALL);
-    out.push('\n');
-    out.push_str(FN_DROP_NFT);
+    functions(&[FN_FAIL, FN_DROP, FN_DROP_ALL, FN_DROP_NFT], &mut out);
     let mut cmds = vec!["ip", "tc"];
     if iptables {
         cmds.extend([
@@ -255,11 +225,7 @@ pub fn nft(plan: &Plan, opts: &ShOptions) -> Emitted {
     let tree_text = tree_batch(plan, false);
     let rules = ruleset(plan);
     let mut out = header(plan, &opts.source_name, false, classifier);
-    out.push_str(FN_FAIL);
-    out.push('\n');
-    out.push_str(FN_DROP);
-    out.push('\n');
-    out.push_str(FN_DROP_ALL);
+    functions(&[FN_FAIL, FN_DROP, FN_DROP_ALL], &mut out);
     preflight(plan, &["ip", "tc", "nft"], false, &mut out);
     heredoc_var("tcc_rules", &rules, &mut out);
     out.push_str(

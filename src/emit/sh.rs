@@ -145,17 +145,35 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
         out.push_str(FN_DROP_ALL);
     }
 
-    out.push_str("\n# Pre-flight: check everything before changing anything.\n");
     let mut cmds = vec!["ip", "tc"];
     if iptables {
         cmds.extend(["iptables", "ip6tables"]);
     }
+    preflight(plan, &cmds, iptables, out);
+
+    for iface in &plan.interfaces {
+        let _ = writeln!(out, "\n# ---- {} ----", comment_text(&iface.name));
+        classes(iface, out);
+        if iptables {
+            for tool in Tool::BOTH {
+                iptables_rules(iface, tool, out);
+            }
+        } else {
+            u32_filters(iface, out);
+        }
+    }
+}
+
+/// The pre-flight checks: the commands exist, (with `mangle`) the mangle tables are usable,
+/// the devices exist.
+pub(crate) fn preflight(plan: &Plan, cmds: &[&str], mangle: bool, out: &mut String) {
+    out.push_str("\n# Pre-flight: check everything before changing anything.\n");
     let _ = writeln!(out, "for tcc_cmd in {}; do", cmds.join(" "));
     out.push_str(
         "\tcommand -v \"$tcc_cmd\" >/dev/null 2>&1 || tcc_fail \"required command not found: $tcc_cmd\"\n",
     );
     out.push_str("done\n");
-    if iptables {
+    if mangle {
         for tool in Tool::BOTH {
             let t = tool.cmd();
             let _ = writeln!(
@@ -170,18 +188,6 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
             out,
             "ip link show dev {dev} >/dev/null 2>&1 || tcc_fail \"no such network device:\" {dev}"
         );
-    }
-
-    for iface in &plan.interfaces {
-        let _ = writeln!(out, "\n# ---- {} ----", comment_text(&iface.name));
-        classes(iface, out);
-        if iptables {
-            for tool in Tool::BOTH {
-                iptables_rules(iface, tool, out);
-            }
-        } else {
-            u32_filters(iface, out);
-        }
     }
 }
 

@@ -124,6 +124,39 @@ pub fn parse_rate(s: &str) -> u64 {
     (num.parse::<f64>().unwrap() * mult).round() as u64
 }
 
+/// Someone else's mangle rules (iptables and ip6tables), added with `exec` (a command runner
+/// inside the namespace).
+pub fn add_foreign_iptables(exec: impl Fn(&[&str]) -> String) {
+    for tool in ["iptables", "ip6tables"] {
+        exec(&[
+            tool,
+            "-t",
+            "mangle",
+            "-A",
+            "POSTROUTING",
+            "-m",
+            "comment",
+            "--comment",
+            "foreign",
+            "-j",
+            "MARK",
+            "--set-mark",
+            "7",
+        ]);
+    }
+}
+
+/// The rules of `add_foreign_iptables` are still there.
+pub fn assert_foreign_iptables_intact(exec: impl Fn(&[&str]) -> String, what: &str) {
+    for tool in ["iptables-save", "ip6tables-save"] {
+        let m = exec(&[tool, "-t", "mangle"]);
+        assert!(
+            m.contains("--comment foreign -j MARK --set-xmark 0x7/0xffffffff"),
+            "{what}: {tool}: foreign rule gone:\n{m}"
+        );
+    }
+}
+
 pub const A_ADDR: &str = "10.99.0.1";
 pub const B_ADDR: &str = "10.99.0.2";
 const A_MAC: &str = "02:00:00:00:00:01";
@@ -185,7 +218,16 @@ impl Bed {
             ]);
         }
         bed.b_run(&[
-            "ip", "neigh", "replace", A_ADDR, "lladdr", A_MAC, "dev", "v1", "nud", "permanent",
+            "ip",
+            "neigh",
+            "replace",
+            A_ADDR,
+            "lladdr",
+            A_MAC,
+            "dev",
+            "v1",
+            "nud",
+            "permanent",
         ]);
         for (i, o) in others.iter().enumerate() {
             bed.a_run(&[
