@@ -177,14 +177,17 @@ fn u32_hash_table_layout() {
             "{line}"
         );
     }
-    assert!(
-        text.contains("prio 2 u32 match ip protocol 17 0xff match ip dport 53 0xffff flowid 1:10"),
-        "{text}"
-    );
-    assert!(
-        text.contains("prio 4 u32 match ip dst 10.0.0.8/32 flowid 1:11"),
-        "{text}"
-    );
+    // The rest of the IPv4 filters share the next priority, in plan order; IPv6 follows.
+    let udp = text
+        .find(
+            "protocol ip prio 2 u32 match ip protocol 17 0xff match ip dport 53 0xffff flowid 1:10",
+        )
+        .expect(&text);
+    let host = text
+        .find("protocol ip prio 2 u32 match ip dst 10.0.0.8/32 flowid 1:11")
+        .expect(&text);
+    assert!(udp < host);
+    assert!(text.contains("protocol ipv6 prio 3 u32 match ip6 protocol 17 0xff"));
     // The linear layout of the same plan has no hash table.
     let linear = emit::tc::u32_filters(&plan.interfaces[0], false);
     assert!(!format!("{linear:?}").contains("divisor"));
@@ -253,4 +256,37 @@ fn cli_targets_and_emit_dir() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--emit-dir"));
+}
+
+/// A priority holds at most `MAX_NODES` u32 nodes (the kernel numbers them from 0x800 to
+/// 0xfff); longer lists continue at the next priority, in order.
+#[test]
+fn u32_linear_chunks_stay_under_the_node_limit() {
+    use common::IfaceBuilder;
+    use tcc::emit::tc::{u32_filters, Line, MAX_NODES};
+    let mut b = IfaceBuilder::new("eth1")
+        .class("top", 1, None, 100, 100)
+        .class("x", 0x10, Some("top"), 10, 100);
+    for p in 0..2500 {
+        b = b.filter(&format!("tcp dst=10.0.0.0/8 dport={}", 1000 + p), "x");
+    }
+    let plan = common::plan(vec![b.build()]);
+    for hashed in [false, true] {
+        let lines = u32_filters(&plan.interfaces[0], hashed);
+        let cmds: Vec<&String> = lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Cmd(c) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let prios: Vec<&str> = cmds
+            .iter()
+            .map(|c| c.split(" prio ").nth(1).unwrap().split(' ').next().unwrap())
+            .collect();
+        assert_eq!(prios.len(), 2500);
+        assert!(prios[..MAX_NODES].iter().all(|p| *p == "1"));
+        assert!(prios[MAX_NODES..].iter().all(|p| *p == "2"));
+        assert!(cmds[2499].contains("match ip dport 3499 0xffff"));
+    }
 }

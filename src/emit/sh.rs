@@ -237,8 +237,7 @@ fn iptables_rules(iface: &Interface, tool: Tool, out: &mut String) {
 }
 
 /// u32 filters on the qdisc itself (`parent 1:`): filters on inner classes are never consulted.
-/// Priorities follow the plan's order, a separate one per protocol (tc refuses two protocols
-/// under one priority).
+/// Linear: per family, in plan order, consecutive filters sharing a priority (`tc::u32_filters`).
 fn u32_filters(iface: &Interface, out: &mut String) {
     let dev = sh_quote(&iface.name);
     out.push_str("# Remove a previous iptables classification of this interface, if any.\n");

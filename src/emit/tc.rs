@@ -3,7 +3,8 @@
 //! feed them all to one `tc -batch` process.
 //!
 //! u32 filters come in two layouts:
-//! - linear: one filter priority per plan filter and family, tried in order;
+//! - linear: the filters of each family in plan order, consecutive ones sharing a priority
+//!   (a u32 table tries its nodes in the order they were added);
 //! - hashed: a run of consecutive filters that each test one destination host goes into a u32
 //!   hash table of 256 buckets keyed on the last octet of the destination address, so a packet
 //!   is compared with the filters of its bucket only. Within a bucket the filters keep their
@@ -92,59 +93,72 @@ pub const HASH_MIN_BUCKETS: usize = 2;
 /// tables from 0x800, so the two never meet.
 const FIRST_HT: u32 = 0x10;
 
+/// The most filters (u32 nodes) tcc puts in one u32 table or bucket: the kernel numbers a
+/// bucket's nodes from 0x800 to 0xfff, and a qdisc's u32 priorities from 0x800 to 0xfff too,
+/// so neither one priority per filter nor one priority for all scales past 2048 filters.
+pub const MAX_NODES: usize = 2000;
+
 /// The u32 filters of `iface` on its root qdisc (`parent 1:`), first match wins. Assumes
-/// `u32_expressible` found nothing. With `hashed`, long runs of per-host filters use hash
-/// tables (see the module comment); without, the layout is strictly linear: one priority per
-/// filter and family (tc refuses two protocols under one priority).
+/// `u32_expressible` found nothing.
+///
+/// tc refuses two protocols under one priority, and a filter of protocol `ip` never sees an
+/// IPv6 packet, so each family gets priorities of its own: the IPv4 filters in plan order,
+/// then the IPv6 ones. Consecutive filters share a priority (up to `MAX_NODES` nodes): the
+/// kernel keeps a table's nodes in the order they were added and stops at the first match.
+/// With `hashed`, long runs of per-host filters use hash tables (see the module comment).
 pub fn u32_filters(iface: &Interface, hashed: bool) -> Vec<Line> {
     let mut out = Vec::new();
     let mut prio = 0u32;
-    if !hashed {
-        for (i, f) in iface.filters.iter().enumerate() {
-            out.push(filter_note(iface, i));
-            for fam in families(&f.m) {
-                if !selectors(&f.m, fam).is_empty() {
-                    emit_linear(iface, i, fam, &mut prio, &mut out);
+    let mut next_ht = FIRST_HT;
+    for fam in [Family::V4, Family::V6] {
+        let units: Vec<usize> = iface
+            .filters
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| families(&f.m).contains(&fam) && !selectors(&f.m, fam).is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        let qualifies = |run: &[(usize, u8)]| {
+            run.len() >= HASH_MIN_RUN && distinct_buckets(run) >= HASH_MIN_BUCKETS
+        };
+        let mut u = 0;
+        while u < units.len() {
+            if hashed {
+                let run = hash_run(iface, &units[u..], fam);
+                if qualifies(&run) {
+                    prio += 1;
+                    emit_hashed(iface, &run, fam, prio, next_ht, &mut out);
+                    next_ht += 1;
+                    u += run.len();
+                    continue;
                 }
             }
-        }
-        return out;
-    }
-    // (filter index, family) in plan order: the unit a priority is given to.
-    let mut units: Vec<(usize, Family)> = iface
-        .filters
-        .iter()
-        .enumerate()
-        .flat_map(|(i, f)| families(&f.m).into_iter().map(move |fam| (i, fam)))
-        .filter(|&(i, fam)| !selectors(&iface.filters[i].m, fam).is_empty())
-        .collect();
-    let mut next_ht = FIRST_HT;
-    let mut last_noted = None;
-    let mut u = 0;
-    while u < units.len() {
-        let (i, fam) = units[u];
-        let run = hash_run(iface, &units[u..], fam);
-        if run.len() >= HASH_MIN_RUN && distinct_buckets(&run) >= HASH_MIN_BUCKETS {
+            // A linear chunk: up to MAX_NODES nodes, or until a hash run begins.
             prio += 1;
-            emit_hashed(iface, &run, fam, prio, next_ht, &mut out);
-            next_ht += 1;
-            last_noted = None;
-            let taken: std::collections::HashSet<usize> = run.iter().map(|r| r.0).collect();
-            let rest: Vec<(usize, Family)> = units[u..]
-                .iter()
-                .copied()
-                .filter(|&(fi, f)| !(f == fam && taken.contains(&fi)))
-                .collect();
-            units.truncate(u);
-            units.extend(rest);
-            continue;
+            let (proto, _) = protocol_of(fam);
+            let mut nodes = 0;
+            while u < units.len() {
+                let i = units[u];
+                let f = &iface.filters[i];
+                let sels = selectors(&f.m, fam);
+                if nodes > 0
+                    && (nodes + sels.len() > MAX_NODES
+                        || (hashed && qualifies(&hash_run(iface, &units[u..], fam))))
+                {
+                    break;
+                }
+                out.push(filter_note(iface, i));
+                let classid = iface.classid(f.class);
+                for s in &sels {
+                    out.push(Line::Cmd(format!(
+                        "filter add dev {} parent {:x}: protocol {proto} prio {prio} u32 {s} flowid {classid}",
+                        iface.name, iface.handle
+                    )));
+                }
+                nodes += sels.len();
+                u += 1;
+            }
         }
-        if last_noted != Some(i) {
-            last_noted = Some(i);
-            out.push(filter_note(iface, i));
-        }
-        emit_linear(iface, i, fam, &mut prio, &mut out);
-        u += 1;
     }
     out
 }
@@ -195,19 +209,6 @@ fn emit_hashed(
     }
 }
 
-fn emit_linear(iface: &Interface, i: usize, fam: Family, prio: &mut u32, out: &mut Vec<Line>) {
-    let f = &iface.filters[i];
-    let classid = iface.classid(f.class);
-    *prio += 1;
-    let (proto, _) = protocol_of(fam);
-    for s in selectors(&f.m, fam) {
-        out.push(Line::Cmd(format!(
-            "filter add dev {} parent {:x}: protocol {proto} prio {prio} u32 {s} flowid {classid}",
-            iface.name, iface.handle
-        )));
-    }
-}
-
 fn family_name(fam: Family) -> &'static str {
     match fam {
         Family::V6 => "IPv6",
@@ -244,19 +245,22 @@ fn last_octet(n: &IpNet) -> u8 {
     }
 }
 
-/// The longest run from the start of `units` of family-`fam` filters that each test one
-/// destination host, with the bucket of each. Units of the other family are passed over:
-/// tc only shows a filter packets of its own protocol, so their relative order is moot.
-fn hash_run(iface: &Interface, units: &[(usize, Family)], fam: Family) -> Vec<(usize, u8)> {
+/// The longest run from the start of `units` (filters of family `fam`) that each test one
+/// destination host, with the bucket of each; a bucket takes at most `MAX_NODES` nodes.
+fn hash_run(iface: &Interface, units: &[usize], fam: Family) -> Vec<(usize, u8)> {
     let mut run = Vec::new();
-    for &(i, f) in units {
-        if f != fam {
-            continue;
+    let mut nodes = [0usize; 256];
+    for &i in units {
+        let Some(h) = host_of(iface, i, fam) else {
+            break;
+        };
+        let b = last_octet(&h);
+        let n = selectors(&iface.filters[i].m, fam).len();
+        if nodes[b as usize] + n > MAX_NODES {
+            break;
         }
-        match host_of(iface, i, fam) {
-            Some(h) => run.push((i, last_octet(&h))),
-            None => break,
-        }
+        nodes[b as usize] += n;
+        run.push((i, b));
     }
     run
 }
