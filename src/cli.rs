@@ -1,7 +1,7 @@
 //! The command line: `tcc compile` and `tcc check`. A thin layer: read files, call the library,
 //! print, choose the exit status (0 clean, 1 errors, 2 usage or I/O problems).
 
-use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::emit::{self, Classifier, ShOptions};
 use crate::report::{self, Sources};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -299,9 +299,4 @@ fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
     } else {
         Ok(())
     };
-}
-
-/// For `--explain`-style lookups and documentation tests.
-pub fn code_summary(code: &str) -> Option<(Code, &'static str)> {
-    Code::parse(code).map(|c| (c, c.summary()))
 }

@@ -8,6 +8,11 @@
 // on ordinary input, on a path that is never hot, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+// pest is used without its `std` feature, which adds a stack-depth probe to every rule call
+// (~13% of parse time); its generated parser then names `crate::alloc`. Stack depth is bounded
+// by `syntax::parser::check_nesting` before parsing instead.
+extern crate alloc;
+
 pub mod cli;
 pub mod diagnostic;
 pub mod emit;

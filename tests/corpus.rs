@@ -116,3 +116,62 @@ fn every_diagnostic_code_is_documented() {
         "codes missing from docs/diagnostics.md: {missing:?}"
     );
 }
+
+/// Every script generated for the corpus passes `shellcheck -s sh` without findings.
+#[test]
+fn corpus_scripts_pass_shellcheck() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "shellcheck is missing, and a skip under CI=true is a failure"
+        );
+        eprintln!("skipped: shellcheck not installed");
+        return;
+    }
+    let mut failures = vec![];
+    insta::glob!("../corpus/valid", "*.shape", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let (plan, _) = tcc::analyze(0, &text);
+        let mut variants = vec![(Classifier::Iptables, false), (Classifier::Iptables, true)];
+        if emit::u32_expressible(&plan).items.is_empty() {
+            variants.push((Classifier::U32, false));
+        }
+        for (classifier, teardown) in variants {
+            let script = emit::sh(
+                &plan,
+                &ShOptions {
+                    classifier,
+                    teardown,
+                    source_name: rel(path),
+                },
+            );
+            let mut child = Command::new("shellcheck")
+                .args(["-s", "sh", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "{} ({classifier:?}, teardown {teardown}):\n{}",
+                    rel(path),
+                    String::from_utf8_lossy(&out.stdout)
+                ));
+            }
+        }
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

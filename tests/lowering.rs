@@ -201,3 +201,33 @@ fn statements_may_share_a_line_after_a_closing_brace() {
     let p = plan("interface e { default a; class a { rate 1mbit } class b { rate 1mbit } }");
     assert_eq!(p.interfaces[0].classes.len(), 2);
 }
+
+#[test]
+fn nested_loops_are_bounded_in_total_not_just_per_loop() {
+    let c = codes("interface e { default a; class a { rate 1mbit }\n for x in 1..60000 { for y in 1..60000 { let z = 1 } } }");
+    assert!(c.contains(&"E0114".to_string()), "{c:?}");
+}
+
+#[test]
+fn a_class_may_have_no_body_when_a_template_gives_the_rate() {
+    let p =
+        plan("template t { rate 5mbit }\ninterface e { default a\n class a : t\n class b : t; }");
+    assert_eq!(p.interfaces[0].classes.len(), 2);
+    assert_eq!(p.interfaces[0].classes[1].rate, 5_000_000);
+}
+
+#[test]
+fn absurd_rates_and_empty_lists_are_errors_not_silent() {
+    assert_eq!(
+        codes("interface e { default a; class a { rate 99999999999999999999gbit } }"),
+        ["E0215"]
+    );
+    assert!(
+        codes("interface e { default a; class a { rate 1mbit; match dst [] } }")
+            .contains(&"E0107".to_string())
+    );
+    assert!(
+        codes("interface e { default a; class a { rate 1mbit; match tcp dport [] } }")
+            .contains(&"E0107".to_string())
+    );
+}

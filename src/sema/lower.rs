@@ -18,7 +18,11 @@ pub const MAX_LOOP: i64 = 65_535;
 /// First minor id handed out automatically; 1..f stay free for explicit ids such as `1:1`.
 pub const FIRST_AUTO_MINOR: u16 = 0x10;
 
-/// Byte-unit rates seen, for the W0102 warning (reported once per place).
+/// The most loop iterations a whole file may expand to (nested loops multiply), so that any
+/// input lowers in bounded time and memory.
+pub const MAX_EXPANSION: u64 = 1_000_000;
+
+/// The result of lowering: the plan, what went wrong, and facts for the checker.
 pub struct Lowered {
     pub plan: Plan,
     pub diags: Diagnostics,
@@ -44,6 +48,8 @@ pub fn lower(file: &ast::File) -> Lowered {
         templates: HashMap::new(),
         templates_used: HashMap::new(),
         rules: RuleTable::default(),
+        expanded: 0,
+        expansion_reported: false,
     };
     let mut plan = Plan::default();
     let mut facts = Facts::default();
@@ -125,6 +131,9 @@ struct Lowerer<'a> {
     templates: HashMap<String, (&'a ast::TemplateDef, Span)>,
     templates_used: HashMap<String, bool>,
     rules: RuleTable<'a>,
+    /// Loop iterations expanded so far, against `MAX_EXPANSION`.
+    expanded: u64,
+    expansion_reported: bool,
 }
 
 /// The interface being built.
@@ -299,7 +308,7 @@ impl<'a> Lowerer<'a> {
             b.root = Some(0);
         }
         let parent = b.root;
-        self.body(&mut b, &def.body, parent, 0);
+        self.body(&mut b, &def.body, parent);
         self.scopes.pop();
 
         assign_ids(&mut b, &mut self.diags);
@@ -312,19 +321,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
-    fn body(
-        &mut self,
-        b: &mut IfaceBuilder,
-        stmts: &'a [Stmt],
-        parent: Option<usize>,
-        depth: usize,
-    ) {
+    fn body(&mut self, b: &mut IfaceBuilder, stmts: &'a [Stmt], parent: Option<usize>) {
         for s in stmts {
             match s {
                 Stmt::Property(_) => {} // handled by the owner
                 Stmt::Let(l) => self.let_stmt(l),
-                Stmt::Class(c) => self.class(b, c, parent, depth),
-                Stmt::For(f) => self.for_loop(b, f, parent, depth),
+                Stmt::Class(c) => self.class(b, c, parent),
+                Stmt::For(f) => self.for_loop(b, f, parent),
                 Stmt::Match(m) => match parent {
                     Some(p) if Some(p) != b.root => self.add_filter(b, p, m),
                     _ => self.error(
@@ -347,13 +350,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn for_loop(
-        &mut self,
-        b: &mut IfaceBuilder,
-        f: &'a ast::ForLoop,
-        parent: Option<usize>,
-        depth: usize,
-    ) {
+    fn for_loop(&mut self, b: &mut IfaceBuilder, f: &'a ast::ForLoop, parent: Option<usize>) {
         let iter = match self.scopes.eval(&f.iter) {
             Ok(v) => v,
             Err(d) => return self.error(d),
@@ -405,20 +402,32 @@ impl<'a> Lowerer<'a> {
             }
         };
         for item in items {
+            self.expanded += 1;
+            if self.expanded > MAX_EXPANSION {
+                if !self.expansion_reported {
+                    self.expansion_reported = true;
+                    self.error(
+                        Diagnostic::new(
+                            Code::LoopTooLarge,
+                            f.span,
+                            "loops expand to too many iterations",
+                        )
+                        .label(format!(
+                            "nested loops here exceed {MAX_EXPANSION} iterations in all"
+                        ))
+                        .help("an interface holds at most 65535 classes; loop over fewer values"),
+                    );
+                }
+                return;
+            }
             self.scopes.push();
             self.scopes.define(&f.var.text, item, None);
-            self.body(b, &f.body, parent, depth);
+            self.body(b, &f.body, parent);
             self.scopes.pop();
         }
     }
 
-    fn class(
-        &mut self,
-        b: &mut IfaceBuilder,
-        def: &'a ast::ClassDef,
-        parent: Option<usize>,
-        depth: usize,
-    ) {
+    fn class(&mut self, b: &mut IfaceBuilder, def: &'a ast::ClassDef, parent: Option<usize>) {
         let Some(name) = self.name(&def.name) else {
             return;
         };
@@ -478,12 +487,16 @@ impl<'a> Lowerer<'a> {
         let mut rate = None;
         let mut ceil = None;
         let mut explicit = None;
+        let rate_written = effective.iter().any(|p| p.key.text == "rate");
         for p in effective {
             let Some(v) = self.single(p) else { continue };
             match p.key.text.as_str() {
                 "rate" => {
-                    class.spans.rate = Some(prop_span(p));
-                    rate = Some(self.rate(&v, p_rate).unwrap_or(0));
+                    // An invalid rate was reported; the class then takes no part in rate checks.
+                    rate = self.rate(&v, p_rate);
+                    if rate.is_some() {
+                        class.spans.rate = Some(prop_span(p));
+                    }
                 }
                 "ceil" => {
                     class.spans.ceil = Some(prop_span(p));
@@ -523,7 +536,8 @@ impl<'a> Lowerer<'a> {
         }
         match rate {
             Some(r) => class.rate = r,
-            None if !templates_ok => {}
+            // A template that failed, or a rate that did not evaluate, was reported already.
+            None if !templates_ok || rate_written => {}
             None => self.error(
                 Diagnostic::new(Code::MissingRate, def.name.span, format!("class `{name}` has no rate"))
                     .label("every HTB class needs a guaranteed rate")
@@ -551,7 +565,7 @@ impl<'a> Lowerer<'a> {
             self.add_filter(b, idx, m);
         }
         self.scopes.push();
-        self.body(b, &def.body, Some(idx), depth + 1);
+        self.body(b, &def.body, Some(idx));
         self.scopes.pop();
     }
 

@@ -208,6 +208,7 @@ fn valued(
     let r: Result<(&'static str, Test), Diagnostic> = (|| match key {
         "proto" => Ok(("proto", Test::Proto(protocol(one(key, vals, span)?)?))),
         "src" | "dst" => {
+            value::non_empty(vals)?;
             let mut nets = vec![];
             for v in vals.iter().flat_map(|v| v.flatten()) {
                 let (net, host_bits) = value::address(v)?;

@@ -277,6 +277,10 @@ pub fn bounded(v: &Val, lo: i64, hi: i64, what: &str, code: Code) -> Result<i64,
     Ok(n)
 }
 
+/// The largest rate accepted, bits per second (1000 tbit/s): beyond any link, and far from
+/// overflowing the kernel's 64-bit bytes-per-second rates.
+pub const MAX_RATE: u64 = 1_000_000_000_000_000;
+
 /// A rate as written: what it evaluates to given the reference for `%`, plus whether a byte
 /// unit was used (for the warning).
 pub struct RateVal {
@@ -350,8 +354,14 @@ pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
         };
         return Err(d);
     };
+    let bits = value * u.bits as f64;
+    if bits > MAX_RATE as f64 {
+        return Err(Diagnostic::new(Code::BadValue, v.span, "rate too large")
+            .label("more than 1000 tbit/s")
+            .help("check the number and the unit"));
+    }
     Ok(RateVal {
-        bits: (value * u.bits as f64).round() as u64,
+        bits: bits.round() as u64,
         byte_unit: u.bytes.then(|| unit.clone()),
     })
 }
@@ -373,6 +383,7 @@ pub fn size(v: &Val) -> Result<u64, Diagnostic> {
 /// A list of ports and port ranges (`80`, `20..21`, `[80, 443]`), reversed or too-large
 /// values reported.
 pub fn ports(vals: &[Val]) -> Result<Vec<PortRange>, Diagnostic> {
+    non_empty(vals)?;
     let mut out = vec![];
     for v in vals.iter().flat_map(|v| v.flatten()) {
         let (lo, hi) = match &v.kind {
@@ -408,6 +419,15 @@ pub fn ports(vals: &[Val]) -> Result<Vec<PortRange>, Diagnostic> {
         });
     }
     Ok(out)
+}
+
+/// An empty list (`[]`) where values are needed: it would match nothing, or everything.
+pub fn non_empty(vals: &[Val]) -> Result<(), Diagnostic> {
+    match vals.iter().find(|v| v.flatten().is_empty()) {
+        Some(v) => Err(Diagnostic::new(Code::WrongType, v.span, "empty list")
+            .label("at least one value is needed here")),
+        None => Ok(()),
+    }
 }
 
 /// An address or network. Returns the network and whether host bits were set (and cleared).

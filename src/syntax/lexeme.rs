@@ -4,7 +4,8 @@
 
 use super::ast::ValueKind;
 
-/// Classify a scalar token. `None` when it is none of the value forms.
+/// Classify a scalar token. `None` when it is none of the value forms. A numeric range
+/// (`1000..1009`) is classified by the caller, which knows the spans (`split_range`).
 pub fn classify(text: &str) -> Option<ValueKind> {
     let first = text.chars().next()?;
     if text.contains(':') {
@@ -49,6 +50,12 @@ pub fn classify(text: &str) -> Option<ValueKind> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     ident.then(|| ValueKind::Ident(text.to_string()))
+}
+
+/// `a..b` with both sides numbers: the byte offsets of the two sides.
+pub fn split_range(text: &str) -> Option<((usize, usize), (usize, usize))> {
+    let (a, b) = text.split_once("..")?;
+    (is_number(a) && is_number(b)).then(|| ((0, a.len()), (a.len() + 2, text.len())))
 }
 
 fn is_number(s: &str) -> bool {

@@ -87,6 +87,10 @@ fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnos
     };
     expected.sort();
     expected.dedup();
+    // `value` is a silent choice: name it once rather than listing its alternatives.
+    if expected.contains(&"a value") {
+        expected.retain(|e| !matches!(*e, "a name" | "a range" | "a variable"));
+    }
     let wanted = match expected.as_slice() {
         [] => "something else".to_string(),
         [one] => one.to_string(),
@@ -104,21 +108,18 @@ fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnos
 fn describe(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::EOI => "end of file",
-        Rule::braced
-        | Rule::stmt
-        | Rule::property
-        | Rule::let_stmt
-        | Rule::class_def
-        | Rule::class_decl => "a statement",
-        Rule::block => "`{`",
-        Rule::value_list | Rule::list | Rule::scalar | Rule::number => "a value",
+        Rule::braced | Rule::stmt | Rule::property | Rule::let_stmt | Rule::class_def => {
+            "a statement"
+        }
+        Rule::list | Rule::scalar | Rule::number => "a value",
         Rule::range => "a range",
-        Rule::string | Rule::name => "a name",
-        Rule::ident => "an identifier",
+        Rule::string => "a name",
+        Rule::ident => "a name",
+        Rule::str_text | Rule::interp | Rule::escape => "the closing `\"`",
         Rule::criteria | Rule::criterion | Rule::crit_rule => "a match criterion",
         Rule::flag_key | Rule::valued_key => "a match criterion",
         Rule::inherits => "`:`",
-        Rule::kw_in => "`in`",
+        Rule::in_word => "`in`",
         Rule::keyword => "a keyword",
         Rule::var_ref => "a variable",
         _ => return None,
@@ -135,25 +136,17 @@ impl Cx {
         Span::new(self.file, s.start(), s.end())
     }
 
-    fn stmts(&self, pairs: pest::iterators::Pairs<Rule>) -> Vec<Stmt> {
+    fn stmts<'i>(&self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Vec<Stmt> {
         pairs
             .filter(|p| p.as_rule() != Rule::EOI)
             .map(|p| self.stmt(p))
             .collect()
     }
 
-    fn block(&self, p: Pair<Rule>) -> Vec<Stmt> {
-        debug_assert_eq!(p.as_rule(), Rule::block);
-        self.stmts(p.into_inner())
-    }
-
     fn stmt(&self, p: Pair<Rule>) -> Stmt {
         let span = self.span(&p);
         let rule = p.as_rule();
-        let mut it = p
-            .into_inner()
-            .filter(|p| !is_keyword(p.as_rule()))
-            .peekable();
+        let mut it = p.into_inner().peekable();
         match rule {
             Rule::let_stmt => Stmt::Let(Let {
                 name: self.ident(it.next().unwrap()),
@@ -181,7 +174,7 @@ impl Cx {
                 if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
                     parents = self.inherits(it.next().unwrap());
                 }
-                let body = self.block(it.next().unwrap());
+                let body = self.stmts(it);
                 Stmt::Template(TemplateDef {
                     name,
                     parents,
@@ -191,20 +184,16 @@ impl Cx {
             }
             Rule::interface_def => Stmt::Interface(InterfaceDef {
                 name: self.name(it.next().unwrap()),
-                body: self.block(it.next().unwrap()),
+                body: self.stmts(it),
                 span,
             }),
-            Rule::class_def | Rule::class_decl => {
+            Rule::class_def => {
                 let name = self.name(it.next().unwrap());
                 let mut templates = vec![];
-                let mut body = vec![];
-                for p in it {
-                    match p.as_rule() {
-                        Rule::inherits => templates = self.inherits(p),
-                        Rule::block => body = self.block(p),
-                        r => unreachable!("class_def: {r:?}"),
-                    }
+                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
+                    templates = self.inherits(it.next().unwrap());
                 }
+                let body = self.stmts(it);
                 Stmt::Class(ClassDef {
                     name,
                     templates,
@@ -212,24 +201,23 @@ impl Cx {
                     span,
                 })
             }
-            Rule::for_stmt => Stmt::For(ForLoop {
-                var: self.ident(it.next().unwrap()),
-                iter: self.value(it.next().unwrap()),
-                body: self.block(it.next().unwrap()),
-                span,
-            }),
+            Rule::for_stmt => {
+                let var = self.ident(it.next().unwrap());
+                let iter = self.value(it.next().unwrap());
+                Stmt::For(ForLoop {
+                    var,
+                    iter,
+                    body: self.stmts(it),
+                    span,
+                })
+            }
             Rule::match_stmt => Stmt::Match(MatchStmt {
-                criteria: self.criteria(it.next().unwrap()),
+                criteria: it.map(|c| self.criterion(c)).collect(),
                 span,
             }),
             Rule::property => {
                 let key = self.ident(it.next().unwrap());
-                let values = it
-                    .next()
-                    .unwrap()
-                    .into_inner()
-                    .map(|v| self.value(v))
-                    .collect();
+                let values = it.map(|v| self.value(v)).collect();
                 Stmt::Property(Property { key, values, span })
             }
             r => unreachable!("stmt: {r:?}"),
@@ -251,11 +239,7 @@ impl Cx {
         for part in p.into_inner() {
             match part.as_rule() {
                 Rule::neg => negated = !negated,
-                Rule::crit_flag => {
-                    kind = Some(CritKind::Flag(
-                        self.ident(part.into_inner().next().unwrap()),
-                    ))
-                }
+                Rule::flag_key => kind = Some(CritKind::Flag(self.ident(part))),
                 Rule::crit_rule => {
                     kind = Some(CritKind::Rule(self.name(part.into_inner().next().unwrap())))
                 }
@@ -266,10 +250,7 @@ impl Cx {
                         match q.as_rule() {
                             Rule::valued_key => key = Some(self.ident(q)),
                             Rule::neg => negated = !negated,
-                            Rule::value_list => {
-                                values = q.into_inner().map(|v| self.value(v)).collect()
-                            }
-                            r => unreachable!("crit_valued: {r:?}"),
+                            _ => values.push(self.value(q)),
                         }
                     }
                     kind = Some(CritKind::Valued {
@@ -296,14 +277,9 @@ impl Cx {
 
     fn name(&self, p: Pair<Rule>) -> Name {
         let span = self.span(&p);
-        let inner = if p.as_rule() == Rule::name {
-            p.into_inner().next().unwrap()
-        } else {
-            p
-        };
-        let parts = match inner.as_rule() {
-            Rule::string => self.string_parts(inner),
-            _ => vec![StrPart::Text(inner.as_str().to_string())],
+        let parts = match p.as_rule() {
+            Rule::string => self.string_parts(p),
+            _ => vec![StrPart::Text(p.as_str().to_string())],
         };
         Name { parts, span }
     }
@@ -351,26 +327,25 @@ impl Cx {
                 number: p.as_str().to_string(),
                 unit: String::new(),
             },
-            Rule::scalar => super::lexeme::classify(p.as_str())
-                .unwrap_or_else(|| ValueKind::Invalid(p.as_str().to_string())),
+            Rule::scalar => match super::lexeme::split_range(p.as_str()) {
+                Some(((a0, a1), (b0, b1))) => {
+                    let text = p.as_str();
+                    let side = |s: usize, e: usize| Value {
+                        kind: ValueKind::Quantity {
+                            number: text[s..e].to_string(),
+                            unit: String::new(),
+                        },
+                        span: Span::new(self.file, span.start + s, span.start + e),
+                    };
+                    ValueKind::Range(Box::new(side(a0, a1)), Box::new(side(b0, b1)))
+                }
+                None => super::lexeme::classify(p.as_str())
+                    .unwrap_or_else(|| ValueKind::Invalid(p.as_str().to_string())),
+            },
             r => unreachable!("value: {r:?}"),
         };
         Value { kind, span }
     }
-}
-
-fn is_keyword(r: Rule) -> bool {
-    matches!(
-        r,
-        Rule::kw_let
-            | Rule::kw_rule
-            | Rule::kw_template
-            | Rule::kw_interface
-            | Rule::kw_for
-            | Rule::kw_in
-            | Rule::kw_class
-            | Rule::kw_match
-    )
 }
 
 #[cfg(test)]
