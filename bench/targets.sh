@@ -1,6 +1,7 @@
 #!/bin/sh
 # Apply time of each target's output, and the cost of classification on the data path.
 #   sudo bench/targets.sh [N ...]          (default: 1000 5000)
+#   sudo FLOWS_ONLY=1 bench/targets.sh      (part 2 only)
 #
 # 1. For N classes each with a host match (bench/gen.sh N), the wall time of `sh OUT` for the
 #    sh target (iptables and u32 classifiers), the batch target (iptables-restore and hashed
@@ -61,6 +62,7 @@ compile() { # FILE TARGET CLASSIFIER OUT
 	"$bin" compile "$1" --target "$2" --classifier "$3" -o "$4" 2>/dev/null
 }
 
+if [ -z "${FLOWS_ONLY:-}" ]; then
 echo "## Apply time (s), fresh namespace, N classes each with one host match"
 echo
 printf '| N | sh (iptables) | sh (u32) | batch (iptables-restore) | batch (hashed u32) | nft (map) |\n'
@@ -77,9 +79,10 @@ for n in "$@"; do
 	done
 	echo "$row |"
 done
+fi
 
 echo
-echo "## Throughput of one TCP flow whose match is the last of N rules (iperf3 -t 5, receiver)"
+echo "## Throughput of one TCP flow whose match is the last of N rules (best of 3 x iperf3 -t 5, receiver)"
 echo
 # One class per host, none limiting (ceil 100gbit); the flow goes to the last host.
 gen_open() { bench/gen.sh "$1" | sed 's/ceil 1gbit/ceil 100gbit/'; }
@@ -88,12 +91,17 @@ flow() { # N: Gbit/s of a flow to the last host of N
 	dst="10.$((last / 65536 + 1)).$((last / 256 % 256)).$((last % 256))"
 	ip -n "$B" addr add "$dst/32" dev v1
 	ip -n "$A" route add "$dst/32" via 10.99.0.2
-	rm -f "$dir/iperf.pid"
-	ip netns exec "$B" iperf3 -s -D -1 -B "$dst" -p 443 --pidfile "$dir/iperf.pid"
-	sleep 0.3
-	ip netns exec "$A" iperf3 -c "$dst" -p 443 -t 5 -O 1 -J >"$dir/iperf.json"
-	rm -f "$dir/iperf.pid"
-	python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9))' "$dir/iperf.json"
+	best=0
+	for _ in 1 2 3; do
+		rm -f "$dir/iperf.pid"
+		ip netns exec "$B" iperf3 -s -D -1 -B "$dst" -p 443 --pidfile "$dir/iperf.pid"
+		sleep 0.3
+		ip netns exec "$A" iperf3 -c "$dst" -p 443 -t 5 -O 1 -J >"$dir/iperf.json"
+		rm -f "$dir/iperf.pid"
+		g=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9))' "$dir/iperf.json")
+		best=$(awk -v a="$g" -v b="$best" 'BEGIN { print (a > b) ? a : b }')
+	done
+	echo "$best"
 }
 printf '| rules | u32 linear (sh) | u32 hashed (batch) | nft map | iptables chain (batch) |\n'
 printf '|---|---|---|---|---|\n'

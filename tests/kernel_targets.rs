@@ -17,8 +17,9 @@
 //! 5. re-applying leaves the state unchanged, the foreign rules survive, teardown removes all
 //!    of tcc (twice is harmless).
 //!
-//! iperf3 flows run one at a time (a global lock), so that parallel tests do not share CPU
-//! with a measured flow. Needs root; prints "skipped: needs root" otherwise, and fails under
+//! The variants run one at a time (a global lock), so that parallel tests do not share CPU
+//! with a measured flow; a flow below the lower bound is measured again (up to three times),
+//! since a CPU-starved run only ever delivers less. Needs root; prints "skipped: needs root" otherwise, and fails under
 //! `CI=true`.
 
 mod common;
@@ -33,7 +34,7 @@ use std::sync::Mutex;
 use tcc::emit::{self, Classifier, ShOptions};
 use tcc::plan::{Interface, Match, Plan, Test, PROTO_TCP, PROTO_UDP};
 
-static IPERF: Mutex<()> = Mutex::new(());
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Flows are measured through classes limited to at most this (bit/s): faster ones would
 /// measure the CPU of a CI machine rather than HTB.
@@ -103,17 +104,16 @@ struct Probe {
     sport: u16,
     dscp: u8,
     mark: u32,
+    /// IP total length: a SYN with Linux's options (MSS, SACK, timestamps, window scale) is
+    /// 60 bytes, the 3-byte UDP datagram 31, an iperf3 data segment 1500 or more (GSO).
+    len: u16,
 }
 
-impl Probe {
-    /// IP total length: a SYN with Linux's options (MSS, SACK, timestamps, window scale) is
-    /// 60 bytes, the 3-byte UDP datagram 31.
-    fn len(&self) -> u16 {
-        if self.tcp {
-            60
-        } else {
-            31
-        }
+fn probe_len(tcp: bool) -> u16 {
+    if tcp {
+        60
+    } else {
+        31
     }
 }
 
@@ -132,7 +132,7 @@ fn eval(m: &Match, p: &Probe) -> bool {
             Test::Dport(r) => r.iter().any(|r| (r.lo..=r.hi).contains(&p.dport)),
             Test::Dscp(d) => *d == p.dscp,
             Test::Mark { value, mask } => p.mark & mask.unwrap_or(u32::MAX) == *value,
-            Test::Length { min, max } => (*min..=*max).contains(&p.len()),
+            Test::Length { min, max } => (*min..=*max).contains(&p.len),
         };
         hit != c.negated
     })
@@ -199,6 +199,7 @@ fn probe_for(m: &Match) -> Option<Probe> {
                                 sport,
                                 dscp,
                                 mark,
+                                len: probe_len(tcp),
                             };
                             if eval(m, &p) {
                                 return Some(p);
@@ -227,6 +228,7 @@ fn probes(iface: &Interface) -> Vec<Probe> {
             sport: 45002,
             dscp: 0,
             mark: 0,
+            len: probe_len(tcp),
         };
         (!iface.filters.iter().any(|f| eval(&f.m, &p))).then_some(p)
     });
@@ -289,8 +291,13 @@ fn flows(iface: &Interface, probes: &[Probe]) -> Vec<(Probe, usize)> {
     // The unclassified probe (last) first, then the filters from the last: the variants take
     // candidates in turn, and so cover the default class and the late filters too.
     for p in probes.iter().rev() {
+        // iperf3 sets neither a DSCP nor a mark, and sends full-sized segments.
+        if p.dscp != 0 || p.mark != 0 {
+            continue;
+        }
         let p = Probe {
             tcp: true,
+            len: 1500,
             ..p.clone()
         };
         // iperf3 needs a listener: B's own address or one added to it.
@@ -401,8 +408,8 @@ fn assert_state_matches(bed: &Bed, plan: &Plan, v: Variant, what: &str) {
                 assert!(u32_flowids.is_empty(), "{what}: stale u32 filters");
             }
             _ if v.iptables() => {
-                let (v4, jumps4, jumps6) = chain_rules.expect("tcc chain");
-                assert_eq!(v4, filtered, "{what}: iptables class ids");
+                let (ids, jumps4, jumps6) = chain_rules.expect("tcc chain");
+                assert_eq!(ids, filtered, "{what}: iptables class ids");
                 assert_eq!((jumps4, jumps6), (1, 1), "{what}: POSTROUTING jumps");
                 assert!(!tables.contains_key(&table), "{what}: stale nft table");
                 assert!(u32_flowids.is_empty(), "{what}: stale u32 filters");
@@ -463,7 +470,7 @@ fn collect_classids(v: &serde_json::Value, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The class ids of `tcc-DEV` in iptables' mangle table and the number of POSTROUTING jumps
+/// The class ids of `tcc-DEV` in the mangle tables (both families) and the number of POSTROUTING jumps
 /// to it in iptables and ip6tables; `None` when neither tool has the chain.
 fn tcc_chain_classids(bed: &Bed, dev: &str) -> Option<(BTreeSet<String>, usize, usize)> {
     let chain = format!("tcc-{dev}");
@@ -477,6 +484,7 @@ fn tcc_chain_classids(bed: &Bed, dev: &str) -> Option<(BTreeSet<String>, usize, 
     }
     let ids = v4
         .lines()
+        .chain(v6.lines())
         .filter(|l| l.starts_with(&format!("-A {chain} ")))
         .filter_map(|l| l.split("--set-class ").nth(1))
         .map(|id| {
@@ -540,6 +548,8 @@ fn cycle(v: Variant) {
     if !need_root() {
         return;
     }
+    // One variant at a time: parallel applies and probes would starve the measured flows.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let start = std::time::Instant::now();
     let corpus = corpus();
     let mut measured = Vec::new();
@@ -596,37 +606,53 @@ fn cycle(v: Variant) {
             let (p, class) = &fl[v.index() % fl.len()];
             let id = iface.classid(*class);
             let lim = limit(iface, *class);
-            let before = bed.classes(&iface.name);
-            let (goodput, rx_bytes) = {
-                let _lock = IPERF.lock().unwrap_or_else(|e| e.into_inner());
-                bed.iperf(&p.dst.to_string(), p.dport, Some(p.sport), 3)
-            };
-            let after = bed.classes(&iface.name);
-            let delta = |l: &str| after[l].bytes - before[l].bytes;
-            assert!(
-                delta(&id) >= rx_bytes,
-                "{what}: flow {p:?} should be in {id}: {} bytes there, {rx_bytes} received",
-                delta(&id)
-            );
-            for l in leaves(iface) {
-                if l != id {
-                    assert!(
-                        delta(&l) * 20 < delta(&id),
-                        "{what}: flow {p:?} leaked into {l}: {}",
-                        delta(&l)
-                    );
+            let ideal = lim as f64 * 1448.0 / 1514.0;
+            // A CPU-starved run (a loaded CI machine) only ever delivers LESS: up to three
+            // attempts for the lower bound; an overshoot fails at once.
+            let mut ratios = Vec::new();
+            for _ in 0..3 {
+                let before = bed.classes(&iface.name);
+                let (goodput, rx_bytes) = bed.iperf(&p.dst.to_string(), p.dport, Some(p.sport), 2);
+                let after = bed.classes(&iface.name);
+                let delta = |l: &str| after[l].bytes - before[l].bytes;
+                assert!(
+                    delta(&id) >= rx_bytes,
+                    "{what}: flow {p:?} should be in {id}: {} bytes there, {rx_bytes} received",
+                    delta(&id)
+                );
+                for l in leaves(iface) {
+                    if l != id {
+                        assert!(
+                            delta(&l) * 20 < delta(&id),
+                            "{what}: flow {p:?} leaked into {l}: {}",
+                            delta(&l)
+                        );
+                    }
+                }
+                let ratio = goodput / ideal;
+                assert!(
+                    ratio <= 1.02,
+                    "{what}: class {id} limited to {lim} delivered {goodput:.0} bit/s = {ratio:.3} of {ideal:.0}"
+                );
+                ratios.push(ratio);
+                if ratio >= 0.93 {
+                    break;
                 }
             }
-            let ideal = lim as f64 * 1448.0 / 1514.0;
-            let ratio = goodput / ideal;
+            let best = ratios.iter().copied().fold(0.0, f64::max);
             measured.push(format!(
-                "{name}: {id} limit {} Mbit/s: {:.1} Mbit/s ({ratio:.3})",
+                "{name}: {id} limit {} Mbit/s: {:.1} Mbit/s ({})",
                 lim / 1_000_000,
-                goodput / 1e6
+                best * ideal / 1e6,
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             assert!(
-                (0.93..=1.02).contains(&ratio),
-                "{what}: class {id} limited to {lim} delivered {goodput:.0} bit/s = {ratio:.3} of {ideal:.0}"
+                best >= 0.93,
+                "{what}: class {id} limited to {lim} delivered at best {best:.3} of {ideal:.0} bit/s (attempts {ratios:?})"
             );
         }
 
@@ -674,6 +700,7 @@ fn switching_targets_converges() {
     if !need_root() {
         return;
     }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (_, plan) = corpus()
         .into_iter()
         .find(|(n, _)| n == "per-host.shape")
@@ -735,6 +762,7 @@ fn every_test_plan_applies_with_every_target() {
     if !need_root() {
         return;
     }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut plans = common::all_plans();
     let mut hosts = common::IfaceBuilder::new("v0").class("top", 1, None, 1000, 1000);
     for h in 0..20u16 {

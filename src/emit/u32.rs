@@ -3,7 +3,8 @@
 //! u32 compares header words under a mask, so:
 //! - alternatives (address lists, port ranges split into value/mask blocks, length ranges)
 //!   become one filter each (the cartesian product over all criteria);
-//! - negation cannot be expressed, nor more than one mark test;
+//! - negation cannot be expressed, nor a mark test (silently ignored by kernels built without
+//!   CONFIG_CLS_U32_MARK, which then match every packet);
 //! - IPv4 ports are read at a fixed offset (`match ip sport` assumes a 20-byte header without
 //!   options), IPv6 ports and protocol assume no extension headers: that is u32's own limit.
 //!
@@ -33,7 +34,6 @@ pub fn u32_expressible(plan: &Plan) -> Diagnostics {
 
 fn check_filter(f: &Filter, ds: &mut Diagnostics) {
     let mut ok = true;
-    let mut marks = 0;
     for c in &f.m.criteria {
         if c.negated {
             ok = false;
@@ -48,19 +48,20 @@ fn check_filter(f: &Filter, ds: &mut Diagnostics) {
             );
         }
         if let Test::Mark { .. } = c.test {
-            marks += 1;
-            if marks > 1 {
-                ok = false;
-                ds.push(
-                    Diagnostic::new(
-                        Code::NotExpressible,
-                        c.span,
-                        "the u32 classifier can test the firewall mark only once per match",
-                    )
-                    .label("second mark test")
-                    .help(HELP),
-                );
-            }
+            // Without CONFIG_CLS_U32_MARK (not set in many distribution kernels, nor in the
+            // one tcc is tested on) tc accepts `match mark` and the kernel drops it: the
+            // filter then matches EVERY packet. So u32 never tests the mark.
+            ok = false;
+            ds.push(
+                Diagnostic::new(
+                    Code::NotExpressible,
+                    c.span,
+                    "the u32 classifier cannot test the firewall mark reliably",
+                )
+                .label("mark test")
+                .note("kernels built without CONFIG_CLS_U32_MARK accept `match mark` and ignore it, so the filter would match every packet")
+                .help(HELP),
+            );
         }
     }
     if ok {

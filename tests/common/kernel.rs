@@ -125,7 +125,9 @@ pub fn parse_rate(s: &str) -> u64 {
 }
 
 /// Someone else's mangle rules (iptables and ip6tables), added with `exec` (a command runner
-/// inside the namespace).
+/// inside the namespace). They only touch IP protocol 253 (reserved for experiments), so the
+/// mark they set never meets the tests' packets, whose mark classification they would
+/// otherwise change.
 pub fn add_foreign_iptables(exec: impl Fn(&[&str]) -> String) {
     for tool in ["iptables", "ip6tables"] {
         exec(&[
@@ -134,6 +136,8 @@ pub fn add_foreign_iptables(exec: impl Fn(&[&str]) -> String) {
             "mangle",
             "-A",
             "POSTROUTING",
+            "-p",
+            "253",
             "-m",
             "comment",
             "--comment",
