@@ -30,8 +30,18 @@ pub struct Cli {
 pub enum Command {
     /// Compile a .shape file to a script that applies it.
     Compile(CompileArgs),
-    /// Check .shape files and report problems; exit 1 on errors.
+    /// Check .shape files (and .sh scripts, read as `tcc explain` reads them); exit 1 on errors.
     Check(CheckArgs),
+    /// Read a tc/iptables shell script: explain it, lint it, or import it (`--to shape`).
+    Explain(crate::explain::cmd::ExplainArgs),
+    /// Apply a .shape file to the kernel over netlink (only what differs from the live state).
+    Apply(crate::apply::cmd::ApplyArgs),
+    /// Show what `tcc apply` would change; exit 0 if nothing, 3 if something would change.
+    Plan(crate::apply::cmd::PlanArgs),
+    /// Show the live class tree with per-class counters and current rates.
+    Status(crate::apply::cmd::StatusArgs),
+    /// Remove tcc's configuration (the HTB root qdisc) from an interface.
+    Teardown(crate::apply::cmd::TeardownArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -126,10 +136,15 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Compile(a) => compile(a, color),
         Command::Check(a) => check(a, color),
+        Command::Explain(a) => crate::explain::cmd::run(a, color),
+        Command::Apply(a) => crate::apply::cmd::apply_cmd(a, color),
+        Command::Plan(a) => crate::apply::cmd::plan_cmd(a, color),
+        Command::Status(a) => crate::apply::cmd::status_cmd(a),
+        Command::Teardown(a) => crate::apply::cmd::teardown_cmd(a),
     }
 }
 
-fn stderr(color: ColorWhen) -> StandardStream {
+pub(crate) fn stderr(color: ColorWhen) -> StandardStream {
     let choice = match color {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
@@ -146,7 +161,7 @@ fn stderr(color: ColorWhen) -> StandardStream {
     StandardStream::stderr(choice)
 }
 
-fn read_input(path: &Path) -> Result<(String, String), String> {
+pub(crate) fn read_input(path: &Path) -> Result<(String, String), String> {
     if path == Path::new("-") {
         let mut s = String::new();
         std::io::stdin()
@@ -253,8 +268,13 @@ fn check(a: CheckArgs, color: ColorWhen) -> i32 {
             Ok(x) => x,
             Err(e) => return io_error(&e),
         };
+        let script = name.ends_with(".sh");
         let id = sources.add(name, text.clone());
-        let (_, diags) = crate::analyze(id, &text);
+        let diags = if script {
+            crate::explain::explain(id, &text, &[]).diags
+        } else {
+            crate::analyze(id, &text).1
+        };
         all.extend(diags.items);
     }
     let deny_warnings = a.deny.contains(&Deny::Warnings);
@@ -283,7 +303,7 @@ fn check(a: CheckArgs, color: ColorWhen) -> i32 {
     }
 }
 
-fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
+pub(crate) fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
     let n = |s| diags.iter().filter(|d| d.severity() == s).count();
     let (e, w) = (n(Severity::Error), n(Severity::Warning));
     let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });

@@ -169,6 +169,13 @@ codes! {
     // Hints.
     JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
     QuantumSet = "H0002", Hint, "quantum set explicitly because rate/r2q leaves HTB's range";
+    // Reading shell scripts (`tcc explain`).
+    ScriptNotFollowed = "S0001", Warning, "script construct tcc cannot follow";
+    Ipv4Only = "S0002", Warning, "classification for IPv4 only: IPv6 traffic is left unclassified";
+    FlushesChain = "S0003", Warning, "script flushes or deletes a whole chain it does not own";
+    DecimalId = "S0004", Warning, "tc id written as if decimal, but tc reads it as hex";
+    Opaque = "S0005", Hint, "configuration the shaping plan does not model";
+    ObsoleteSyntax = "S0006", Error, "command that current tc or iptables refuses";
 }
 
 impl std::fmt::Display for Code {

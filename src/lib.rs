@@ -13,9 +13,11 @@
 // by `syntax::parser::check_nesting` before parsing instead.
 extern crate alloc;
 
+pub mod apply;
 pub mod cli;
 pub mod diagnostic;
 pub mod emit;
+pub mod explain;
 pub mod explanations;
 pub mod matchrel;
 pub mod plan;

@@ -11,6 +11,9 @@ fn root() -> &'static Path {
 }
 
 fn example_for(code: Code) -> Option<(String, String)> {
+    if code.as_str().starts_with('S') {
+        return script_example_for(code);
+    }
     let dir = root().join("corpus/invalid");
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -31,6 +34,30 @@ fn example_for(code: Code) -> Option<(String, String)> {
     if text.contains("# classifier: u32") && !diags.has_errors() {
         diags.extend(tcc::emit::u32_expressible(&plan));
     }
+    diags.items.retain(|d| d.code == code);
+    Some((text, report::to_plain_string(&sources, &diags.items)))
+}
+
+/// Codes about shell scripts: the example is a script in `corpus/script-lint`, read by
+/// `tcc explain`.
+fn script_example_for(code: Code) -> Option<(String, String)> {
+    let dir = root().join("corpus/script-lint");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let path = entries.into_iter().find(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(code.as_str())
+    })?;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rel = path.strip_prefix(root()).unwrap().display().to_string();
+    let mut sources = Sources::new();
+    let id = sources.add(rel, text.clone());
+    let mut diags = tcc::explain::explain(id, &text, &[]).diags;
     diags.items.retain(|d| d.code == code);
     Some((text, report::to_plain_string(&sources, &diags.items)))
 }
@@ -66,7 +93,12 @@ fn generate() -> String {
             tcc::explanations::explanation(*c)
         );
         if let Some((src, rendered)) = example_for(*c) {
-            out += &format!("\n```shape\n{}```\n\n```text\n{}```\n", src, rendered);
+            let lang = if c.as_str().starts_with('S') {
+                "sh"
+            } else {
+                "shape"
+            };
+            out += &format!("\n```{lang}\n{}```\n\n```text\n{}```\n", src, rendered);
         }
     }
     out

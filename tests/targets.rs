@@ -177,17 +177,18 @@ fn u32_hash_table_layout() {
             "{line}"
         );
     }
-    // The rest of the IPv4 filters share the next priority, in plan order; IPv6 follows.
+    // The rest of the IPv4 filters share the next (odd) priority, in plan order; IPv6 takes
+    // the even ones.
     let udp = text
         .find(
-            "protocol ip prio 2 u32 match ip protocol 17 0xff match ip dport 53 0xffff flowid 1:10",
+            "protocol ip prio 3 u32 match ip protocol 17 0xff match ip dport 53 0xffff flowid 1:10",
         )
         .expect(&text);
     let host = text
-        .find("protocol ip prio 2 u32 match ip dst 10.0.0.8/32 flowid 1:11")
+        .find("protocol ip prio 3 u32 match ip dst 10.0.0.8/32 flowid 1:11")
         .expect(&text);
     assert!(udp < host);
-    assert!(text.contains("protocol ipv6 prio 3 u32 match ip6 protocol 17 0xff"));
+    assert!(text.contains("protocol ipv6 prio 2 u32 match ip6 protocol 17 0xff"));
     // The linear layout of the same plan has no hash table.
     let linear = emit::tc::u32_filters(&plan.interfaces[0], false);
     assert!(!format!("{linear:?}").contains("divisor"));
@@ -259,7 +260,7 @@ fn cli_targets_and_emit_dir() {
 }
 
 /// A priority holds at most `MAX_NODES` u32 nodes (the kernel numbers them from 0x800 to
-/// 0xfff); longer lists continue at the next priority, in order.
+/// 0xfff); longer lists continue at the next priority of their protocol, in order.
 #[test]
 fn u32_linear_chunks_stay_under_the_node_limit() {
     use common::IfaceBuilder;
@@ -286,7 +287,7 @@ fn u32_linear_chunks_stay_under_the_node_limit() {
             .collect();
         assert_eq!(prios.len(), 2500);
         assert!(prios[..MAX_NODES].iter().all(|p| *p == "1"));
-        assert!(prios[MAX_NODES..].iter().all(|p| *p == "2"));
+        assert!(prios[MAX_NODES..].iter().all(|p| *p == "3"));
         assert!(cmds[2499].contains("match ip dport 3499 0xffff"));
     }
 }

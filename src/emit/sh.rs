@@ -237,7 +237,8 @@ fn iptables_rules(iface: &Interface, tool: Tool, out: &mut String) {
 }
 
 /// u32 filters on the qdisc itself (`parent 1:`): filters on inner classes are never consulted.
-/// Linear: per family, in plan order, consecutive filters sharing a priority (`tc::u32_filters`).
+/// Linear, in the plan's order, IPv4 at odd priorities and IPv6 at even ones, filters of one
+/// protocol sharing a priority up to `tc::MAX_NODES` (see `tc::u32_filters`).
 fn u32_filters(iface: &Interface, out: &mut String) {
     let dev = sh_quote(&iface.name);
     out.push_str("# Remove a previous iptables classification of this interface, if any.\n");

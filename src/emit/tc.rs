@@ -3,8 +3,9 @@
 //! feed them all to one `tc -batch` process.
 //!
 //! u32 filters come in two layouts:
-//! - linear: the filters of each family in plan order, consecutive ones sharing a priority
-//!   (a u32 table tries its nodes in the order they were added);
+//! - linear: the filters in plan order, IPv4 at odd priorities and IPv6 at even ones,
+//!   consecutive filters of a protocol sharing a priority (a u32 table tries its nodes in the
+//!   order they were added);
 //! - hashed: a run of consecutive filters that each test one destination host goes into a u32
 //!   hash table of 256 buckets keyed on the last octet of the destination address, so a packet
 //!   is compared with the filters of its bucket only. Within a bucket the filters keep their
@@ -93,22 +94,42 @@ pub const HASH_MIN_BUCKETS: usize = 2;
 /// tables from 0x800, so the two never meet.
 const FIRST_HT: u32 = 0x10;
 
-/// The most filters (u32 nodes) tcc puts in one u32 table or bucket: the kernel numbers a
-/// bucket's nodes from 0x800 to 0xfff, and a qdisc's u32 priorities from 0x800 to 0xfff too,
-/// so neither one priority per filter nor one priority for all scales past 2048 filters.
+/// The most filters (u32 nodes) tcc puts under one priority or in one hash bucket: the kernel
+/// numbers a table's nodes from 0x800 to 0xfff, and a qdisc's u32 tables from 0x800 to 0xfff
+/// too, so neither one priority per filter nor one priority for all scales past 2046 filters.
 pub const MAX_NODES: usize = 2000;
 
 /// The u32 filters of `iface` on its root qdisc (`parent 1:`), first match wins. Assumes
 /// `u32_expressible` found nothing.
 ///
 /// tc refuses two protocols under one priority, and a filter of protocol `ip` never sees an
-/// IPv6 packet, so each family gets priorities of its own: the IPv4 filters in plan order,
-/// then the IPv6 ones. Consecutive filters share a priority (up to `MAX_NODES` nodes): the
-/// kernel keeps a table's nodes in the order they were added and stops at the first match.
-/// With `hashed`, long runs of per-host filters use hash tables (see the module comment).
+/// IPv6 packet, so IPv4 filters take the odd priorities and IPv6 ones the even priorities; the
+/// order only matters among filters of one protocol. Consecutive filters of a protocol share a
+/// priority (up to `MAX_NODES`): a u32 table tries its nodes in the order they were added and
+/// stops at the first match. With `hashed`, long runs of per-host filters of a protocol get a
+/// hash table at a priority of their own (see the module comment).
 pub fn u32_filters(iface: &Interface, hashed: bool) -> Vec<Line> {
     let mut out = Vec::new();
-    let mut prio = 0u32;
+    if !hashed {
+        // Per protocol (0 = IPv4, 1 = IPv6): the current group and how many nodes it holds.
+        let mut groups = [(0u32, MAX_NODES); 2];
+        for (i, f) in iface.filters.iter().enumerate() {
+            out.push(filter_note(iface, i));
+            for fam in families(&f.m) {
+                let sels = selectors(&f.m, fam);
+                if sels.is_empty() {
+                    continue;
+                }
+                let g = &mut groups[(fam == Family::V6) as usize];
+                if g.1 + sels.len() > MAX_NODES {
+                    *g = (g.0 + 1, 0);
+                }
+                g.1 += sels.len();
+                push_filters(iface, i, fam, prio_of(fam, g.0), &sels, &mut out);
+            }
+        }
+        return out;
+    }
     let mut next_ht = FIRST_HT;
     for fam in [Family::V4, Family::V6] {
         let units: Vec<usize> = iface
@@ -121,46 +142,60 @@ pub fn u32_filters(iface: &Interface, hashed: bool) -> Vec<Line> {
         let qualifies = |run: &[(usize, u8)]| {
             run.len() >= HASH_MIN_RUN && distinct_buckets(run) >= HASH_MIN_BUCKETS
         };
+        let mut group = 0;
         let mut u = 0;
         while u < units.len() {
-            if hashed {
-                let run = hash_run(iface, &units[u..], fam);
-                if qualifies(&run) {
-                    prio += 1;
-                    emit_hashed(iface, &run, fam, prio, next_ht, &mut out);
-                    next_ht += 1;
-                    u += run.len();
-                    continue;
-                }
+            group += 1;
+            let prio = prio_of(fam, group);
+            let run = hash_run(iface, &units[u..], fam);
+            if qualifies(&run) {
+                emit_hashed(iface, &run, fam, prio, next_ht, &mut out);
+                next_ht += 1;
+                u += run.len();
+                continue;
             }
-            // A linear chunk: up to MAX_NODES nodes, or until a hash run begins.
-            prio += 1;
-            let (proto, _) = protocol_of(fam);
+            // A linear group: up to MAX_NODES nodes, or until a hash run begins.
             let mut nodes = 0;
             while u < units.len() {
                 let i = units[u];
-                let f = &iface.filters[i];
-                let sels = selectors(&f.m, fam);
+                let sels = selectors(&iface.filters[i].m, fam);
                 if nodes > 0
                     && (nodes + sels.len() > MAX_NODES
-                        || (hashed && qualifies(&hash_run(iface, &units[u..], fam))))
+                        || qualifies(&hash_run(iface, &units[u..], fam)))
                 {
                     break;
                 }
                 out.push(filter_note(iface, i));
-                let classid = iface.classid(f.class);
-                for s in &sels {
-                    out.push(Line::Cmd(format!(
-                        "filter add dev {} parent {:x}: protocol {proto} prio {prio} u32 {s} flowid {classid}",
-                        iface.name, iface.handle
-                    )));
-                }
+                push_filters(iface, i, fam, prio, &sels, &mut out);
                 nodes += sels.len();
                 u += 1;
             }
         }
     }
     out
+}
+
+/// Priority of the `group`-th group (from 1) of a family: IPv4 odd, IPv6 even.
+fn prio_of(fam: Family, group: u32) -> u32 {
+    2 * group - (fam != Family::V6) as u32
+}
+
+fn push_filters(
+    iface: &Interface,
+    i: usize,
+    fam: Family,
+    prio: u32,
+    sels: &[String],
+    out: &mut Vec<Line>,
+) {
+    let (proto, _) = protocol_of(fam);
+    let classid = iface.classid(iface.filters[i].class);
+    for s in sels {
+        out.push(Line::Cmd(format!(
+            "filter add dev {} parent {:x}: protocol {proto} prio {prio} u32 {s} flowid {classid}",
+            iface.name, iface.handle
+        )));
+    }
 }
 
 fn filter_note(iface: &Interface, i: usize) -> Line {

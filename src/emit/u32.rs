@@ -3,8 +3,9 @@
 //! u32 compares header words under a mask, so:
 //! - alternatives (address lists, port ranges split into value/mask blocks, length ranges)
 //!   become one filter each (the cartesian product over all criteria);
-//! - negation cannot be expressed, nor a mark test (silently ignored by kernels built without
-//!   CONFIG_CLS_U32_MARK, which then match every packet);
+//! - negation cannot be expressed, nor the firewall mark: tc accepts `match mark`, but a kernel
+//!   built without CONFIG_CLS_U32_MARK (this project's test kernel is one) ignores it, so the
+//!   filter would catch every packet — refusing is the only safe answer;
 //! - IPv4 ports are read at a fixed offset (`match ip sport` assumes a 20-byte header without
 //!   options), IPv6 ports and protocol assume no extension headers: that is u32's own limit.
 //!
@@ -48,18 +49,15 @@ fn check_filter(f: &Filter, ds: &mut Diagnostics) {
             );
         }
         if let Test::Mark { .. } = c.test {
-            // Without CONFIG_CLS_U32_MARK (not set in many distribution kernels, nor in the
-            // one tcc is tested on) tc accepts `match mark` and the kernel drops it: the
-            // filter then matches EVERY packet. So u32 never tests the mark.
             ok = false;
             ds.push(
                 Diagnostic::new(
                     Code::NotExpressible,
                     c.span,
-                    "the u32 classifier cannot test the firewall mark reliably",
+                    "the u32 classifier cannot safely test the firewall mark",
                 )
-                .label("mark test")
-                .note("kernels built without CONFIG_CLS_U32_MARK accept `match mark` and ignore it, so the filter would match every packet")
+                .label("mark test here")
+                .note("tc accepts `match mark`, but kernels built without CONFIG_CLS_U32_MARK ignore it and the filter then catches every packet")
                 .help(HELP),
             );
         }

@@ -1,0 +1,419 @@
+//! Explaining an imported plan: in plain words (the default), as JSON for tools, and as a
+//! Graphviz DOT picture of the class tree.
+
+use super::Explained;
+use crate::plan::{Criterion, Interface, Match, PortRange, Test};
+use crate::report::{self, Sources};
+use crate::units::human_rate;
+use ipnet::IpNet;
+use serde::Serialize;
+use std::fmt::Write;
+
+fn list_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [a] => a.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+fn ports_text(ps: &[PortRange]) -> String {
+    let items: Vec<String> = ps
+        .iter()
+        .map(|p| {
+            if p.lo == p.hi {
+                p.lo.to_string()
+            } else {
+                format!("{}-{}", p.lo, p.hi)
+            }
+        })
+        .collect();
+    let word = if ps.len() == 1 && ps[0].lo == ps[0].hi {
+        "port"
+    } else {
+        "ports"
+    };
+    format!("{word} {}", list_words(&items))
+}
+
+fn nets_text(ns: &[IpNet]) -> String {
+    let items: Vec<String> = ns
+        .iter()
+        .map(|n| {
+            if n.prefix_len() == n.max_prefix_len() {
+                n.addr().to_string()
+            } else {
+                n.to_string()
+            }
+        })
+        .collect();
+    list_words(&items)
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        1 => "ICMP".into(),
+        58 => "ICMPv6".into(),
+        47 => "GRE".into(),
+        n => format!("IP protocol {n}"),
+    }
+}
+
+/// A match in words: "TCP from ports 80, 20-21 and 1024-5000 to 131.225.0.0/16".
+pub fn match_words(m: &Match) -> String {
+    let of = |pred: fn(&Test) -> bool| -> Vec<&Criterion> {
+        m.criteria.iter().filter(|c| pred(&c.test)).collect()
+    };
+    let mut head = Vec::new();
+    for c in of(|t| matches!(t, Test::Proto(_))) {
+        if let Test::Proto(p) = c.test {
+            head.push(if c.negated {
+                format!("everything but {}", proto_name(p))
+            } else {
+                proto_name(p)
+            });
+        }
+    }
+    let mut from = Vec::new();
+    let mut to = Vec::new();
+    for c in &m.criteria {
+        let not = if c.negated { "anything but " } else { "" };
+        match &c.test {
+            Test::Src(n) => from.push(format!("{not}{}", nets_text(n))),
+            Test::Sport(p) => from.push(format!("{not}{}", ports_text(p))),
+            Test::Dst(n) => to.push(format!("{not}{}", nets_text(n))),
+            Test::Dport(p) => to.push(format!("{not}{}", ports_text(p))),
+            _ => {}
+        }
+    }
+    let mut s = if head.is_empty() {
+        "traffic".to_string()
+    } else {
+        head.join(" ")
+    };
+    if !from.is_empty() {
+        let _ = write!(s, " from {}", from.join(", "));
+    }
+    if !to.is_empty() {
+        let _ = write!(s, " to {}", to.join(", "));
+    }
+    for c in &m.criteria {
+        let not = if c.negated { "not " } else { "" };
+        match &c.test {
+            Test::Dscp(d) => {
+                let _ = write!(s, " {not}marked DSCP {d}");
+            }
+            Test::Mark { value, mask } => {
+                let _ = match mask {
+                    Some(k) => write!(s, " {not}with firewall mark {value:#x}/{k:#x}"),
+                    None => write!(s, " {not}with firewall mark {value:#x}"),
+                };
+            }
+            Test::Length { min, max } => {
+                let _ = write!(s, " {not}of {min}-{max} bytes");
+            }
+            _ => {}
+        }
+    }
+    if m.criteria.is_empty() {
+        s = "all traffic".into();
+    }
+    s
+}
+
+fn class_words(iface: &Interface, i: usize) -> String {
+    let c = &iface.classes[i];
+    let mut s = if c.ceil > c.rate {
+        format!(
+            "guarantees {}, may borrow up to {}",
+            human_rate(c.rate),
+            human_rate(c.ceil)
+        )
+    } else {
+        format!("guarantees and is limited to {}", human_rate(c.rate))
+    };
+    if let Some(p) = c.prio {
+        let _ = write!(s, ", priority {p}");
+    }
+    if let Some(m) = c.mtu {
+        let _ = write!(s, ", mtu {m}");
+    }
+    s
+}
+
+fn label(iface: &Interface, i: usize) -> String {
+    let id = iface.classid(i);
+    let name = &iface.classes[i].name;
+    if *name == format!("c{:x}", iface.classes[i].minor) {
+        id
+    } else {
+        format!("{id} ({name})")
+    }
+}
+
+/// The plain-text explanation.
+pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} sets up:", sources.name(file));
+    let plan = &ex.plan_as_written;
+    if plan.interfaces.is_empty() {
+        out.push_str("\n  no HTB shaping at all.\n");
+    }
+    for iface in &plan.interfaces {
+        let _ = writeln!(
+            out,
+            "\nInterface {}: an HTB tree under qdisc {:x}:",
+            iface.name, iface.handle
+        );
+        let mut kids: Vec<Vec<usize>> = vec![Vec::new(); iface.classes.len() + 1];
+        for (k, c) in iface.classes.iter().enumerate() {
+            kids[c.parent.map_or(0, |p| p + 1)].push(k);
+        }
+        fn tree(
+            iface: &Interface,
+            kids: &[Vec<usize>],
+            parent: Option<usize>,
+            depth: usize,
+            out: &mut String,
+        ) {
+            for &k in &kids[parent.map_or(0, |p| p + 1)] {
+                let _ = writeln!(
+                    out,
+                    "{}- class {} {}",
+                    "  ".repeat(depth + 1),
+                    label(iface, k),
+                    class_words(iface, k)
+                );
+                tree(iface, kids, Some(k), depth + 1, out);
+            }
+        }
+        tree(iface, &kids, None, 0, &mut out);
+        if iface.filters.is_empty() {
+            out.push_str("  No traffic is sorted into classes.\n");
+        } else {
+            out.push_str("  Traffic, first match wins:\n");
+            for (n, f) in iface.filters.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "    {}. {} goes to {}",
+                    n + 1,
+                    match_words(&f.m),
+                    label(iface, f.class)
+                );
+            }
+        }
+        match iface.default {
+            Some(d) => {
+                let _ = writeln!(out, "  Everything else goes to {}.", label(iface, d));
+            }
+            None => out.push_str(
+                "  Everything else is not shaped: it bypasses the tree (no default class).\n",
+            ),
+        }
+        for n in ex
+            .notes
+            .iter()
+            .filter(|n| n.device.as_deref() == Some(&iface.name))
+        {
+            let (line, _) = sources.line_col(n.span.file, n.span.start);
+            let _ = writeln!(out, "  Not modelled (line {line}): {}.", n.text);
+        }
+    }
+    let others: Vec<_> = ex
+        .notes
+        .iter()
+        .filter(|n| {
+            !plan
+                .interfaces
+                .iter()
+                .any(|i| n.device.as_deref() == Some(&i.name))
+        })
+        .collect();
+    if !others.is_empty() {
+        out.push_str("\nAlso configured, but not modelled:\n");
+        for n in others {
+            let (line, _) = sources.line_col(n.span.file, n.span.start);
+            let _ = writeln!(out, "  - line {line}: {}", n.text);
+        }
+    }
+    out.push_str("\nWhen the script is done, it leaves in place:\n");
+    if ex.leaves.is_empty() {
+        out.push_str("  nothing: no qdisc and no mangle rule.\n");
+    }
+    for l in &ex.leaves {
+        let _ = writeln!(out, "  - {l}");
+    }
+    if !ex.removes.is_empty() {
+        let _ = writeln!(
+            out,
+            "It removes the root qdisc of: {}.",
+            ex.removes.join(", ")
+        );
+    }
+    if ex.conditional > 0 {
+        let _ = writeln!(
+            out,
+            "{} command{} run only under a condition (if, &&, ||, while); all were read as if they ran.",
+            ex.conditional,
+            if ex.conditional == 1 { "" } else { "s" }
+        );
+    }
+    if !ex.set_e {
+        out.push_str("The script does not `set -e`: a failing command does not stop it, so a half-applied configuration is possible.\n");
+    }
+    if !ex.other.is_empty() {
+        let _ = writeln!(
+            out,
+            "Other commands ({}), not about shaping:",
+            ex.other.len()
+        );
+        for o in ex.other.iter().take(20) {
+            let _ = writeln!(out, "  $ {o}");
+        }
+        if ex.other.len() > 20 {
+            let _ = writeln!(out, "  ... and {} more", ex.other.len() - 20);
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonExplain<'a> {
+    version: u32,
+    interfaces: Vec<JsonIface>,
+    notes: &'a [super::lower::Note],
+    leaves: &'a [String],
+    removes: &'a [String],
+    other_commands: &'a [String],
+    set_e: bool,
+    conditional_commands: usize,
+    diagnostics: report::JsonReport,
+}
+
+#[derive(Serialize)]
+struct JsonIface {
+    name: String,
+    handle: String,
+    default: Option<String>,
+    classes: Vec<JsonClass>,
+    filters: Vec<JsonFilter>,
+}
+
+#[derive(Serialize)]
+struct JsonClass {
+    classid: String,
+    name: String,
+    parent: String,
+    rate: u64,
+    ceil: u64,
+    prio: Option<u32>,
+    mtu: Option<u64>,
+    burst: Option<u64>,
+    cburst: Option<u64>,
+    quantum: Option<u64>,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct JsonFilter {
+    classid: String,
+    text: String,
+    criteria: Vec<Criterion>,
+}
+
+/// The explanation as JSON (schema version 1): the plan, notes and the diagnostics.
+pub fn json(ex: &Explained, sources: &Sources) -> serde_json::Value {
+    let interfaces = ex
+        .plan_as_written
+        .interfaces
+        .iter()
+        .map(|i| JsonIface {
+            name: i.name.clone(),
+            handle: format!("{:x}:", i.handle),
+            default: i.default.map(|d| i.classid(d)),
+            classes: (0..i.classes.len())
+                .map(|k| {
+                    let c = &i.classes[k];
+                    JsonClass {
+                        classid: i.classid(k),
+                        name: c.name.clone(),
+                        parent: c
+                            .parent
+                            .map(|p| i.classid(p))
+                            .unwrap_or(format!("{:x}:", i.handle)),
+                        rate: c.rate,
+                        ceil: c.ceil,
+                        prio: c.prio,
+                        mtu: c.mtu,
+                        burst: c.burst,
+                        cburst: c.cburst,
+                        quantum: c.quantum,
+                        text: class_words(i, k),
+                    }
+                })
+                .collect(),
+            filters: i
+                .filters
+                .iter()
+                .map(|f| JsonFilter {
+                    classid: i.classid(f.class),
+                    text: match_words(&f.m),
+                    criteria: f.m.criteria.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let j = JsonExplain {
+        version: 1,
+        interfaces,
+        notes: &ex.notes,
+        leaves: &ex.leaves,
+        removes: &ex.removes,
+        other_commands: &ex.other,
+        set_e: ex.set_e,
+        conditional_commands: ex.conditional,
+        diagnostics: report::to_json(sources, &ex.diags.items),
+    };
+    serde_json::to_value(j).unwrap_or(serde_json::Value::Null)
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A Graphviz picture of each interface's tree; leaf classes list the traffic they get.
+pub fn dot(ex: &Explained) -> String {
+    let mut out =
+        String::from("digraph tcc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (n, iface) in ex.plan_as_written.interfaces.iter().enumerate() {
+        let q = format!("i{n}");
+        let _ = writeln!(
+            out,
+            "  {q} [label=\"{} qdisc {:x}: htb\", shape=ellipse];",
+            dot_escape(&iface.name),
+            iface.handle
+        );
+        for k in 0..iface.classes.len() {
+            let c = &iface.classes[k];
+            let mut lbl = format!(
+                "{}\\nrate {} ceil {}",
+                dot_escape(&label(iface, k)),
+                human_rate(c.rate),
+                human_rate(c.ceil)
+            );
+            for f in iface.filters.iter().filter(|f| f.class == k) {
+                let _ = write!(lbl, "\\n<- {}", dot_escape(&match_words(&f.m)));
+            }
+            if iface.default == Some(k) {
+                lbl.push_str("\\n<- everything else");
+            }
+            let _ = writeln!(out, "  {q}_{k} [label=\"{lbl}\"];");
+            let parent = c.parent.map(|p| format!("{q}_{p}")).unwrap_or(q.clone());
+            let _ = writeln!(out, "  {parent} -> {q}_{k};");
+        }
+    }
+    out.push_str("}\n");
+    out
+}

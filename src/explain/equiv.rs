@@ -1,0 +1,298 @@
+//! Do two lists of first-match-wins filters classify every packet alike?
+//!
+//! The same traffic can be written as different filter lists: a port range as one multiport
+//! rule or as seven u32 value/mask blocks, `dst [a, b]` as one match or two, a duplicate rule
+//! or not. So plans read back from scripts are compared by what they do: probe packets are
+//! built at every boundary the filters of either list mention (each address block's first and
+//! last address and their neighbours, each port and length range's ends and their neighbours,
+//! each protocol, DSCP and mark), one witness per filter that satisfies it, and variants of
+//! each witness with one field moved to every boundary of that field. Both lists must send
+//! every probe to the same class (or to none). Matches are conjunctions of interval tests, so
+//! two lists that differ decide some boundary probe differently in all cases the filters
+//! produce in practice.
+
+use crate::plan::{Criterion, Family, Match, Test};
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub proto: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub dscp: u8,
+    pub mark: u32,
+    pub len: u16,
+}
+
+fn holds(c: &Criterion, p: &Packet) -> bool {
+    let in_nets = |ns: &[IpNet], a: &IpAddr| ns.iter().any(|n| n.contains(a));
+    let in_ports =
+        |rs: &[crate::plan::PortRange], x: u16| rs.iter().any(|r| r.lo <= x && x <= r.hi);
+    let v = match &c.test {
+        Test::Proto(x) => p.proto == *x,
+        Test::Src(n) => in_nets(n, &p.src),
+        Test::Dst(n) => in_nets(n, &p.dst),
+        Test::Sport(r) => in_ports(r, p.sport),
+        Test::Dport(r) => in_ports(r, p.dport),
+        Test::Dscp(d) => p.dscp == *d,
+        Test::Mark { value, mask } => {
+            let m = mask.unwrap_or(u32::MAX);
+            p.mark & m == value & m
+        }
+        Test::Length { min, max } => *min <= p.len && p.len <= *max,
+    };
+    v != c.negated
+}
+
+pub fn matches(m: &Match, p: &Packet) -> bool {
+    m.criteria.iter().all(|c| holds(c, p))
+}
+
+/// The class (by any key) of the first filter that matches, if any (a linear scan).
+pub fn classify<K: Copy>(filters: &[(K, &Match)], p: &Packet) -> Option<K> {
+    filters.iter().find(|(_, m)| matches(m, p)).map(|(k, _)| *k)
+}
+
+#[derive(Default)]
+struct Bounds {
+    proto: Vec<u8>,
+    src: Vec<IpAddr>,
+    dst: Vec<IpAddr>,
+    sport: Vec<u16>,
+    dport: Vec<u16>,
+    dscp: Vec<u8>,
+    mark: Vec<u32>,
+    len: Vec<u16>,
+}
+
+fn addr_bounds(n: &IpNet, out: &mut Vec<IpAddr>) {
+    match n {
+        IpNet::V4(n) => {
+            let (a, b) = (u32::from(n.network()), u32::from(n.broadcast()));
+            for x in [a.wrapping_sub(1), a, b, b.wrapping_add(1)] {
+                out.push(IpAddr::V4(Ipv4Addr::from(x)));
+            }
+        }
+        IpNet::V6(n) => {
+            let (a, b) = (u128::from(n.network()), u128::from(n.broadcast()));
+            for x in [a.wrapping_sub(1), a, b, b.wrapping_add(1)] {
+                out.push(IpAddr::V6(Ipv6Addr::from(x)));
+            }
+        }
+    }
+}
+
+fn collect(ms: &[&Match], fam: Family) -> Bounds {
+    let mut b = Bounds {
+        proto: vec![6, 17, 1, 58, 47],
+        sport: vec![0, 65535],
+        dport: vec![0, 65535],
+        dscp: vec![0],
+        mark: vec![0],
+        len: vec![40, 1500],
+        ..Bounds::default()
+    };
+    let (s0, d0) = base_addrs(fam);
+    b.src.push(s0);
+    b.dst.push(d0);
+    for m in ms {
+        for c in &m.criteria {
+            match &c.test {
+                Test::Proto(p) => b.proto.push(*p),
+                Test::Src(ns) => ns.iter().for_each(|n| addr_bounds(n, &mut b.src)),
+                Test::Dst(ns) => ns.iter().for_each(|n| addr_bounds(n, &mut b.dst)),
+                Test::Sport(rs) | Test::Dport(rs) => {
+                    let v = if matches!(c.test, Test::Sport(_)) {
+                        &mut b.sport
+                    } else {
+                        &mut b.dport
+                    };
+                    for r in rs {
+                        v.extend([r.lo.wrapping_sub(1), r.lo, r.hi, r.hi.wrapping_add(1)]);
+                    }
+                }
+                Test::Dscp(d) => b.dscp.extend([*d, (*d + 1) % 64]),
+                Test::Mark { value, mask } => {
+                    let m = mask.unwrap_or(u32::MAX);
+                    b.mark
+                        .extend([*value, value ^ (m & m.wrapping_neg()), value & m]);
+                }
+                Test::Length { min, max } => {
+                    b.len
+                        .extend([min.wrapping_sub(1), *min, *max, max.wrapping_add(1)])
+                }
+            }
+        }
+    }
+    let fam_ok = |a: &IpAddr| match fam {
+        Family::V6 => a.is_ipv6(),
+        _ => a.is_ipv4(),
+    };
+    b.src.retain(fam_ok);
+    b.dst.retain(fam_ok);
+    for v in [&mut b.sport, &mut b.dport, &mut b.len] {
+        v.sort();
+        v.dedup();
+    }
+    b.proto.sort();
+    b.proto.dedup();
+    b.src.sort();
+    b.src.dedup();
+    b.dst.sort();
+    b.dst.dedup();
+    b.dscp.sort();
+    b.dscp.dedup();
+    b.mark.sort();
+    b.mark.dedup();
+    b
+}
+
+fn base_addrs(fam: Family) -> (IpAddr, IpAddr) {
+    match fam {
+        Family::V6 => (
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+        ),
+        _ => (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        ),
+    }
+}
+
+/// Every field's boundary values, applied one at a time to `p`.
+fn variants(p: &Packet, b: &Bounds, out: &mut Vec<Packet>) {
+    macro_rules! vary {
+        ($field:ident) => {
+            for v in &b.$field {
+                let mut q = p.clone();
+                q.$field = *v;
+                out.push(q);
+            }
+        };
+    }
+    vary!(proto);
+    vary!(src);
+    vary!(dst);
+    vary!(sport);
+    vary!(dport);
+    vary!(dscp);
+    vary!(mark);
+    vary!(len);
+}
+
+/// A packet of family `fam` that satisfies `m`, built from boundary values, if one is found.
+fn witness(m: &Match, b: &Bounds, fam: Family) -> Option<Packet> {
+    let (s0, d0) = base_addrs(fam);
+    let mut p = Packet {
+        proto: 6,
+        src: s0,
+        dst: d0,
+        sport: 1000,
+        dport: 1000,
+        dscp: 0,
+        mark: 0,
+        len: 500,
+    };
+    // Choose each field so that every criterion on it holds.
+    for c in &m.criteria {
+        if holds(c, &p) {
+            continue;
+        }
+        macro_rules! fix {
+            ($field:ident) => {{
+                let cands = b.$field.clone();
+                for v in cands {
+                    let mut q = p.clone();
+                    q.$field = v;
+                    if m.criteria
+                        .iter()
+                        .filter(|d| {
+                            std::mem::discriminant(&d.test) == std::mem::discriminant(&c.test)
+                        })
+                        .all(|d| holds(d, &q))
+                    {
+                        p = q;
+                        break;
+                    }
+                }
+            }};
+        }
+        match c.test {
+            Test::Proto(_) => fix!(proto),
+            Test::Src(_) => fix!(src),
+            Test::Dst(_) => fix!(dst),
+            Test::Sport(_) => fix!(sport),
+            Test::Dport(_) => fix!(dport),
+            Test::Dscp(_) => fix!(dscp),
+            Test::Mark { .. } => fix!(mark),
+            Test::Length { .. } => fix!(len),
+        }
+    }
+    matches(m, &p).then_some(p)
+}
+
+/// The first filter of `list` (with its overlap `index`) that matches `p`.
+fn first_match<K: Copy>(
+    list: &[(K, &Match)],
+    index: &crate::matchrel::OverlapIndex,
+    p: &Packet,
+) -> Option<K> {
+    let q = Match {
+        criteria: vec![Criterion {
+            negated: false,
+            test: Test::Dst(vec![IpNet::from(p.dst)]),
+            span: Default::default(),
+        }],
+    };
+    index
+        .candidates(&q)
+        .into_iter()
+        .find(|&k| matches(list[k].1, p))
+        .map(|k| list[k].0)
+}
+
+/// Compare two first-match-wins lists of (class key, match) for packets of family `fam`.
+/// `Err` gives a packet they decide differently. Probes for each filter use the boundaries of
+/// the filters that may overlap it (`matchrel::OverlapIndex`), so long lists of per-host
+/// filters check in near-linear time.
+pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
+    a: &[(K, &Match)],
+    b: &[(K, &Match)],
+    fam: Family,
+) -> Result<(), String> {
+    let all: Vec<&Match> = a.iter().chain(b).map(|(_, m)| *m).collect();
+    let ia = crate::matchrel::OverlapIndex::new(a.iter().map(|(_, m)| *m));
+    let ib = crate::matchrel::OverlapIndex::new(b.iter().map(|(_, m)| *m));
+    let iall = crate::matchrel::OverlapIndex::new(all.iter().copied());
+    let check = |p: &Packet| -> Result<(), String> {
+        let (x, y) = (first_match(a, &ia, p), first_match(b, &ib, p));
+        if x != y {
+            return Err(format!("{p:?} goes to {x:?} in one and {y:?} in the other"));
+        }
+        Ok(())
+    };
+    let mut queries: Vec<Match> = vec![Match::default()];
+    queries.extend(all.iter().map(|m| (*m).clone()));
+    for (k, m) in queries.iter().enumerate() {
+        let near: Vec<&Match> = if k == 0 {
+            Vec::new()
+        } else {
+            iall.candidates(m).into_iter().map(|j| all[j]).collect()
+        };
+        let mut with_self = near;
+        with_self.push(m);
+        let bounds = collect(&with_self, fam);
+        if let Some(p) = witness(m, &bounds, fam) {
+            let mut probes = vec![p.clone()];
+            variants(&p, &bounds, &mut probes);
+            for q in &probes {
+                check(q)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! `tcc explain`: every script in `corpus/scripts` has reviewed snapshots of its explanation,
+//! its lint and its import; imports of scripts without errors compile back to an equivalent
+//! plan; and every `.shape` in `corpus/valid`, compiled to sh with either classifier, reads back
+//! to the same plan.
+
+use std::path::Path;
+use tcc::emit::{self, Classifier, ShOptions};
+use tcc::explain::{self, describe, to_shape};
+use tcc::report::{self, Sources};
+
+fn args_of(text: &str) -> Vec<String> {
+    text.lines()
+        .take(5)
+        .find_map(|l| l.strip_prefix("# args:"))
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn rel(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn corpus_scripts() {
+    insta::glob!("../corpus/scripts", "*.sh", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut sources = Sources::new();
+        let id = sources.add(rel(path), text.clone());
+        let ex = explain::explain(id, &text, &args_of(&text));
+        let explanation = describe::text(&ex, &sources, id);
+        let lint = report::to_plain_string(&sources, &ex.diags.items);
+        let shape = to_shape::to_shape(&ex.plan_as_written, &rel(path));
+        let mut s2 = Sources::new();
+        let id2 = s2.add("import.shape", shape.clone());
+        let (plan2, d2) = tcc::analyze(id2, &shape);
+        let verdict = if d2.has_errors() {
+            format!(
+                "the import does not compile:\n{}",
+                report::to_plain_string(&s2, &d2.items)
+            )
+        } else {
+            match to_shape::equivalent(&ex.plan, &plan2) {
+                Ok(()) => "the import compiles to an equivalent plan".to_string(),
+                Err(e) => format!("the import is NOT equivalent: {e}"),
+            }
+        };
+        if !ex.diags.has_errors() {
+            assert_eq!(
+                verdict,
+                "the import compiles to an equivalent plan",
+                "{}",
+                rel(path)
+            );
+        }
+        insta::assert_snapshot!(
+            "explain",
+            format!("{explanation}\n----- lint\n{lint}\n----- import ({verdict})\n{shape}")
+        );
+        // JSON and DOT are well-formed and mention every interface.
+        let json = describe::json(&ex, &sources);
+        let dot = describe::dot(&ex);
+        for i in &ex.plan.interfaces {
+            assert!(json.to_string().contains(&i.name));
+            assert!(dot.contains(&i.name));
+        }
+    });
+}
+
+/// Compile a .shape text, emit sh, read it back: the same plan.
+pub fn round_trip(name: &str, text: &str, classifier: Classifier) -> Result<(), String> {
+    let (plan, diags) = tcc::analyze(0, text);
+    if diags.has_errors() {
+        return Ok(());
+    }
+    if classifier == Classifier::U32 && emit::u32_expressible(&plan).has_errors() {
+        return Ok(());
+    }
+    let sh = emit::sh(
+        &plan,
+        &ShOptions {
+            classifier,
+            teardown: false,
+            source_name: name.into(),
+        },
+    );
+    let ex = explain::explain(0, &sh, &[]);
+    let bad: Vec<_> = ex
+        .diags
+        .items
+        .iter()
+        .filter(|d| d.code.as_str().starts_with('S') && d.code.as_str() != "S0002")
+        .map(|d| d.message.clone())
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!("{name}: reading tcc's own script: {bad:?}\n{sh}"));
+    }
+    to_shape::equivalent(&plan, &ex.plan).map_err(|e| format!("{name} ({classifier:?}): {e}\n{sh}"))
+}
+
+#[test]
+fn valid_corpus_round_trips_through_sh() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for c in [Classifier::Iptables, Classifier::U32] {
+            round_trip(&rel(&path), &text, c).unwrap();
+        }
+        n += 1;
+    }
+    assert!(n >= 4);
+}
+
+#[test]
+fn teardown_scripts_leave_nothing() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (plan, diags) = tcc::analyze(0, &text);
+        assert!(!diags.has_errors());
+        let sh = emit::sh(
+            &plan,
+            &ShOptions {
+                classifier: Classifier::Iptables,
+                teardown: true,
+                source_name: "x".into(),
+            },
+        );
+        let ex = explain::explain(0, &sh, &[]);
+        assert!(ex.plan.interfaces.is_empty(), "{}", rel(&path));
+        assert!(ex.leaves.is_empty(), "{}: {:?}", rel(&path), ex.leaves);
+    }
+}
+
+/// Every script in `corpus/script-lint` names in its header the code it must produce.
+#[test]
+fn script_lint_examples_report_their_code() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/script-lint");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect:"))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{}: no `# expect:` line", rel(&path)));
+        let ex = explain::explain(0, &text, &[]);
+        assert!(
+            ex.diags.items.iter().any(|d| d.code.as_str() == code),
+            "{}: expected {code}, got {:?}",
+            rel(&path),
+            ex.diags
+                .items
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect::<Vec<_>>()
+        );
+        n += 1;
+    }
+    assert!(n >= 5);
+}
+
+/// Where does a packet go in the plan read from `script`? (`None`: no filter matches.)
+fn class_of(script: &str, p: &explain::equiv::Packet) -> Option<String> {
+    let ex = explain::explain(0, script, &[]);
+    let iface = &ex.plan.interfaces[0];
+    let fs: Vec<(usize, &tcc::plan::Match)> =
+        iface.filters.iter().map(|f| (f.class, &f.m)).collect();
+    explain::equiv::classify(&fs, p).map(|c| iface.classid(c))
+}
+
+fn tcp(dport: u16, dst: &str) -> explain::equiv::Packet {
+    explain::equiv::Packet {
+        proto: 6,
+        src: "10.0.0.1".parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        sport: 40000,
+        dport,
+        dscp: 0,
+        mark: 0,
+        len: 500,
+    }
+}
+
+const TREE: &str = "tc qdisc add dev eth0 root handle 1: htb default 30
+tc class add dev eth0 parent 1: classid 1:10 htb rate 10mbit
+tc class add dev eth0 parent 1: classid 1:20 htb rate 10mbit
+tc class add dev eth0 parent 1: classid 1:30 htb rate 10mbit
+";
+
+#[test]
+fn classify_rules_last_match_wins_unless_returned() {
+    // Plain CLASSIFY rules: the last matching rule wins.
+    let s = format!(
+        "{TREE}iptables -t mangle -A POSTROUTING -o eth0 -p tcp -j CLASSIFY --set-class 1:10
+iptables -t mangle -A POSTROUTING -o eth0 -p tcp --dport 22 -j CLASSIFY --set-class 1:20
+"
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:20"));
+    assert_eq!(class_of(&s, &tcp(80, "10.0.0.2")).as_deref(), Some("1:10"));
+    // The same rules in the other order: the broad rule comes last and wins for all TCP.
+    let s = format!(
+        "{TREE}iptables -t mangle -A POSTROUTING -o eth0 -p tcp --dport 22 -j CLASSIFY --set-class 1:20
+iptables -t mangle -A POSTROUTING -o eth0 -p tcp -j CLASSIFY --set-class 1:10
+"
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:10"));
+    // With a RETURN companion (as tcc writes), the first rule decides.
+    let s = format!(
+        "{TREE}iptables -t mangle -N shape
+iptables -t mangle -A shape -p tcp --dport 22 -j CLASSIFY --set-class 1:20
+iptables -t mangle -A shape -p tcp --dport 22 -j RETURN
+iptables -t mangle -A shape -p tcp -j CLASSIFY --set-class 1:10
+iptables -t mangle -A POSTROUTING -o eth0 -j shape
+"
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:20"));
+    assert_eq!(class_of(&s, &tcp(80, "10.0.0.2")).as_deref(), Some("1:10"));
+    // Rules for another interface do not apply; deleted, flushed and renamed chains follow.
+    let s = format!(
+        "{TREE}iptables -t mangle -A POSTROUTING -o eth1 -p tcp -j CLASSIFY --set-class 1:10
+iptables -t mangle -N new
+iptables -t mangle -A new -d 192.0.2.0/24 -j CLASSIFY --set-class 1:20
+iptables -t mangle -I POSTROUTING -o eth0 -j new
+iptables -t mangle -A POSTROUTING -o eth0 -p tcp --dport 80 -j CLASSIFY --set-class 1:10
+iptables -t mangle -D POSTROUTING -o eth0 -p tcp --dport 80 -j CLASSIFY --set-class 1:10
+iptables -t mangle -E new old
+"
+    );
+    assert_eq!(class_of(&s, &tcp(80, "10.0.0.2")), None);
+    assert_eq!(class_of(&s, &tcp(80, "192.0.2.9")).as_deref(), Some("1:20"));
+}
+
+#[test]
+fn nft_meta_priority_and_u32_filters() {
+    let s = format!(
+        "{TREE}nft add rule inet mangle post oifname eth0 tcp dport {{ 80, 443 }} meta priority set 1:10
+nft add rule inet mangle post oifname eth0 ip daddr 192.0.2.0/24 meta priority set 1:20 accept
+tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip protocol 6 0xff match ip dport 22 0xffff flowid 1:30
+"
+    );
+    assert_eq!(class_of(&s, &tcp(443, "10.0.0.2")).as_deref(), Some("1:10"));
+    assert_eq!(
+        class_of(&s, &tcp(443, "192.0.2.1")).as_deref(),
+        Some("1:20")
+    );
+    assert_eq!(class_of(&s, &tcp(22, "10.0.0.2")).as_deref(), Some("1:30"));
+    assert_eq!(class_of(&s, &tcp(25, "10.0.0.2")), None);
+}
+
+fn tcc(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_explain_formats_import_and_check() {
+    // The guide's glued `!` fails on current iptables (S0006, an error): exit status 1.
+    let (code, out, err) = tcc(&["explain", "corpus/scripts/seed-example-3.sh"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[S0006]"));
+    assert!(out.contains("TCP from ports 80, 20-21 and 1024-5000 to 131.225.0.0/16 goes to 1:1"));
+    let (code, out, _) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-1.sh",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["interfaces"][0]["default"], "1:12");
+    assert_eq!(v["diagnostics"]["summary"]["errors"], 0);
+    let (code, out, _) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-1.sh",
+        "--format",
+        "dot",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("digraph tcc {") && out.contains("-> i0_1;"));
+    // Positional parameters after `--`.
+    let (code, out, err) = tcc(&[
+        "explain",
+        "corpus/scripts/wondershaper.sh",
+        "--to",
+        "shape",
+        "--",
+        "ppp0",
+        "8000",
+        "800",
+    ]);
+    assert!(
+        out.contains("interface ppp0 {") && out.contains("rate 800kbit"),
+        "{out}"
+    );
+    // wondershaper's rates oversubscribe its uplink class: an error, so exit 1.
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-2.sh",
+        "--to",
+        "shape",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("for port in 1000..1009 {"));
+    assert!(err.contains("checked: `tcc compile` of this file gives the plan"));
+    // `tcc check` reads .sh files as scripts.
+    let (code, _, err) = tcc(&["check", "corpus/script-lint/S0003-flushes-chain.sh"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning[S0003]"));
+    let (code, _, err) = tcc(&["check", "corpus/scripts/lartc-cookbook.sh"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error[E0104]") && err.contains("lartc-cookbook.sh:25:"));
+    let (code, _, err) = tcc(&["explain", "no/such/file.sh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"));
+}
+
+#[test]
+fn replace_of_an_htb_root_fails_and_del_removes_it() {
+    // The kernel refuses to change an HTB root in place (measured): nothing changes, S0006.
+    let s = format!("{TREE}tc qdisc replace dev eth0 root handle 1: htb default 20\n");
+    let ex = explain::explain(0, &s, &[]);
+    let i = &ex.plan.interfaces[0];
+    assert_eq!(i.classes.len(), 3);
+    assert_eq!(i.default.map(|d| i.classid(d)).as_deref(), Some("1:30"));
+    assert!(ex.diags.items.iter().any(|d| d.code.as_str() == "S0006"));
+    let s = format!("{TREE}tc qdisc del dev eth0 root\n");
+    let ex = explain::explain(0, &s, &[]);
+    assert!(ex.plan.interfaces.is_empty());
+    assert_eq!(ex.removes, ["eth0"]);
+}

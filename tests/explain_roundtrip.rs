@@ -1,0 +1,380 @@
+//! Property: any plan, compiled to sh (with either classifier) and read back by `tcc explain`,
+//! gives the same plan (same tree, rates, ids, default and matches, in an order that decides
+//! every packet alike).
+
+use ipnet::IpNet;
+use proptest::prelude::*;
+use tcc::diagnostic::{Diagnostics, Span};
+use tcc::emit::{self, Classifier, ShOptions};
+use tcc::explain::{self, to_shape};
+use tcc::plan::{Class, ClassSpans, Criterion, Filter, Interface, Match, Plan, PortRange, Test};
+use tcc::sema::{check, lower::Facts};
+
+fn crit(negated: bool, test: Test) -> Criterion {
+    Criterion {
+        negated,
+        test,
+        span: Span::default(),
+    }
+}
+
+fn v4net() -> impl Strategy<Value = IpNet> {
+    (any::<u32>(), prop_oneof![Just(32u8), 8u8..=30])
+        .prop_map(|(a, l)| IpNet::V4(ipnet::Ipv4Net::new(a.into(), l).unwrap()).trunc())
+}
+
+fn v6net() -> impl Strategy<Value = IpNet> {
+    (any::<u128>(), prop_oneof![Just(128u8), 16u8..=64])
+        .prop_map(|(a, l)| IpNet::V6(ipnet::Ipv6Net::new(a.into(), l).unwrap()).trunc())
+}
+
+fn ports() -> impl Strategy<Value = Vec<PortRange>> {
+    prop::collection::vec(
+        (1u16..60000, 0u16..3000).prop_map(|(lo, w)| PortRange {
+            lo,
+            hi: lo.saturating_add(if w > 2000 { w } else { 0 }),
+        }),
+        1..4,
+    )
+}
+
+fn a_match() -> impl Strategy<Value = Match> {
+    (
+        prop_oneof![
+            Just(None),
+            Just(Some(6u8)),
+            Just(Some(17u8)),
+            Just(Some(1u8))
+        ],
+        0u8..3, // family of addresses: 0 none, 1 v4, 2 v6
+        prop::option::of((any::<bool>(), prop::collection::vec(v4net(), 1..3))),
+        prop::option::of((any::<bool>(), prop::collection::vec(v6net(), 1..3))),
+        prop::option::of((any::<bool>(), ports())),
+        prop::option::of((any::<bool>(), ports())),
+        prop::option::of((any::<bool>(), 0u8..64)),
+        prop::option::of((
+            any::<bool>(),
+            1u32..0xffff,
+            prop::option::of(0xffu32..0xffff),
+        )),
+        prop::option::of((any::<bool>(), 40u16..1000, 0u16..600)),
+    )
+        .prop_map(|(proto, fam, a4, a6, sp, dp, dscp, mark, len)| {
+            let mut cs = Vec::new();
+            let icmp = proto == Some(1);
+            if let Some(p) = proto {
+                cs.push(crit(false, Test::Proto(p)));
+            }
+            match (fam, icmp) {
+                (1, _) | (2, true) => {
+                    if let Some((n, nets)) = a4 {
+                        cs.push(crit(n, Test::Dst(nets)));
+                    }
+                }
+                (2, false) => {
+                    if let Some((n, nets)) = a6 {
+                        cs.push(crit(n, Test::Src(nets)));
+                    }
+                }
+                _ => {}
+            }
+            if matches!(proto, Some(6) | Some(17)) {
+                if let Some((n, p)) = sp {
+                    cs.push(crit(n, Test::Sport(p)));
+                }
+                if let Some((n, p)) = dp {
+                    cs.push(crit(n, Test::Dport(p)));
+                }
+            }
+            if let Some((n, d)) = dscp {
+                cs.push(crit(n, Test::Dscp(d)));
+            }
+            if let Some((n, value, mask)) = mark {
+                cs.push(crit(n, Test::Mark { value, mask }));
+            }
+            if let Some((n, min, w)) = len {
+                cs.push(crit(n, Test::Length { min, max: min + w }));
+            }
+            Match { criteria: cs }
+        })
+}
+
+fn a_plan() -> impl Strategy<Value = Plan> {
+    (
+        1usize..9,
+        prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                1u64..200_000,
+                0u64..3,
+                prop::option::of(0u32..8),
+                prop::option::of(prop_oneof![Just(1500u64), Just(18000)]),
+            ),
+            9,
+        ),
+        prop::collection::vec((any::<prop::sample::Index>(), a_match()), 0..6),
+        prop::collection::btree_set(1u16..0x2000, 9),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(|(n, specs, filters, ids, dflt, has_default)| {
+            let ids: Vec<u16> = ids.into_iter().collect();
+            let mut classes: Vec<Class> = Vec::new();
+            for (i, (p, kbit, ceil_mul, prio, mtu)) in specs.into_iter().take(n).enumerate() {
+                let parent = if i == 0 {
+                    None
+                } else {
+                    Some(p.index(i + 1)).filter(|&x| x < i)
+                };
+                let rate = kbit * 1000;
+                classes.push(Class {
+                    name: format!("k{i}"),
+                    span: Span::default(),
+                    minor: ids[i],
+                    explicit_id: true,
+                    parent,
+                    rate,
+                    ceil: rate * (1 + ceil_mul),
+                    burst: None,
+                    cburst: None,
+                    prio,
+                    quantum: None,
+                    mtu,
+                    spans: ClassSpans::default(),
+                });
+            }
+            let mut iface = Interface {
+                name: "eth0".into(),
+                span: Span::default(),
+                handle: 1,
+                r2q: 10,
+                default: None,
+                classes,
+                filters: Vec::new(),
+            };
+            let leaves: Vec<usize> = (0..iface.classes.len())
+                .filter(|&i| iface.is_leaf(i))
+                .collect();
+            for (c, m) in filters {
+                iface.filters.push(Filter {
+                    class: leaves[c.index(leaves.len())],
+                    m,
+                    span: Span::default(),
+                });
+            }
+            if has_default {
+                iface.default = Some(leaves[dflt.index(leaves.len())]);
+            }
+            let mut plan = Plan {
+                interfaces: vec![iface],
+            };
+            // Let the checker fill in quantums as it does for every compiled plan.
+            let facts = Facts {
+                default_spans: vec![None],
+                has_root: vec![false],
+                unused: vec![],
+            };
+            check::check(&mut plan, &facts, &mut Diagnostics::default());
+            plan
+        })
+}
+
+fn round_trip(plan: &Plan, classifier: Classifier) -> Result<(), TestCaseError> {
+    if classifier == Classifier::U32 && emit::u32_expressible(plan).has_errors() {
+        return Ok(());
+    }
+    // Matches that can never hold are left out by the emitter, by design.
+    if plan.interfaces[0]
+        .filters
+        .iter()
+        .any(|f| tcc::matchrel::never_matches(&f.m))
+    {
+        return Ok(());
+    }
+    let sh = emit::sh(
+        plan,
+        &ShOptions {
+            classifier,
+            teardown: false,
+            source_name: "generated".into(),
+        },
+    );
+    let ex = explain::explain(0, &sh, &[]);
+    let unread: Vec<String> = ex
+        .diags
+        .items
+        .iter()
+        .filter(|d| matches!(d.code.as_str(), "S0001" | "S0005"))
+        .map(|d| d.message.clone())
+        .collect();
+    prop_assert!(unread.is_empty(), "{unread:?}\n{sh}");
+    if let Err(e) = to_shape::equivalent(plan, &ex.plan) {
+        return Err(TestCaseError::fail(format!("{classifier:?}: {e}\n{sh}")));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_plans_round_trip_through_iptables_scripts(plan in a_plan()) {
+        round_trip(&plan, Classifier::Iptables)?;
+    }
+
+    #[test]
+    fn generated_plans_round_trip_through_u32_scripts(mut plan in a_plan()) {
+        // u32 cannot negate: keep the positive criteria only.
+        for f in plan.interfaces[0].filters.iter_mut() {
+            f.m.criteria.retain(|c| !c.negated);
+        }
+        round_trip(&plan, Classifier::U32)?;
+    }
+}
+
+/// Words a shaping script is made of, to build plausible garbage from.
+const WORDS: &[&str] = &[
+    "tc",
+    "qdisc",
+    "class",
+    "filter",
+    "add",
+    "del",
+    "replace",
+    "change",
+    "dev",
+    "eth0",
+    "root",
+    "parent",
+    "handle",
+    "classid",
+    "1:",
+    "1:0",
+    "1:10",
+    "1:ffff",
+    "ffff:",
+    "htb",
+    "default",
+    "12",
+    "rate",
+    "ceil",
+    "100mbit",
+    "5mbps",
+    "burst",
+    "15k",
+    "prio",
+    "mtu",
+    "18000",
+    "u32",
+    "match",
+    "ip",
+    "ip6",
+    "src",
+    "dst",
+    "sport",
+    "dport",
+    "0xffff",
+    "protocol",
+    "6",
+    "0xff",
+    "u16",
+    "at",
+    "2",
+    "flowid",
+    "iptables",
+    "ip6tables",
+    "-t",
+    "mangle",
+    "-A",
+    "-I",
+    "-D",
+    "-F",
+    "-N",
+    "-E",
+    "-X",
+    "POSTROUTING",
+    "-o",
+    "-p",
+    "tcp",
+    "-d",
+    "10.0.0.0/8",
+    "!",
+    "!1.2.3.4",
+    "--dport",
+    "80:90",
+    "-m",
+    "multiport",
+    "--sports",
+    "1,2,3",
+    "-j",
+    "CLASSIFY",
+    "RETURN",
+    "--set-class",
+    "nft",
+    "rule",
+    "inet",
+    "t",
+    "c",
+    "meta",
+    "priority",
+    "set",
+    "{",
+    "}",
+    "if",
+    "then",
+    "else",
+    "fi",
+    "for",
+    "in",
+    "do",
+    "done",
+    "while",
+    "case",
+    "esac",
+    "x=1",
+    "$x",
+    "${x}",
+    "$1",
+    "\"$@\"",
+    "$(seq 1 3)",
+    "$((1+2))",
+    "f()",
+    "&&",
+    "||",
+    ";",
+    "\n",
+    "\\\n",
+    "#",
+    "'",
+    "\"",
+    "`",
+    "$(",
+    ")",
+    "(",
+    "local",
+    "shift",
+    "exit",
+    "set",
+    "-e",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Reading never panics, whatever the input, and every diagnostic points into the text.
+    #[test]
+    fn explain_never_panics(words in prop::collection::vec(prop::sample::select(WORDS), 0..80),
+                            bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let mut text = words.join(" ");
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        for args in [vec![], vec!["eth0".to_string(), "100".to_string()]] {
+            let ex = explain::explain(0, &text, &args);
+            for d in &ex.diags.items {
+                prop_assert!(d.primary.start <= d.primary.end && d.primary.end <= text.len(),
+                    "{:?} outside the text", d.primary);
+            }
+            let _ = to_shape::to_shape(&ex.plan_as_written, "fuzz");
+            let _ = explain::describe::dot(&ex);
+        }
+    }
+}
