@@ -74,6 +74,10 @@ pub struct CompileArgs {
     /// Emit the script that removes exactly what the apply script makes.
     #[arg(long, alias = "undo")]
     pub teardown: bool,
+    /// Also write the raw inputs the script carries (`tree.batch`, `rules.nft`,
+    /// `rules.iptables`, ...) into this directory (targets nft and batch).
+    #[arg(long, value_name = "DIR")]
+    pub emit_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,6 +107,10 @@ pub struct CheckArgs {
 pub enum Target {
     /// A POSIX sh script of tc and iptables/ip6tables commands.
     Sh,
+    /// A POSIX sh script: `tc -batch` for the class tree, an nftables table for classification.
+    Nft,
+    /// A POSIX sh script: `tc -batch` (with hashed u32 filters), or `iptables-restore` input.
+    Batch,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,15 +233,14 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
         summary(&mut err, &diags.items);
         return FAILED;
     }
-    let script = match a.target {
-        Target::Sh => emit::sh(
-            &plan,
-            &ShOptions {
-                classifier,
-                teardown: a.teardown,
-                source_name: file_name(&name),
-            },
-        ),
+    let opts = ShOptions {
+        classifier,
+        teardown: a.teardown,
+        source_name: file_name(&name),
+    };
+    let script = match crate::targets_cli::emit(a.target, &plan, &opts, a.emit_dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return io_error(&e),
     };
     match &a.output {
         None => {

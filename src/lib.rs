@@ -30,6 +30,7 @@ pub mod report;
 pub mod report_ci;
 pub mod sema;
 pub mod syntax;
+pub mod targets_cli;
 pub mod units;
 
 use diagnostic::Diagnostics;

@@ -8,51 +8,15 @@
 
 mod common;
 
+use common::kernel::{
+    add_foreign_iptables, assert_foreign_iptables_intact, need_root, parse_rate, parse_tc_classes,
+    run, TcClass,
+};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tcc::emit::{sh, Classifier, ShOptions};
 use tcc::plan::Plan;
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// Skip (visibly) unless root; under CI a skip is a failure.
-fn need_root() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        !ci(),
-        "kernel tests need root, and a skip under CI=true is a failure"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
-/// Run a command, panic with its output if it fails; return stdout.
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Two namespaces joined by a veth pair; deleted on drop, even when a test panics.
 struct TestBed {
@@ -270,67 +234,6 @@ impl Drop for TestBed {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct TcClass {
-    parent: String,
-    rate: u64,
-    ceil: u64,
-    packets: u64,
-}
-
-/// Parse `tc -s class show` text: a block per class starting with `class htb 1:10 parent 1:1
-/// ... rate 10Mbit ceil 100Mbit ...`, then ` Sent N bytes M pkt ...`.
-fn parse_tc_classes(text: &str) -> BTreeMap<String, TcClass> {
-    let mut out = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let after = |key: &str| {
-            words
-                .iter()
-                .position(|w| *w == key)
-                .map(|i| words[i + 1].to_string())
-        };
-        if words.first() == Some(&"class") {
-            let id = words[2].to_string();
-            let parent = if words.contains(&"root") {
-                "root".to_string()
-            } else {
-                after("parent").expect("parent")
-            };
-            let class = TcClass {
-                parent,
-                rate: parse_rate(&after("rate").expect("rate")),
-                ceil: parse_rate(&after("ceil").expect("ceil")),
-                packets: 0,
-            };
-            out.insert(id.clone(), class);
-            current = Some(id);
-        } else if words.first() == Some(&"Sent") {
-            let id = current.as_ref().expect("Sent line after a class line");
-            out.get_mut(id).unwrap().packets = words[3].parse().expect("packet count");
-        }
-    }
-    out
-}
-
-/// `10Mbit`, `1Gbit`, `1500Kbit`, `12345bit` -> bits per second.
-fn parse_rate(s: &str) -> u64 {
-    let num_end = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(num_end);
-    let mult = match unit {
-        "bit" => 1e0,
-        "Kbit" => 1e3,
-        "Mbit" => 1e6,
-        "Gbit" => 1e9,
-        "Tbit" => 1e12,
-        other => panic!("unknown rate unit {other:?} in {s:?}"),
-    };
-    (num.parse::<f64>().unwrap() * mult).round() as u64
-}
-
 fn leaf_ids(plan: &Plan) -> Vec<String> {
     let iface = &plan.interfaces[0];
     (0..iface.classes.len())
@@ -381,36 +284,12 @@ fn script(plan: &Plan, classifier: Classifier, teardown: bool) -> String {
     )
 }
 
-const FOREIGN: &str = "foreign";
-
 fn add_foreign_rules(bed: &TestBed) {
-    for tool in ["iptables", "ip6tables"] {
-        bed.a_run(&[
-            tool,
-            "-t",
-            "mangle",
-            "-A",
-            "POSTROUTING",
-            "-m",
-            "comment",
-            "--comment",
-            FOREIGN,
-            "-j",
-            "MARK",
-            "--set-mark",
-            "7",
-        ]);
-    }
+    add_foreign_iptables(|args| bed.a_run(args));
 }
 
 fn assert_foreign_rules_intact(bed: &TestBed) {
-    for tool in ["iptables-save", "ip6tables-save"] {
-        let m = bed.mangle(tool);
-        assert!(
-            m.contains("--comment foreign -j MARK --set-xmark 0x7/0xffffffff"),
-            "{tool}: foreign rule gone:\n{m}"
-        );
-    }
+    assert_foreign_iptables_intact(|args| bed.a_run(args), "");
 }
 
 /// The checks of the kernel plans: (dst, dport, sport, expected class).

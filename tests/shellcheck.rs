@@ -2,26 +2,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use tcc::emit::{sh, u32_expressible, Classifier, ShOptions};
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 #[test]
 fn generated_scripts_pass_shellcheck() {
-    if Command::new("shellcheck")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            !ci(),
-            "shellcheck is missing, and a skip under CI=true is a failure"
-        );
-        eprintln!("skipped: shellcheck not installed");
+    if !common::have_shellcheck() {
         return;
     }
     let mut checked = 0;
@@ -43,25 +28,9 @@ fn generated_scripts_pass_shellcheck() {
                     source_name: format!("{name}.tcc"),
                 },
             );
-            let mut child = Command::new("shellcheck")
-                .args(["-s", "sh", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("run shellcheck");
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(script.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
             checked += 1;
-            if !out.status.success() {
-                failures.push(format!(
-                    "{name} ({variant}):\n{}",
-                    String::from_utf8_lossy(&out.stdout)
-                ));
+            if let Err(e) = common::shellcheck(&script) {
+                failures.push(format!("{name} ({variant}):\n{e}"));
             }
         }
     }

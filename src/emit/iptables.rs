@@ -13,7 +13,9 @@
 //! Criteria are written in a fixed order: protocol, source, destination, ports, dscp, mark,
 //! length (`-p` must come before the port options that need it).
 
-use crate::plan::{Criterion, Family, Match, PortRange, Test, PROTO_ICMP, PROTO_ICMPV6};
+use super::quote::comment_text;
+use crate::matchrel::{disjoint, never_matches, OverlapIndex};
+use crate::plan::{Criterion, Family, Interface, Match, PortRange, Test, PROTO_ICMP, PROTO_ICMPV6};
 use crate::plan::{PROTO_TCP, PROTO_UDP};
 use ipnet::IpNet;
 
@@ -42,6 +44,56 @@ impl Tool {
             (_, Family::Any) | (Tool::Ip4, Family::V4) | (Tool::Ip6, Family::V6)
         )
     }
+}
+
+/// One line of an interface's classifying chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleLine {
+    Comment(String),
+    /// A rule's text after `-A CHAIN `: criteria and target.
+    Append(String),
+}
+
+/// The rules of the classifying chain of `iface` in `tool`, first match wins.
+///
+/// CLASSIFY does not stop rule traversal (the last CLASSIFY wins), so a CLASSIFY rule is
+/// followed by the same criteria with `-j RETURN` unless no later filter of the interface
+/// could match the same packet and pick another class (`matchrel::disjoint`).
+pub fn classify_rules(iface: &Interface, tool: Tool) -> Vec<RuleLine> {
+    let mut out = Vec::new();
+    let index = OverlapIndex::new(iface.filters.iter().map(|f| &f.m));
+    for (i, f) in iface.filters.iter().enumerate() {
+        if !tool.handles(f.m.family()) {
+            continue;
+        }
+        let classid = iface.classid(f.class);
+        let name = comment_text(&iface.classes[f.class].name);
+        if never_matches(&f.m) {
+            out.push(RuleLine::Comment(format!(
+                "filter {} -> {name} can never match: left out",
+                i + 1
+            )));
+            continue;
+        }
+        let needs_return = index.candidates(&f.m).into_iter().any(|j| {
+            let g = &iface.filters[j];
+            j > i && g.class != f.class && !disjoint(&f.m, &g.m)
+        });
+        out.push(RuleLine::Comment(format!(
+            "filter {} -> {name} ({classid})",
+            i + 1
+        )));
+        for crit in rule_criteria(&f.m, tool) {
+            let sep = if crit.is_empty() { "" } else { " " };
+            out.push(RuleLine::Append(format!(
+                "{crit}{sep}-j CLASSIFY --set-class {classid}"
+            )));
+            if needs_return {
+                out.push(RuleLine::Append(format!("{crit}{sep}-j RETURN")));
+            }
+        }
+    }
+    out
 }
 
 /// The most port slots one multiport match takes (a range counts two).

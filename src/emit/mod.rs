@@ -1,12 +1,19 @@
 //! Backends: each takes a checked `Plan` and cannot fail.
 //!
 //! - `sh`: a POSIX shell script using `tc` and iptables (or tc u32 filters), and its teardown.
+//! - `batch`: the same in a few processes: `tc -batch`, `iptables-restore` (or hashed u32).
+//! - `nft`: `tc -batch` for the trees, one nftables table per interface for classification.
+//! - `tc`, `iptables`, `u32`, `nft` (rulesets), `quote`: the pieces they share.
 
+pub mod batch;
 pub mod iptables;
+pub mod nft;
 pub mod quote;
 pub mod sh;
+pub mod tc;
 pub mod u32;
 
+pub use batch::{batch, nft, Emitted};
 pub use quote::sh_quote;
 pub use sh::{sh, Classifier, ShOptions};
 pub use u32::u32_expressible;

@@ -1,6 +1,8 @@
 //! Hand-built plans shared by the emitter tests (later: corpus files through the front end).
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use ipnet::IpNet;
 use tcc::diagnostic::Span;
 use tcc::plan::{
@@ -274,4 +276,65 @@ pub fn all_plans() -> Vec<(&'static str, Plan)> {
         ("kernel_plan", kernel_plan()),
         ("kernel_plan_u32", kernel_plan_u32()),
     ]
+}
+
+/// Every example of `corpus/valid`, by file name, as a checked plan (sorted by name).
+pub fn corpus_plans() -> Vec<(String, Plan)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "shape"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let (plan, diags) = tcc::analyze(0, &text);
+            assert!(!diags.has_errors(), "{}", p.display());
+            (p.file_name().unwrap().to_string_lossy().into_owned(), plan)
+        })
+        .collect()
+}
+
+/// Whether `shellcheck` is installed; when not, says so (and fails under `CI=true`).
+pub fn have_shellcheck() -> bool {
+    if std::process::Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "shellcheck is missing, and a skip under CI=true is a failure"
+    );
+    eprintln!("skipped: shellcheck not installed");
+    false
+}
+
+/// `shellcheck -s sh` on `script`: its findings when it is not clean.
+pub fn shellcheck(script: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("shellcheck")
+        .args(["-s", "sh", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run shellcheck");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
