@@ -53,6 +53,18 @@ fn fmt_contract_holds_on_the_corpus() {
     for text in corpus() {
         assert_fmt_contract(&text);
     }
+    // Inputs the fuzzer found (tests/data/fuzz-*.shape).
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for e in std::fs::read_dir(data).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("fuzz-")
+        {
+            assert_fmt_contract(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
 }
 
 /// Re-space a text at random where whitespace already is: the grammar ignores these changes.

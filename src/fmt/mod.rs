@@ -103,7 +103,9 @@ pub fn layout(text: &str) -> String {
                 j += 1;
             }
             let next_closes = j < n && rendered[j].1.starts_with('}');
-            if j < n && !last_code_opens && !next_closes {
+            // After a `\` continuation the blank line ends the statement: it must stay.
+            let after_continuation = out.ends_with("\\\n");
+            if j < n && (after_continuation || (!last_code_opens && !next_closes)) {
                 out.push('\n');
             }
             i = j;
@@ -221,5 +223,16 @@ mod tests {
         let want = "# head\nlet x = 1.2.3.4    # the host\nlet yy = [1, 2]    # list\n\ninterface eth0 {\n    rate 10mbit; ceil 10mbit\n    class a { rate 1mbit; match tcp dst $x,\n            1.2.3.5 }\n    match !tcp\n}\n";
         assert_eq!(layout(src), want);
         assert_eq!(layout(want), want);
+    }
+
+    #[test]
+    fn blank_line_after_a_continuation_is_kept() {
+        // Found by the fuzzer: dropping it would join the next line to the statement.
+        let src = "interface eth1 {\n    default a\n    class a { rate 1mbit } \\\n\n}\n";
+        let once = layout(src);
+        assert_eq!(once, src);
+        assert_eq!(layout(&once), once);
+        let src = "interface eth1 {\n    rate 1mbit \\\n\n    ceil 2mbit\n}\n";
+        assert_eq!(layout(src), src);
     }
 }
