@@ -57,10 +57,13 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
                 i += 2;
                 Kind::Newline
             }
-            ' ' | '\t' | '\r' => {
-                while i < b.len() && matches!(b[i], b' ' | b'\t')
-                    || (i < b.len() && b[i] == b'\r' && b.get(i + 1) != Some(&b'\n'))
-                {
+            // A lone `\r` is a line break to the grammar (pest's NEWLINE), so it is one here.
+            '\r' => {
+                i += 1;
+                Kind::Newline
+            }
+            ' ' | '\t' => {
+                while i < b.len() && matches!(b[i], b' ' | b'\t') {
                     i += 1;
                 }
                 Kind::Space
