@@ -288,24 +288,45 @@ fn marks_contradict(a: &Criterion, b: &Criterion) -> bool {
 }
 
 /// Finds, among many matches, the ones that could share a packet with a given match, without
-/// comparing every pair: matches are indexed by their positive destination networks, and two
-/// matches with positive destinations can only overlap when one network contains the other.
-/// Matches without a positive destination are candidates for every query. The answer is a
+/// comparing every pair. Each match is indexed under one key: its positive destination networks
+/// if it has them (two such matches can only overlap when one network contains the other), else
+/// its positive destination ports when they are a few single ports (two such matches can only
+/// overlap on a common port), else it is "wide" and a candidate for every query. The answer is a
 /// superset: callers still decide with `covers` or `disjoint`.
 pub struct OverlapIndex {
-    /// Matches whose positive dst networks are known, by exact network.
+    /// Matches indexed by destination, by exact network.
     exact: std::collections::HashMap<IpNet, Vec<usize>>,
     /// The same networks ordered by (family, first address), for "inside this network" queries.
     ordered: std::collections::BTreeMap<(bool, u128), Vec<usize>>,
     /// Prefix lengths in use, per family (false = IPv4), for "contains this network" queries.
     lens: [Vec<u8>; 2],
-    /// Matches with no positive dst test: they may overlap anything.
-    broad: Vec<usize>,
+    /// Matches without a positive destination, indexed by their single destination ports.
+    by_dport: std::collections::HashMap<u16, Vec<usize>>,
+    /// Matches indexed under neither: they may overlap anything.
+    wide: Vec<usize>,
 }
+
+/// Single destination ports at most this many are indexed one by one.
+const MAX_INDEXED_PORTS: usize = 16;
 
 fn positive_dst(m: &Match) -> Option<&[IpNet]> {
     m.criteria.iter().find_map(|c| match &c.test {
         Test::Dst(n) if !c.negated && !n.is_empty() => Some(n.as_slice()),
+        _ => None,
+    })
+}
+
+/// The positive destination ports of `m`, when they are a few single ports.
+fn single_dports(m: &Match) -> Option<Vec<u16>> {
+    m.criteria.iter().find_map(|c| match &c.test {
+        Test::Dport(r)
+            if !c.negated
+                && !r.is_empty()
+                && r.len() <= MAX_INDEXED_PORTS
+                && r.iter().all(|p| p.lo == p.hi) =>
+        {
+            Some(r.iter().map(|p| p.lo).collect())
+        }
         _ => None,
     })
 }
@@ -316,21 +337,26 @@ impl OverlapIndex {
             exact: Default::default(),
             ordered: Default::default(),
             lens: [vec![], vec![]],
-            broad: vec![],
+            by_dport: Default::default(),
+            wide: vec![],
         };
         for (i, m) in matches.into_iter().enumerate() {
-            let Some(nets) = positive_dst(m) else {
-                ix.broad.push(i);
-                continue;
-            };
-            for n in nets {
-                let v6 = matches!(n, IpNet::V6(_));
-                ix.exact.entry(*n).or_default().push(i);
-                ix.ordered.entry((v6, net_range(n).0)).or_default().push(i);
-                let lens = &mut ix.lens[v6 as usize];
-                if !lens.contains(&n.prefix_len()) {
-                    lens.push(n.prefix_len());
+            if let Some(nets) = positive_dst(m) {
+                for n in nets {
+                    let v6 = matches!(n, IpNet::V6(_));
+                    ix.exact.entry(*n).or_default().push(i);
+                    ix.ordered.entry((v6, net_range(n).0)).or_default().push(i);
+                    let lens = &mut ix.lens[v6 as usize];
+                    if !lens.contains(&n.prefix_len()) {
+                        lens.push(n.prefix_len());
+                    }
                 }
+            } else if let Some(ports) = single_dports(m) {
+                for p in ports {
+                    ix.by_dport.entry(p).or_default().push(i);
+                }
+            } else {
+                ix.wide.push(i);
             }
         }
         ix
@@ -338,32 +364,41 @@ impl OverlapIndex {
 
     /// Indices (ascending, without duplicates) of the matches that may overlap `m`.
     pub fn candidates(&self, m: &Match) -> Vec<usize> {
-        let Some(nets) = positive_dst(m) else {
-            // No positive destination: anything may overlap.
-            let mut all: Vec<usize> = self.broad.clone();
-            all.extend(self.exact.values().flatten());
-            all.sort_unstable();
-            all.dedup();
-            return all;
-        };
-        let mut out = self.broad.clone();
-        for n in nets {
-            let v6 = matches!(n, IpNet::V6(_));
-            // Networks that contain n.
-            for &len in &self.lens[v6 as usize] {
-                if len <= n.prefix_len() {
-                    if let Ok(sup) = IpNet::new(n.addr(), len) {
-                        if let Some(v) = self.exact.get(&sup.trunc()) {
-                            out.extend(v);
+        let mut out = self.wide.clone();
+        match positive_dst(m) {
+            Some(nets) => {
+                for n in nets {
+                    let v6 = matches!(n, IpNet::V6(_));
+                    // Networks that contain n.
+                    for &len in &self.lens[v6 as usize] {
+                        if len <= n.prefix_len() {
+                            if let Ok(sup) = IpNet::new(n.addr(), len) {
+                                if let Some(v) = self.exact.get(&sup.trunc()) {
+                                    out.extend(v);
+                                }
+                            }
                         }
+                    }
+                    // Networks inside n.
+                    let (lo, hi) = net_range(n);
+                    for (_, v) in self.ordered.range((v6, lo)..=(v6, hi)) {
+                        out.extend(v);
                     }
                 }
             }
-            // Networks inside n.
-            let (lo, hi) = net_range(n);
-            for (_, v) in self.ordered.range((v6, lo)..=(v6, hi)) {
-                out.extend(v);
+            // No positive destination: any destination-indexed match may overlap.
+            None => out.extend(self.exact.values().flatten()),
+        }
+        match single_dports(m) {
+            Some(ports) => {
+                for p in ports {
+                    if let Some(v) = self.by_dport.get(&p) {
+                        out.extend(v);
+                    }
+                }
             }
+            // Ports not known to be a few single ones: any port-indexed match may overlap.
+            None => out.extend(self.by_dport.values().flatten()),
         }
         out.sort_unstable();
         out.dedup();
@@ -631,5 +666,42 @@ mod tests {
         );
         assert!(Set::range(2, 3).is_subset(&s));
         assert!(!Set::range(9, 10).is_subset(&s));
+    }
+
+    /// The index never misses a pair that can overlap: against brute force over a mixed set.
+    #[test]
+    fn overlap_index_candidates_are_a_superset_of_overlaps() {
+        let texts = [
+            "tcp dst=10.0.0.0/8",
+            "tcp dst=10.1.0.0/16 dport=80",
+            "udp dst=10.2.0.1 dport=53",
+            "tcp dport=80",
+            "tcp dport=443",
+            "tcp dport=80,443",
+            "udp dport=53",
+            "tcp dport=1000-2000",
+            "tcp sport=22",
+            "!dst=10.0.0.0/8 tcp",
+            "dst=2001:db8::/32",
+            "dst=2001:db8:1::/48 udp dport=53",
+            "icmp",
+        ];
+        let ms: Vec<Match> = texts.iter().map(|t| m(t)).collect();
+        let ix = OverlapIndex::new(&ms);
+        for (i, a) in ms.iter().enumerate() {
+            let cands = ix.candidates(a);
+            for (j, b) in ms.iter().enumerate() {
+                if !disjoint(a, b) {
+                    assert!(
+                        cands.contains(&j),
+                        "{} may overlap {} but is not a candidate",
+                        texts[i],
+                        texts[j]
+                    );
+                }
+            }
+        }
+        // And it prunes: single ports that differ are not candidates of each other.
+        assert!(!ix.candidates(&ms[4]).contains(&3));
     }
 }
