@@ -7,6 +7,9 @@
 //!
 //! Needs root; prints "skipped: needs root" otherwise, and fails instead under `CI=true`.
 
+mod common;
+
+use common::kernel::{need_root, run};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -16,41 +19,6 @@ use tcc::apply::encode::{htb_class, u32_filter_add, HtbClass, Psched, ETH_P_IP, 
 use tcc::apply::exec::{self, ApplyError};
 use tcc::apply::live::{ifindex, parse_htb_class, parse_u32, Live};
 use tcc::apply::nl::Socket;
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn need_root() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    assert!(
-        !ci(),
-        "kernel tests need root; a skip under CI=true is a failure"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A namespace with a veth `eth1` (peer `eth1p`), deleted on drop even when a test panics.
 struct Ns {

@@ -6,37 +6,13 @@
 //!
 //! Needs root: elsewhere it prints a visible skip, and under `CI=true` a skip is a failure.
 
+mod common;
+
+use common::kernel::{need_root, run};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use tcc::plan::{Interface, Plan};
-
-fn need_root() -> bool {
-    let uid = Command::new("id").arg("-u").output().expect("id -u");
-    if String::from_utf8_lossy(&uid.stdout).trim() == "0" {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "kernel tests need root, and a skip under CI=true is a failure"
-    );
-    eprintln!("skipped: kernel_explain needs root");
-    false
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A network namespace with a veth pair per interface of the plan; deleted on drop (also when
 /// the test panics).
