@@ -293,6 +293,21 @@ fn cli_explain_formats_import_and_check() {
     ]);
     assert_eq!(code, 0);
     assert!(out.starts_with("digraph tcc {") && out.contains("-> i0_1;"));
+    let (code, out, _) = tcc(&[
+        "explain",
+        "corpus/scripts/seed-example-1.sh",
+        "--format",
+        "svg",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("<svg ") && out.trim_end().ends_with("</svg>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1:11") && out.contains("1:12"),
+        "the classes are drawn: {out}"
+    );
     // Positional parameters after `--`.
     let (code, out, err) = tcc(&[
         "explain",

@@ -29,6 +29,8 @@ pub enum ExplainFormat {
     Json,
     /// A Graphviz picture of the class trees.
     Dot,
+    /// A self-contained SVG picture of the class trees (the same as `tcc graph` draws).
+    Svg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +100,9 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
                 .and_then(|_| writeln!(out))
         }
         (None, ExplainFormat::Dot) => out.write_all(super::describe::dot(&ex).as_bytes()),
+        (None, ExplainFormat::Svg) => {
+            out.write_all(crate::graph::svg(&ex.plan, &sources.name(id)).as_bytes())
+        }
     };
     if printed.and_then(|_| out.flush()).is_err() {
         return USAGE;
