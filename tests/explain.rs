@@ -360,3 +360,40 @@ fn replace_of_an_htb_root_fails_and_del_removes_it() {
     assert!(ex.plan.interfaces.is_empty());
     assert_eq!(ex.removes, ["eth0"]);
 }
+
+/// Inputs the `explain_script` fuzzer found (`tests/data/fuzz-explain-*.sh`) stay fixed: no
+/// panic, and a script whose plan is clean imports to a `.shape` that parses.
+#[test]
+fn fuzzer_finds_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("fuzz-explain-") && name.ends_with(".sh")) {
+            continue;
+        }
+        seen += 1;
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let ex = tcc::explain::explain(0, &text, &["eth0".to_string(), "1000".to_string()]);
+        if !ex.diags.has_errors() {
+            let shape = tcc::explain::to_shape::to_shape(&ex.plan, &name);
+            assert!(
+                tcc::syntax::parse(0, &shape).is_ok(),
+                "{name}: import does not parse:\n{shape}"
+            );
+        }
+    }
+    assert!(seen > 0);
+    // The first find: a quoted variable made a multi-line "interface name".
+    let text = String::from_utf8_lossy(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/fuzz-explain-ifname.sh"),
+        )
+        .unwrap(),
+    )
+    .into_owned();
+    let ex = tcc::explain::explain(0, &text, &[]);
+    assert!(ex.diags.items.iter().any(|d| d.code.as_str() == "E0212"));
+}

@@ -903,6 +903,12 @@ impl Lw {
             if root.kind != "htb" {
                 continue;
             }
+            // The same rule as in the language: a name that is not a Linux interface name
+            // (a quoted variable holding several words, say) is an error, not a plan.
+            if let Err(d) = crate::sema::lower::check_ifname(&dev.name, root.span) {
+                self.diags.push(d);
+                continue;
+            }
             let mut iface = Interface {
                 name: dev.name.clone(),
                 span: root.span,

@@ -852,9 +852,17 @@ pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
     };
     match problem {
         None => Ok(()),
-        Some(p) => Err(Diagnostic::new(Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", name.escape_debug()))
+        Some(p) => Err(Diagnostic::new(Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", shorten(&name.escape_debug().to_string())))
             .label(p)
             .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
+    }
+}
+
+/// At most 40 characters of `s`, for quoting user text in a message.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
 }
 
