@@ -100,7 +100,8 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
                 if text[i..].starts_with("\r\n") {
                     i += 2;
                     Kind::Continuation
-                } else if text[i..].starts_with('\n') {
+                } else if text[i..].starts_with('\n') || text[i..].starts_with('\r') {
+                    // A lone CR is a line break too, as in the grammar's NEWLINE.
                     i += 1;
                     Kind::Continuation
                 } else {
