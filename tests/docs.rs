@@ -14,18 +14,7 @@ fn example_for(code: Code) -> Option<(String, String)> {
     if code.as_str().starts_with('S') {
         return script_example_for(code);
     }
-    let dir = root().join("corpus/invalid");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    let path = entries.into_iter().find(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with(code.as_str())
-    })?;
+    let path = example_file("corpus/invalid", code)?;
     let text = std::fs::read_to_string(&path).unwrap();
     let rel = path.strip_prefix(root()).unwrap().display().to_string();
     let mut sources = Sources::new();
@@ -38,21 +27,25 @@ fn example_for(code: Code) -> Option<(String, String)> {
     Some((text, report::to_plain_string(&sources, &diags.items)))
 }
 
-/// Codes about shell scripts: the example is a script in `corpus/script-lint`, read by
-/// `tcc explain`.
-fn script_example_for(code: Code) -> Option<(String, String)> {
-    let dir = root().join("corpus/script-lint");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+/// The first file (by name) in `dir` whose name starts with the code, e.g. `E0201-...`.
+fn example_file(dir: &str, code: Code) -> Option<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(root().join(dir))
         .ok()?
         .map(|e| e.unwrap().path())
         .collect();
     entries.sort();
-    let path = entries.into_iter().find(|p| {
+    entries.into_iter().find(|p| {
         p.file_name()
             .unwrap()
             .to_string_lossy()
             .starts_with(code.as_str())
-    })?;
+    })
+}
+
+/// Codes about shell scripts: the example is a script in `corpus/script-lint`, read by
+/// `tcc explain`.
+fn script_example_for(code: Code) -> Option<(String, String)> {
+    let path = example_file("corpus/script-lint", code)?;
     let text = std::fs::read_to_string(&path).unwrap();
     let rel = path.strip_prefix(root()).unwrap().display().to_string();
     let mut sources = Sources::new();
