@@ -15,23 +15,14 @@ extern crate alloc;
 
 pub mod apply;
 pub mod cli;
-pub mod cli_check;
-pub mod cli_tools;
 pub mod diagnostic;
+pub mod dialect;
 pub mod emit;
 pub mod explain;
-pub mod explanations;
-pub mod fmt;
-pub mod graph;
-pub mod lint;
-pub mod matchrel;
 pub mod plan;
 pub mod report;
-pub mod report_ci;
 pub mod sema;
 pub mod syntax;
-pub mod targets_cli;
-pub mod units;
 
 use diagnostic::Diagnostics;
 use plan::Plan;

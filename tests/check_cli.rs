@@ -364,7 +364,7 @@ fn explain_code_prints_the_explanation_and_the_example() {
     for c in tcc::diagnostic::Code::ALL {
         assert!(list.contains(c.as_str()), "{c}");
         // Every code has an example embedded.
-        assert!(tcc::cli_tools::example(*c).is_some(), "no example for {c}");
+        assert!(tcc::cli::tools::example(*c).is_some(), "no example for {c}");
     }
 }
 

@@ -83,7 +83,7 @@ fn generate() -> String {
             c.as_str(),
             c.summary(),
             c.severity(),
-            tcc::explanations::explanation(*c)
+            tcc::diagnostic::explanations::explanation(*c)
         );
         if let Some((src, rendered)) = example_for(*c) {
             let lang = if c.as_str().starts_with('S') {

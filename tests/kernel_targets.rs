@@ -391,11 +391,11 @@ fn assert_state_matches(bed: &Bed, plan: &Plan, v: Variant, what: &str) {
         let filtered: BTreeSet<String> = iface
             .filters
             .iter()
-            .filter(|f| !tcc::matchrel::never_matches(&f.m))
+            .filter(|f| !tcc::plan::matchrel::never_matches(&f.m))
             .map(|f| iface.classid(f.class))
             .collect();
         let tables = nft_tcc_tables(bed);
-        let table = emit::nft::table_name(&iface.name);
+        let table = tcc::dialect::nft::print::table_name(&iface.name);
         let chain_rules = tcc_chain_classids(bed, &iface.name);
         let u32_flowids = u32_flowids(bed, &iface.name);
         match v {

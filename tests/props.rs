@@ -32,14 +32,14 @@ fn plan_json(text: &str) -> (String, Vec<tcc::diagnostic::Code>) {
 
 /// The formatter's contract on one input: idempotent, same tokens, same plan and diagnostics.
 fn assert_fmt_contract(text: &str) {
-    let Ok(once) = tcc::fmt::format(text) else {
+    let Ok(once) = tcc::syntax::fmt::format(text) else {
         return; // syntax errors are refused, not formatted
     };
-    let twice = tcc::fmt::format(&once).expect("formatted text parses");
+    let twice = tcc::syntax::fmt::format(&once).expect("formatted text parses");
     assert_eq!(twice, once, "not idempotent for:\n{text}");
     assert_eq!(
-        tcc::fmt::significant_tokens(&once),
-        tcc::fmt::significant_tokens(text)
+        tcc::syntax::fmt::significant_tokens(&once),
+        tcc::syntax::fmt::significant_tokens(text)
     );
     assert_eq!(
         plan_json(&once),
@@ -75,8 +75,8 @@ fn perturb(text: &str, seed: &[u8]) -> String {
         k += 1;
         seed[k % seed.len()]
     };
-    for t in tcc::fmt::lex::tokens(text) {
-        use tcc::fmt::lex::Kind;
+    for t in tcc::syntax::token::tokens(text) {
+        use tcc::syntax::token::Kind;
         match t.kind {
             Kind::Space => out += [" ", "  ", "\t", "    ", " \t "][next() as usize % 5],
             Kind::Newline => {
@@ -148,8 +148,8 @@ proptest! {
         let messy = perturb(text, &seed);
         assert_fmt_contract(&messy);
         // Formatting the messy file gives what formatting the original gives.
-        if let (Ok(a), Ok(b)) = (tcc::fmt::format(text), tcc::fmt::format(&messy)) {
-            prop_assert_eq!(tcc::fmt::significant_tokens(&a), tcc::fmt::significant_tokens(&b));
+        if let (Ok(a), Ok(b)) = (tcc::syntax::fmt::format(text), tcc::syntax::fmt::format(&messy)) {
+            prop_assert_eq!(tcc::syntax::fmt::significant_tokens(&a), tcc::syntax::fmt::significant_tokens(&b));
         }
     }
 

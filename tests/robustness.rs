@@ -84,8 +84,8 @@ fn ten_megabytes_of_garbage() {
         codes(&garbage).contains(&Code::Syntax) || codes(&garbage).contains(&Code::LoopTooLarge)
     );
     // The layout tools take the same inputs.
-    let _ = tcc::fmt::layout(&garbage);
-    let _ = tcc::lint::suppressions(&garbage);
+    let _ = tcc::syntax::fmt::layout(&garbage);
+    let _ = tcc::diagnostic::lint::suppressions(&garbage);
 }
 
 #[test]
@@ -100,9 +100,9 @@ fn thousand_level_nesting_is_refused_with_a_clear_error() {
     // 100k deep as well, and formatting/suppression scanning such input never recurses.
     let deep = format!("{IFACE}{}", "class c { ".repeat(100_000));
     assert_eq!(codes(&deep), vec![Code::LoopTooLarge]);
-    assert!(tcc::fmt::format(&deep).is_err());
-    let _ = tcc::fmt::layout(&deep);
-    let _ = tcc::lint::suppressions(&deep);
+    assert!(tcc::syntax::fmt::format(&deep).is_err());
+    let _ = tcc::syntax::fmt::layout(&deep);
+    let _ = tcc::diagnostic::lint::suppressions(&deep);
 }
 
 #[test]

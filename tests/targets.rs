@@ -98,7 +98,7 @@ fn every_script_passes_shellcheck() {
 
 #[test]
 fn table_names_are_nft_identifiers_and_distinct() {
-    use tcc::emit::nft::table_name;
+    use tcc::dialect::nft::print::table_name;
     assert_eq!(table_name("eth1"), "tcc_eth1");
     let a = table_name("eth-1");
     let b = table_name("eth_1");
@@ -130,7 +130,7 @@ fn nft_maps_keep_first_match_wins() {
         .filter("udp dst=10.0.0.3", "c")
         .filter("tcp dst=10.0.0.4 dport=82", "a")
         .build()]);
-    let rules = tcc::emit::nft::ruleset(&plan);
+    let rules = tcc::dialect::nft::print::ruleset(&plan);
     assert!(
         rules.contains(
             "meta l4proto tcp meta priority set ip daddr . tcp dport map { 10.0.0.1 . 80 : 1:10, 10.0.0.2 . 81 : 1:11 } return"
@@ -190,7 +190,7 @@ fn u32_hash_table_layout() {
     assert!(udp < host);
     assert!(text.contains("protocol ipv6 prio 2 u32 match ip6 protocol 17 0xff"));
     // The linear layout of the same plan has no hash table.
-    let linear = emit::tc::u32_filters(&plan.interfaces[0], false);
+    let linear = tcc::dialect::tc::print::u32_filters(&plan.interfaces[0], false);
     assert!(!format!("{linear:?}").contains("divisor"));
 }
 
@@ -264,7 +264,7 @@ fn cli_targets_and_emit_dir() {
 #[test]
 fn u32_linear_chunks_stay_under_the_node_limit() {
     use common::IfaceBuilder;
-    use tcc::emit::tc::{u32_filters, Line, MAX_NODES};
+    use tcc::dialect::tc::print::{u32_filters, Line, MAX_NODES};
     let mut b = IfaceBuilder::new("eth1")
         .class("top", 1, None, 100, 100)
         .class("x", 0x10, Some("top"), 10, 100);

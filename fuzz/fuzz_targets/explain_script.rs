@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = tcc::explain::describe::text(&ex, &sources, id);
     let _ = tcc::explain::describe::json(&ex, &sources);
     let _ = tcc::explain::describe::dot(&ex);
-    let _ = tcc::graph::svg(&ex.plan, "fuzz");
+    let _ = tcc::emit::graph::svg(&ex.plan, "fuzz");
     if !ex.diags.has_errors() {
         let shape = tcc::explain::to_shape::to_shape(&ex.plan, "fuzz.sh");
         if let Err(d) = tcc::syntax::parse(0, &shape) {

@@ -15,13 +15,13 @@ fuzz_target!(|data: &[u8]| {
     let mut sources = tcc::report::Sources::new();
     sources.add("fuzz.shape", text);
     let _ = tcc::report::to_plain_string(&sources, &diags.items);
-    let _ = tcc::report_ci::sarif(&sources, &diags.items, &|d| d.severity());
-    let _ = tcc::lint::suppressions(text);
-    if let Ok(formatted) = tcc::fmt::format(text) {
-        assert_eq!(tcc::fmt::layout(&formatted), formatted, "fmt is not idempotent");
+    let _ = tcc::report::ci::sarif(&sources, &diags.items, &|d| d.severity());
+    let _ = tcc::diagnostic::lint::suppressions(text);
+    if let Ok(formatted) = tcc::syntax::fmt::format(text) {
+        assert_eq!(tcc::syntax::fmt::layout(&formatted), formatted, "fmt is not idempotent");
         assert_eq!(
-            tcc::fmt::significant_tokens(&formatted),
-            tcc::fmt::significant_tokens(text),
+            tcc::syntax::fmt::significant_tokens(&formatted),
+            tcc::syntax::fmt::significant_tokens(text),
             "fmt changed a token"
         );
         let (plan2, diags2) = tcc::analyze(0, &formatted);
@@ -39,8 +39,8 @@ fuzz_target!(|data: &[u8]| {
     if diags.has_errors() {
         return;
     }
-    let _ = tcc::graph::svg(&plan, "fuzz");
-    let _ = tcc::graph::dot(&plan, "fuzz");
+    let _ = tcc::emit::graph::svg(&plan, "fuzz");
+    let _ = tcc::emit::graph::dot(&plan, "fuzz");
     for classifier in [Classifier::Iptables, Classifier::U32] {
         if classifier == Classifier::U32 && emit::u32_expressible(&plan).has_errors() {
             continue;

@@ -11,9 +11,9 @@
 use super::encode::*;
 use super::live::{parse_htb_class, parse_htb_qdisc, parse_u32, Live};
 use super::nl::Msg;
-use crate::emit::u32::{families, protocol_of, selectors};
+use crate::dialect::u32::{families, protocol_of, selectors};
+use crate::plan::units::{format_rate, format_size};
 use crate::plan::{Family, Interface};
-use crate::units::{format_rate, format_size};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -249,7 +249,7 @@ pub struct U32 {
 }
 
 impl U32 {
-    /// Parse a selector list as written by `emit::u32::selectors` (`match ip src 1.2.3.4/32
+    /// Parse a selector list as written by `dialect::u32::selectors` (`match ip src 1.2.3.4/32
     /// match ip dport 80 0xffff ...`), packing keys exactly as f_u32.c does.
     pub fn parse(sel: &str, classid: u32) -> Result<U32, String> {
         let t: Vec<&str> = sel.split_whitespace().collect();

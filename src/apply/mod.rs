@@ -3,7 +3,6 @@
 //! plan, and sends the difference as one ordered batch with an ACK checked for each message,
 //! rolling back to the state read at the start when the kernel refuses anything.
 
-pub mod cmd;
 pub mod diff;
 pub mod encode;
 pub mod exec;

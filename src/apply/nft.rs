@@ -14,7 +14,7 @@
 //! their own that `nft` already is, and the transaction is just as atomic. Re-applying is
 //! detected by a digest of the generated text kept in the table's comment.
 
-use crate::matchrel::never_matches;
+use crate::plan::matchrel::never_matches;
 use crate::plan::{Family, Interface, Match, PortRange, Test};
 use ipnet::IpNet;
 use std::fmt::Write as _;

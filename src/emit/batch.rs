@@ -15,12 +15,12 @@
 //! (or creates it) and refills it in the same commit: the chain is replaced atomically and
 //! re-applying gives the same state.
 
-use super::iptables::{classify_rules, RuleLine, Tool};
-use super::nft::{ruleset, table_name, teardown_ruleset};
-use super::quote::{comment_text, sh_quote};
 use super::sh::{chain_name, header, new_chain_name, preflight, Classifier, ShOptions};
 use super::sh::{FN_DROP, FN_DROP_ALL, FN_FAIL};
-use super::tc;
+use crate::dialect::iptables::print::{classify_rules, RuleLine, Tool};
+use crate::dialect::nft::print::{ruleset, table_name, teardown_ruleset};
+use crate::dialect::sh::quote::{comment_text, sh_quote};
+use crate::dialect::tc::print as tc;
 use crate::plan::Plan;
 use std::fmt::Write;
 

@@ -6,14 +6,10 @@
 //! - `tc`, `iptables`, `u32`, `nft` (rulesets), `quote`: the pieces they share.
 
 pub mod batch;
-pub mod iptables;
-pub mod nft;
-pub mod quote;
+pub mod graph;
 pub mod sh;
-pub mod tc;
-pub mod u32;
 
+pub use crate::dialect::sh::quote::sh_quote;
+pub use crate::dialect::u32::u32_expressible;
 pub use batch::{batch, nft, Emitted};
-pub use quote::sh_quote;
 pub use sh::{sh, Classifier, ShOptions};
-pub use u32::u32_expressible;

@@ -14,9 +14,9 @@
 //! (`matchrel::disjoint`). RETURN leaves our chain only: POSTROUTING continues with whatever
 //! other rules follow our jump.
 
-use super::iptables::{classify_rules, RuleLine, Tool};
-use super::quote::{comment_text, sh_quote};
-use super::tc;
+use crate::dialect::iptables::print::{classify_rules, RuleLine, Tool};
+use crate::dialect::sh::quote::{comment_text, sh_quote};
+use crate::dialect::tc::print as tc;
 use crate::plan::{Interface, Plan};
 use std::fmt::Write;
 

@@ -2,9 +2,9 @@
 //! Graphviz DOT picture of the class tree.
 
 use super::Explained;
+use crate::plan::units::human_rate;
 use crate::plan::{Criterion, Interface, Match, PortRange, Test};
 use crate::report::{self, Sources};
-use crate::units::human_rate;
 use ipnet::IpNet;
 use serde::Serialize;
 use std::fmt::Write;

@@ -238,7 +238,7 @@ fn witness(m: &Match, b: &Bounds, fam: Family) -> Option<Packet> {
 /// The first filter of `list` (with its overlap `index`) that matches `p`.
 fn first_match<K: Copy>(
     list: &[(K, &Match)],
-    index: &crate::matchrel::OverlapIndex,
+    index: &crate::plan::matchrel::OverlapIndex,
     p: &Packet,
 ) -> Option<K> {
     let q = Match {
@@ -265,9 +265,9 @@ pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
     fam: Family,
 ) -> Result<(), String> {
     let all: Vec<&Match> = a.iter().chain(b).map(|(_, m)| *m).collect();
-    let ia = crate::matchrel::OverlapIndex::new(a.iter().map(|(_, m)| *m));
-    let ib = crate::matchrel::OverlapIndex::new(b.iter().map(|(_, m)| *m));
-    let iall = crate::matchrel::OverlapIndex::new(all.iter().copied());
+    let ia = crate::plan::matchrel::OverlapIndex::new(a.iter().map(|(_, m)| *m));
+    let ib = crate::plan::matchrel::OverlapIndex::new(b.iter().map(|(_, m)| *m));
+    let iall = crate::plan::matchrel::OverlapIndex::new(all.iter().copied());
     let check = |p: &Packet| -> Result<(), String> {
         let (x, y) = (first_match(a, &ia, p), first_match(b, &ib, p));
         if x != y {

@@ -10,13 +10,13 @@
 //! first in their order, then the others in reverse. iptables classification happens before tc
 //! filters are consulted (HTB looks at the priority CLASSIFY set first), so it comes first.
 
-use super::iptables::{self, IptCmd, Op, Rule, Target};
-use super::shell::{Command, Script, Word};
-use super::tc::{self, Id, Obj, TcCmd, Verb};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use crate::dialect::iptables::read::{self as iptables, IptCmd, Op, Rule, Target};
+use crate::dialect::sh::{Command, Script, Word};
+use crate::dialect::tc::read::{self as tc, Id, Obj, TcCmd, Verb};
+use crate::plan::units;
 use crate::plan::{Class, ClassSpans, Criterion, Family, Filter, Interface, Match, Plan, Test};
 use crate::sema::lower::Facts;
-use crate::units;
 use std::collections::{HashMap, HashSet};
 
 /// Something the script does that the plan cannot hold, in words.
@@ -221,7 +221,7 @@ impl Lw {
                 Ok(c) => self.ipt(cmd, c),
                 Err((span, msg)) => self.not_followed(span, msg),
             },
-            "nft" => match super::nft::parse(cmd) {
+            "nft" => match crate::dialect::nft::read::parse(cmd) {
                 Ok(rules) => {
                     for (v4, v6, r) in rules {
                         for (f, on) in [(0, v4), (1, v6)] {
@@ -1246,14 +1246,14 @@ fn last_wins_order(rules: Vec<Entry>) -> Vec<Entry> {
         })
         .collect();
     // An edge j -> i (j later in the script, overlapping, another class): j must come first.
-    let index = crate::matchrel::OverlapIndex::new(ms.iter());
+    let index = crate::plan::matchrel::OverlapIndex::new(ms.iter());
     let mut indeg = vec![0usize; n];
     let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
     for i in 0..n {
         for j in index.candidates(&ms[i]) {
             if j > i
                 && rules[i].class.minor != rules[j].class.minor
-                && !crate::matchrel::disjoint(&ms[i], &ms[j])
+                && !crate::plan::matchrel::disjoint(&ms[i], &ms[j])
             {
                 succ[j].push(i);
                 indeg[i] += 1;

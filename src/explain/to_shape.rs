@@ -11,9 +11,9 @@
 //! - A run of sibling classes that differ only in one port that counts up, each with one match,
 //!   becomes a `for` loop.
 
-use crate::matchrel::disjoint;
+use crate::plan::matchrel::disjoint;
+use crate::plan::units::format_rate;
 use crate::plan::{Criterion, Filter, Interface, Plan, PortRange, Test};
-use crate::units::format_rate;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -376,7 +376,7 @@ fn interface(
     for (k, &f) in order.iter().enumerate() {
         pos[f] = k;
     }
-    let index = crate::matchrel::OverlapIndex::new(iface.filters.iter().map(|f| &f.m));
+    let index = crate::plan::matchrel::OverlapIndex::new(iface.filters.iter().map(|f| &f.m));
     for (x, fx) in iface.filters.iter().enumerate() {
         for y in index.candidates(&fx.m) {
             // x before y in the plan, but after it in the output.

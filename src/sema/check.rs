@@ -7,9 +7,9 @@
 
 use super::lower::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use crate::matchrel;
+use crate::plan::matchrel;
+use crate::plan::units::{format_rate, human_rate};
 use crate::plan::{Interface, Plan};
-use crate::units::{format_rate, human_rate};
 use std::collections::HashMap;
 
 /// HTB's limit on class nesting (`TC_HTB_MAXDEPTH`).

@@ -761,11 +761,11 @@ impl<'a> Lowerer<'a> {
         match value::rate(v, reference) {
             Ok(r) => {
                 if let Some(unit) = r.byte_unit {
-                    let bits = crate::units::bit_spelling_of(&unit);
+                    let bits = crate::plan::units::bit_spelling_of(&unit);
                     self.diags.push(
                         Diagnostic::new(Code::ByteUnits, v.span, format!("`{unit}` means BYTES per second"))
-                            .label(format!("this is {}", crate::units::human_rate(r.bits)))
-                            .help(format!("if you meant bits, write `{bits}`; if you meant bytes, write `{}` to say so in bits", crate::units::format_rate(r.bits))),
+                            .label(format!("this is {}", crate::plan::units::human_rate(r.bits)))
+                            .help(format!("if you meant bits, write `{bits}`; if you meant bytes, write `{}` to say so in bits", crate::plan::units::format_rate(r.bits))),
                     );
                 }
                 Some(r.bits)

@@ -2,9 +2,9 @@
 //! criterion needs (a rate, a size, ports, addresses...), each reporting its own diagnostic.
 
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::plan::units;
 use crate::plan::PortRange;
 use crate::syntax::ast::{Ident, StrPart, Value, ValueKind};
-use crate::units;
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
 

@@ -2,7 +2,9 @@
 //! Architecture invariant: nothing here resolves names or computes values; that is `sema`.
 
 pub mod ast;
+pub mod fmt;
 pub mod lexeme;
 pub mod parser;
+pub mod token;
 
 pub use parser::parse;

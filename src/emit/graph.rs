@@ -2,10 +2,10 @@
 //! class shows its name, classid, rate, ceil and what it matches, with bars proportional to
 //! rate (solid) and ceil (outline); and Graphviz DOT for those who have it.
 
+use crate::plan::units::format_rate;
 use crate::plan::{
     Class, Interface, Match, Plan, Test, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
-use crate::units::format_rate;
 
 /// A short text for one match, in the language's own words: `tcp dst 1.2.3.4 dport 80,443`.
 pub fn describe_match(m: &Match) -> String {

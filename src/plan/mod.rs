@@ -11,6 +11,9 @@
 //! - `ceil >= rate > 0` for every class;
 //! - names reaching a shell have been validated (interface names) or are only ever quoted.
 
+pub mod matchrel;
+pub mod units;
+
 use crate::diagnostic::Span;
 use ipnet::IpNet;
 use serde::Serialize;

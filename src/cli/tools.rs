@@ -113,7 +113,7 @@ pub fn explanation_text(code: Code) -> String {
             crate::diagnostic::Severity::Warning => "warning",
             crate::diagnostic::Severity::Hint => "hint",
         },
-        wrap(crate::explanations::explanation(code), 80)
+        wrap(crate::diagnostic::explanations::explanation(code), 80)
     );
     if let Some((name, text)) = example(code) {
         let body: String = text
@@ -152,7 +152,7 @@ pub fn print_explanation(code: &str) -> i32 {
             OK
         }
         None => io_error(
-            &crate::lint::parse_selector(code)
+            &crate::diagnostic::lint::parse_selector(code)
                 .err()
                 .unwrap_or_else(|| format!("`{code}` is not a diagnostic code")),
         ),
@@ -170,7 +170,7 @@ pub fn explain_code(a: ExplainCodeArgs) -> i32 {
 }
 
 pub fn fmt(a: FmtArgs, color: ColorWhen) -> i32 {
-    let inputs = match crate::lint::collect_inputs(&a.files) {
+    let inputs = match crate::diagnostic::lint::collect_inputs(&a.files) {
         Ok(i) => i,
         Err(e) => return io_error(&e),
     };
@@ -181,7 +181,7 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> i32 {
             Ok(x) => x,
             Err(e) => return io_error(&e),
         };
-        let formatted = match crate::fmt::format(&text) {
+        let formatted = match crate::syntax::fmt::format(&text) {
             Ok(f) => f,
             Err(d) => {
                 let mut sources = Sources::new();
@@ -242,8 +242,8 @@ pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
     }
     let title = crate::cli::file_name(&name);
     let picture = match a.format {
-        GraphFormat::Svg => crate::graph::svg(&plan, &title),
-        GraphFormat::Dot => crate::graph::dot(&plan, &title),
+        GraphFormat::Svg => crate::emit::graph::svg(&plan, &title),
+        GraphFormat::Dot => crate::emit::graph::dot(&plan, &title),
     };
     write_out(a.output.as_deref(), &picture)
 }

@@ -4,16 +4,16 @@
 //! source has errors or the kernel refused a change (the previous state was restored),
 //! 2 usage, I/O or permission problems, 3 (`plan`/`--dry-run` only) changes would be made.
 
-use super::diff::{diff, fmt_handle, Change, Desired, Step};
-use super::encode::{root_qdisc_del, Psched, TC_H_ROOT};
-use super::exec;
-use super::live::{ifindex, parse_htb_class, parse_htb_qdisc, Live, Obj};
-use super::nft;
-use super::nl::Socket;
+use crate::apply::diff::{diff, fmt_handle, Change, Desired, Step};
+use crate::apply::encode::{root_qdisc_del, Psched, TC_H_ROOT};
+use crate::apply::exec;
+use crate::apply::live::{ifindex, parse_htb_class, parse_htb_qdisc, Live, Obj};
+use crate::apply::nft;
+use crate::apply::nl::Socket;
 use crate::cli::{self, ColorWhen};
 use crate::emit;
+use crate::plan::units::format_rate;
 use crate::report::{self, Sources};
-use crate::units::format_rate;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -490,14 +490,14 @@ pub fn teardown_cmd(a: TeardownArgs) -> i32 {
     let mut code = cli::OK;
     match live.root() {
         Some(r) if r.kind == "htb" && r.handle != 0 => match sock.batch(&[root_qdisc_del(ifx)]) {
-            Ok(acks) if matches!(acks.first(), Some(super::nl::Ack::Ok(_))) => println!(
+            Ok(acks) if matches!(acks.first(), Some(crate::apply::nl::Ack::Ok(_))) => println!(
                 "{}: removed root qdisc htb {} with {} class(es) and its filters",
                 a.interface,
                 fmt_handle(r.handle),
                 live.classes.len()
             ),
             Ok(acks) => {
-                if let Some(super::nl::Ack::Err(e)) = acks.first() {
+                if let Some(crate::apply::nl::Ack::Err(e)) = acks.first() {
                     eprintln!(
                         "error: {}: the kernel refused to delete the root qdisc: {e}",
                         a.interface

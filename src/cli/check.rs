@@ -2,8 +2,8 @@
 //! the output formats human, json, github and sarif.
 
 use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, Format, FAILED, OK, USAGE};
+use crate::diagnostic::lint::{self, Levels};
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
-use crate::lint::{self, Levels};
 use crate::plan::Plan;
 use crate::report::{self, Sources};
 use std::io::Write;
@@ -34,7 +34,7 @@ fn analyze_input(id: usize, name: &str, text: &str) -> Result<(Plan, Diagnostics
 
 pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
     if let Some(code) = &a.explain {
-        return crate::cli_tools::print_explanation(code);
+        return crate::cli::tools::print_explanation(code);
     }
     let parse_all = |v: &[String]| -> Result<Vec<lint::Selector>, String> {
         v.iter().map(|s| lint::parse_selector(s)).collect()
@@ -87,10 +87,10 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
                 .and_then(|_| writeln!(out))
         }
         Format::Github => {
-            out.write_all(crate::report_ci::github(&sources, &all, &severity).as_bytes())
+            out.write_all(crate::report::ci::github(&sources, &all, &severity).as_bytes())
         }
         Format::Sarif => {
-            let log = crate::report_ci::sarif(&sources, &all, &severity);
+            let log = crate::report::ci::sarif(&sources, &all, &severity);
             serde_json::to_writer_pretty(&mut out, &log)
                 .map_err(std::io::Error::other)
                 .and_then(|_| writeln!(out))

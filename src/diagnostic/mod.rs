@@ -3,6 +3,9 @@
 //! Every stage reports through this one type; rendering (human via codespan-reporting, or JSON)
 //! happens only at the edge, in `report`.
 
+pub mod explanations;
+pub mod lint;
+
 use serde::Serialize;
 
 /// A byte range in one source file.

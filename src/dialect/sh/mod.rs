@@ -13,6 +13,8 @@
 //! (`case`, `eval`, `source`, unknown command substitutions, unset variables...) becomes a
 //! diagnostic with its place; the reader never panics and never drops a command silently.
 
+pub mod quote;
+
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use std::collections::HashMap;
 

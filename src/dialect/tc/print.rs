@@ -14,10 +14,10 @@
 //!   A packet that matches nothing in its bucket falls through to the next priority, as with
 //!   linear filters, so first-match-wins holds across the whole list.
 
-use super::quote::comment_text;
-use super::u32::{families, protocol_of, selectors};
+use crate::dialect::sh::quote::comment_text;
+use crate::dialect::u32::{families, protocol_of, selectors};
+use crate::plan::units::{format_rate, format_size};
 use crate::plan::{Family, Interface, Test};
-use crate::units::{format_rate, format_size};
 use ipnet::IpNet;
 use std::fmt::Write;
 

@@ -2,8 +2,8 @@
 //! (`! -d NET`), after it (`--dport ! 80`) or glued to the value (`--destination !NET`, as the
 //! reference guide writes it), and the match modules the guide lists.
 
-use super::shell::{Command, Word};
 use crate::diagnostic::Span;
+use crate::dialect::sh::{Command, Word};
 use crate::plan::{Criterion, PortRange, Test};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::net::IpAddr;
@@ -436,7 +436,9 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             "--dscp" | "--dscp-class" => {
                 let (v, n, vs) = take(&mut i)?;
                 let d = if k == "--dscp" {
-                    super::tc_num(&v).filter(|d| *d < 64).map(|d| d as u8)
+                    crate::dialect::tc_num(&v)
+                        .filter(|d| *d < 64)
+                        .map(|d| d as u8)
                 } else {
                     crate::plan::dscp_by_name(&v)
                 };
@@ -450,8 +452,8 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             "--tos" => {
                 let (v, n, vs) = take(&mut i)?;
                 let (val, mask) = match v.split_once('/') {
-                    Some((a, b)) => (super::tc_num(a), super::tc_num(b)),
-                    None => (super::tc_num(&v), Some(0xff)),
+                    Some((a, b)) => (crate::dialect::tc_num(a), crate::dialect::tc_num(b)),
+                    None => (crate::dialect::tc_num(&v), Some(0xff)),
                 };
                 let sp = Span::new(span.file, span.start, vs.end);
                 match (val, mask) {
@@ -477,8 +479,11 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             "--mark" => {
                 let (v, n, vs) = take(&mut i)?;
                 let (a, m) = match v.split_once('/') {
-                    Some((a, b)) => (super::tc_num(a), super::tc_num(b).map(Some)),
-                    None => (super::tc_num(&v), Some(None)),
+                    Some((a, b)) => (
+                        crate::dialect::tc_num(a),
+                        crate::dialect::tc_num(b).map(Some),
+                    ),
+                    None => (crate::dialect::tc_num(&v), Some(None)),
                 };
                 let (Some(value), Some(mask)) = (a, m) else {
                     return Err((vs, format!("`{v}` is not a mark")));
@@ -523,7 +528,7 @@ pub fn parse(cmd: &Command) -> Result<IptCmd, Err> {
             }
             "--set-class" => {
                 let v = val(i + 1)?;
-                let id = super::tc::parse_id(v)
+                let id = crate::dialect::tc::read::parse_id(v)
                     .ok_or((v.span, format!("`{}` is not a class id", v.text)))?;
                 rule.target = Target::Classify {
                     major: id.major,

@@ -1,8 +1,8 @@
 //! Reading `tc qdisc|class|filter` commands: long and short object names (tc accepts any
 //! prefix: `q`, `cl`, `fil`), hex ids, and the u32 selectors tc and the guides write.
 
-use super::shell::{Command, Word};
 use crate::diagnostic::Span;
+use crate::dialect::sh::{Command, Word};
 use crate::plan::{Criterion, PortRange, Test};
 use ipnet::IpNet;
 

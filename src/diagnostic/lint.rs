@@ -3,7 +3,7 @@
 //! the whole block). Errors cannot be allowed or weakened: they make the plan invalid.
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
-use crate::fmt::lex::{self, Kind};
+use crate::syntax::token::{self as lex, Kind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

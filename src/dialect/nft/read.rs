@@ -5,9 +5,9 @@
 //! `return` after setting the priority ends classification (a terminal rule). `nft -f FILE` is
 //! reported, not followed.
 
-use super::iptables::{parse_net, Rule, Target};
-use super::shell::Command;
 use crate::diagnostic::Span;
+use crate::dialect::iptables::read::{parse_net, Rule, Target};
+use crate::dialect::sh::Command;
 use crate::plan::{Criterion, PortRange, Test};
 
 type Err = (Span, String);
@@ -157,14 +157,19 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 i += 2;
                 let (neg, v) = value(&mut i)?;
                 let d = crate::plan::dscp_by_name(&v[0])
-                    .or_else(|| super::tc_num(&v[0]).filter(|d| *d < 64).map(|d| d as u8))
+                    .or_else(|| {
+                        crate::dialect::tc_num(&v[0])
+                            .filter(|d| *d < 64)
+                            .map(|d| d as u8)
+                    })
                     .ok_or((span, format!("`{}` is not a DSCP value", v[0])))?;
                 crit.push(c(neg, Test::Dscp(d)));
             }
             ("meta", Some("mark")) if w.get(i + 2) != Some(&"set") => {
                 i += 2;
                 let (neg, v) = value(&mut i)?;
-                let m = super::tc_num(&v[0]).ok_or((span, format!("`{}` is not a mark", v[0])))?;
+                let m = crate::dialect::tc_num(&v[0])
+                    .ok_or((span, format!("`{}` is not a mark", v[0])))?;
                 crit.push(c(
                     neg,
                     Test::Mark {
@@ -187,7 +192,7 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                     .words
                     .get(i + 3)
                     .ok_or((span, "`meta priority set` needs a class".into()))?;
-                let id = super::tc::parse_id(v)
+                let id = crate::dialect::tc::read::parse_id(v)
                     .ok_or((v.span, format!("`{}` is not a class id", v.text)))?;
                 class = Some(Target::Classify {
                     major: id.major,

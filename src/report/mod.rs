@@ -1,6 +1,8 @@
 //! Rendering diagnostics for people (codespan-reporting) and for machines (JSON).
 //! Architecture invariant: the only place that turns a `Diagnostic` into text.
 
+pub mod ci;
+
 use crate::diagnostic::{Diagnostic, Severity};
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::SimpleFiles;

@@ -61,16 +61,16 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let ex = super::explain(id, &text, &a.args);
+    let ex = crate::explain::explain(id, &text, &a.args);
     let mut out = std::io::stdout().lock();
     let mut status = if ex.diags.has_errors() { FAILED } else { OK };
     let printed = match (a.to, a.format) {
         (Some(ImportTarget::Shape), _) => {
-            let shape = super::to_shape::to_shape(&ex.plan_as_written, &name);
+            let shape = crate::explain::to_shape::to_shape(&ex.plan_as_written, &name);
             let mut s2 = Sources::new();
             let id2 = s2.add("import.shape", shape.clone());
             let (plan2, d2) = crate::analyze(id2, &shape);
-            if !d2.has_errors() && super::to_shape::equivalent(&ex.plan, &plan2).is_ok() {
+            if !d2.has_errors() && crate::explain::to_shape::equivalent(&ex.plan, &plan2).is_ok() {
                 eprintln!(
                     "tcc: checked: `tcc compile` of this file gives the plan the script sets up"
                 );
@@ -82,7 +82,7 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
                 eprintln!("tcc: the imported .shape file does not compile; please report this:");
                 let _ = report::emit_human(&mut crate::cli::stderr(color), &s2, &d2.items);
                 status = FAILED;
-            } else if let Err(e) = super::to_shape::equivalent(&ex.plan, &plan2) {
+            } else if let Err(e) = crate::explain::to_shape::equivalent(&ex.plan, &plan2) {
                 eprintln!(
                     "tcc: warning: the imported .shape file is not equivalent to the script: {e}"
                 );
@@ -91,17 +91,17 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
             out.write_all(shape.as_bytes())
         }
         (None, ExplainFormat::Text) => {
-            out.write_all(super::describe::text(&ex, &sources, id).as_bytes())
+            out.write_all(crate::explain::describe::text(&ex, &sources, id).as_bytes())
         }
         (None, ExplainFormat::Json) => {
-            let v = super::describe::json(&ex, &sources);
+            let v = crate::explain::describe::json(&ex, &sources);
             serde_json::to_writer_pretty(&mut out, &v)
                 .map_err(std::io::Error::other)
                 .and_then(|_| writeln!(out))
         }
-        (None, ExplainFormat::Dot) => out.write_all(super::describe::dot(&ex).as_bytes()),
+        (None, ExplainFormat::Dot) => out.write_all(crate::explain::describe::dot(&ex).as_bytes()),
         (None, ExplainFormat::Svg) => {
-            out.write_all(crate::graph::svg(&ex.plan, &sources.name(id)).as_bytes())
+            out.write_all(crate::emit::graph::svg(&ex.plan, &sources.name(id)).as_bytes())
         }
     };
     if printed.and_then(|_| out.flush()).is_err() {

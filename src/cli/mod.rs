@@ -1,6 +1,12 @@
 //! The command line: `tcc compile` and `tcc check`. A thin layer: read files, call the library,
 //! print, choose the exit status (0 clean, 1 errors, 2 usage or I/O problems).
 
+pub mod apply;
+pub mod check;
+pub mod compile;
+pub mod explain;
+pub mod tools;
+
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::emit::{self, Classifier, ShOptions};
 use crate::report::{self, Sources};
@@ -31,31 +37,31 @@ pub enum Command {
     /// Compile a .shape file to a script that applies it.
     Compile(CompileArgs),
     /// Check .shape files (and .sh scripts, read as `tcc explain` reads them); exit 1 on errors.
-    #[command(after_help = crate::cli_check::CHECK_EXAMPLES)]
+    #[command(after_help = crate::cli::check::CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Read a tc/iptables shell script: explain it, lint it, or import it (`--to shape`).
-    Explain(crate::explain::cmd::ExplainArgs),
+    Explain(crate::cli::explain::ExplainArgs),
     /// Apply a .shape file to the kernel over netlink (only what differs from the live state).
-    Apply(crate::apply::cmd::ApplyArgs),
+    Apply(crate::cli::apply::ApplyArgs),
     /// Show what `tcc apply` would change; exit 0 if nothing, 3 if something would change.
-    Plan(crate::apply::cmd::PlanArgs),
+    Plan(crate::cli::apply::PlanArgs),
     /// Show the live class tree with per-class counters and current rates.
-    Status(crate::apply::cmd::StatusArgs),
+    Status(crate::cli::apply::StatusArgs),
     /// Remove tcc's configuration (the HTB root qdisc) from an interface.
-    Teardown(crate::apply::cmd::TeardownArgs),
+    Teardown(crate::cli::apply::TeardownArgs),
     /// Explain a diagnostic code at length, with an example (like `rustc --explain`).
-    ExplainCode(crate::cli_tools::ExplainCodeArgs),
+    ExplainCode(crate::cli::tools::ExplainCodeArgs),
     /// Rewrite .shape files in the canonical layout (comments kept).
-    #[command(after_help = crate::cli_tools::FMT_EXAMPLES)]
-    Fmt(crate::cli_tools::FmtArgs),
+    #[command(after_help = crate::cli::tools::FMT_EXAMPLES)]
+    Fmt(crate::cli::tools::FmtArgs),
     /// Draw the class tree of a .shape file as SVG (self-contained) or Graphviz DOT.
-    #[command(after_help = crate::cli_tools::GRAPH_EXAMPLES)]
-    Graph(crate::cli_tools::GraphArgs),
+    #[command(after_help = crate::cli::tools::GRAPH_EXAMPLES)]
+    Graph(crate::cli::tools::GraphArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    #[command(after_help = crate::cli_tools::COMPLETIONS_EXAMPLES)]
-    Completions(crate::cli_tools::CompletionsArgs),
+    #[command(after_help = crate::cli::tools::COMPLETIONS_EXAMPLES)]
+    Completions(crate::cli::tools::CompletionsArgs),
     /// Write man pages (tcc.1 and one per subcommand) into a directory.
-    Man(crate::cli_tools::ManArgs),
+    Man(crate::cli::tools::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -160,17 +166,17 @@ pub fn run(cli: Cli) -> i32 {
     let color = cli.color;
     match cli.command {
         Command::Compile(a) => compile(a, color),
-        Command::Check(a) => crate::cli_check::check(a, color),
-        Command::Explain(a) => crate::explain::cmd::run(a, color),
-        Command::Apply(a) => crate::apply::cmd::apply_cmd(a, color),
-        Command::Plan(a) => crate::apply::cmd::plan_cmd(a, color),
-        Command::Status(a) => crate::apply::cmd::status_cmd(a),
-        Command::Teardown(a) => crate::apply::cmd::teardown_cmd(a),
-        Command::ExplainCode(a) => crate::cli_tools::explain_code(a),
-        Command::Fmt(a) => crate::cli_tools::fmt(a, color),
-        Command::Graph(a) => crate::cli_tools::graph(a, color),
-        Command::Completions(a) => crate::cli_tools::completions(a),
-        Command::Man(a) => crate::cli_tools::man(a),
+        Command::Check(a) => crate::cli::check::check(a, color),
+        Command::Explain(a) => crate::cli::explain::run(a, color),
+        Command::Apply(a) => crate::cli::apply::apply_cmd(a, color),
+        Command::Plan(a) => crate::cli::apply::plan_cmd(a, color),
+        Command::Status(a) => crate::cli::apply::status_cmd(a),
+        Command::Teardown(a) => crate::cli::apply::teardown_cmd(a),
+        Command::ExplainCode(a) => crate::cli::tools::explain_code(a),
+        Command::Fmt(a) => crate::cli::tools::fmt(a, color),
+        Command::Graph(a) => crate::cli::tools::graph(a, color),
+        Command::Completions(a) => crate::cli::tools::completions(a),
+        Command::Man(a) => crate::cli::tools::man(a),
     }
 }
 
@@ -238,7 +244,7 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
         teardown: a.teardown,
         source_name: file_name(&name),
     };
-    let script = match crate::targets_cli::emit(a.target, &plan, &opts, a.emit_dir.as_deref()) {
+    let script = match crate::cli::compile::emit(a.target, &plan, &opts, a.emit_dir.as_deref()) {
         Ok(s) => s,
         Err(e) => return io_error(&e),
     };

@@ -122,8 +122,8 @@ pub fn sarif(
                 "id": c.as_str(),
                 "name": rule_name(*c),
                 "shortDescription": { "text": c.summary() },
-                "fullDescription": { "text": crate::explanations::explanation(*c) },
-                "help": { "text": format!("{}\n\nRun `tcc explain-code {}` for an example.", crate::explanations::explanation(*c), c.as_str()) },
+                "fullDescription": { "text": crate::diagnostic::explanations::explanation(*c) },
+                "help": { "text": format!("{}\n\nRun `tcc explain-code {}` for an example.", crate::diagnostic::explanations::explanation(*c), c.as_str()) },
                 "defaultConfiguration": { "level": level(c.severity()) },
             })
         })

@@ -19,8 +19,8 @@
 //!   kernel switches from the old table to the new one atomically, and nothing outside the
 //!   table is touched.
 
-use super::quote::comment_text;
-use crate::matchrel::never_matches;
+use crate::dialect::sh::quote::comment_text;
+use crate::plan::matchrel::never_matches;
 use crate::plan::{Family, Interface, Match, Plan, PortRange, Test};
 use crate::plan::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use ipnet::IpNet;

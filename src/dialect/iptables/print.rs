@@ -13,8 +13,8 @@
 //! Criteria are written in a fixed order: protocol, source, destination, ports, dscp, mark,
 //! length (`-p` must come before the port options that need it).
 
-use super::quote::comment_text;
-use crate::matchrel::{disjoint, never_matches, OverlapIndex};
+use crate::dialect::sh::quote::comment_text;
+use crate::plan::matchrel::{disjoint, never_matches, OverlapIndex};
 use crate::plan::{Criterion, Family, Interface, Match, PortRange, Test, PROTO_ICMP, PROTO_ICMPV6};
 use crate::plan::{PROTO_TCP, PROTO_UDP};
 use ipnet::IpNet;

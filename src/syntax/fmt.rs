@@ -7,10 +7,8 @@
 //! lines are aligned. Only whitespace changes, and only where the grammar ignores it, so the
 //! formatted file means exactly the same; `format(format(x)) == format(x)`.
 
-pub mod lex;
-
+use super::token::{self as lex, Kind, Token};
 use crate::diagnostic::Diagnostic;
-use lex::{Kind, Token};
 
 const INDENT: &str = "    ";
 

@@ -1,0 +1,5 @@
+//! The `nft` dialect: `print` renders plan pieces as `nft` text, `read` reads `nft` commands
+//! back into plan pieces.
+
+pub mod print;
+pub mod read;
