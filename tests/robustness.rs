@@ -103,6 +103,10 @@ fn thousand_level_nesting_is_refused_with_a_clear_error() {
     assert!(tcc::syntax::fmt::format(&deep).is_err());
     let _ = tcc::syntax::fmt::layout(&deep);
     let _ = tcc::diagnostic::lint::suppressions(&deep);
+    // A string ending in an escaped backslash closes there: the blocks after it still count
+    // (the guard once took the closing quote as escaped and let 200k blocks reach pest).
+    let tricky = format!("let x = \"\\\\\"\n{IFACE}{}", "class c { ".repeat(200_000));
+    assert_eq!(codes(&tricky), vec![Code::LoopTooLarge]);
 }
 
 #[test]

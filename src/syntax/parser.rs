@@ -26,43 +26,41 @@ pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
 }
 
 fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
-    let (mut depth, mut lists, mut in_str, mut in_comment) = (0usize, 0usize, false, false);
-    let mut prev = '\0';
-    for (i, ch) in text.char_indices() {
-        match ch {
-            '\n' => in_comment = false,
-            _ if in_comment => {}
-            '"' if prev != '\\' => in_str = !in_str,
-            '#' if !in_str => in_comment = true,
-            '{' if !in_str => {
+    // The tokenizer fmt and suppressions use: it knows strings (with escapes), comments and
+    // `${var}` exactly as the grammar does, so a brace inside a string never counts and a
+    // string's closing quote is never mistaken for an escaped one.
+    use super::token::{tokens, Kind};
+    let (mut depth, mut lists) = (0usize, 0usize);
+    for t in tokens(text) {
+        match t.kind {
+            Kind::LBrace => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Err(Diagnostic::new(
                         Code::LoopTooLarge,
-                        Span::new(file, i, i + 1),
+                        Span::new(file, t.start, t.start + 1),
                         format!("blocks nested more than {MAX_NESTING} deep"),
                     )
                     .label("this block is too deep")
                     .help("HTB allows at most 8 levels of classes; flatten the configuration"));
                 }
             }
-            '}' if !in_str => depth = depth.saturating_sub(1),
-            '[' if !in_str => {
+            Kind::RBrace => depth = depth.saturating_sub(1),
+            Kind::LBracket => {
                 lists += 1;
                 if lists > MAX_NESTING {
                     return Err(Diagnostic::new(
                         Code::LoopTooLarge,
-                        Span::new(file, i, i + 1),
+                        Span::new(file, t.start, t.start + 1),
                         format!("lists nested more than {MAX_NESTING} deep"),
                     )
                     .label("this list is too deep")
                     .help("lists are flat sets of values; nesting them this deep means nothing"));
                 }
             }
-            ']' if !in_str => lists = lists.saturating_sub(1),
+            Kind::RBracket => lists = lists.saturating_sub(1),
             _ => {}
         }
-        prev = ch;
     }
     Ok(())
 }
