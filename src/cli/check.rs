@@ -1,7 +1,7 @@
 //! `tcc check`: many inputs (files, directories, stdin), lint levels, in-file suppressions, and
 //! the output formats human, json, github and sarif.
 
-use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, Format, FAILED, OK, USAGE};
+use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, ExitCode, Format};
 use crate::diagnostic::lint::{self, Levels};
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::plan::Plan;
@@ -32,7 +32,7 @@ fn analyze_input(id: usize, name: &str, text: &str) -> Result<(Plan, Diagnostics
     Ok(crate::analyze(id, text))
 }
 
-pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
+pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     if let Some(code) = &a.explain {
         return crate::cli::tools::print_explanation(code);
     }
@@ -102,12 +102,12 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
         }
     };
     if written.and_then(|_| out.flush()).is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
     if all.iter().any(|d| severity(d) == Severity::Error) {
-        FAILED
+        ExitCode::Failed
     } else {
-        OK
+        ExitCode::Ok
     }
 }
 

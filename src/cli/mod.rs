@@ -146,23 +146,48 @@ pub enum ColorWhen {
     Never,
 }
 
-/// Exit statuses.
-pub const OK: i32 = 0;
-pub const FAILED: i32 = 1;
-pub const USAGE: i32 = 2;
+/// The exit status of every subcommand. The values are part of the interface (scripts test
+/// them) and never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Done; for `plan` and `apply --dry-run`: nothing would change.
+    Ok = 0,
+    /// The input has errors, or the kernel refused a change.
+    Failed = 1,
+    /// Usage, I/O or permission problems.
+    Usage = 2,
+    /// `plan` and `apply --dry-run`: changes would be made.
+    Changes = 3,
+}
 
-pub fn main() -> i32 {
+impl From<ExitCode> for i32 {
+    fn from(c: ExitCode) -> i32 {
+        c as i32
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(c as u8)
+    }
+}
+
+pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { USAGE } else { OK };
+            return if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok
+            };
         }
     };
     run(cli)
 }
 
-pub fn run(cli: Cli) -> i32 {
+pub fn run(cli: Cli) -> ExitCode {
     let color = cli.color;
     match cli.command {
         Command::Compile(a) => compile(a, color),
@@ -210,12 +235,13 @@ pub(crate) fn read_input(path: &Path) -> Result<(String, String), String> {
     Ok((path.display().to_string(), text))
 }
 
-pub(crate) fn io_error(msg: &str) -> i32 {
+/// Print an input/output (or usage) error; exit status 2.
+pub(crate) fn io_error(msg: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
-    USAGE
+    ExitCode::Usage
 }
 
-fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
+fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
@@ -233,11 +259,11 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
     }
     let mut err = stderr(color);
     if report::emit_human(&mut err, &sources, &diags.items).is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
     if diags.has_errors() {
         summary(&mut err, &diags.items);
-        return FAILED;
+        return ExitCode::Failed;
     }
     let opts = ShOptions {
         classifier,
@@ -256,7 +282,7 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
                 .and_then(|_| out.flush())
                 .is_err()
             {
-                return USAGE;
+                return ExitCode::Usage;
             }
         }
         Some(path) => {
@@ -265,7 +291,7 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
             }
         }
     }
-    OK
+    ExitCode::Ok
 }
 
 pub(crate) fn file_name(name: &str) -> String {

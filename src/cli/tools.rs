@@ -1,6 +1,6 @@
 //! The everyday subcommands: `explain-code`, `fmt`, `graph`, `completions`, `man`.
 
-use crate::cli::{io_error, read_input, stderr, Cli, ColorWhen, FAILED, OK, USAGE};
+use crate::cli::{io_error, read_input, stderr, Cli, ColorWhen, ExitCode};
 use crate::diagnostic::Code;
 use crate::report::{self, Sources};
 use clap::{CommandFactory, ValueEnum};
@@ -145,11 +145,11 @@ pub fn explanation_text(code: Code) -> String {
     s
 }
 
-pub fn print_explanation(code: &str) -> i32 {
+pub fn print_explanation(code: &str) -> ExitCode {
     match Code::parse(code) {
         Some(c) => {
             print!("{}", explanation_text(c));
-            OK
+            ExitCode::Ok
         }
         None => io_error(
             &crate::diagnostic::lint::parse_selector(code)
@@ -159,17 +159,17 @@ pub fn print_explanation(code: &str) -> i32 {
     }
 }
 
-pub fn explain_code(a: ExplainCodeArgs) -> i32 {
+pub fn explain_code(a: ExplainCodeArgs) -> ExitCode {
     if a.list {
         for c in Code::ALL {
             println!("{}  {}", c, c.summary());
         }
-        return OK;
+        return ExitCode::Ok;
     }
     print_explanation(a.code.as_deref().unwrap_or_default())
 }
 
-pub fn fmt(a: FmtArgs, color: ColorWhen) -> i32 {
+pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
     let inputs = match crate::diagnostic::lint::collect_inputs(&a.files) {
         Ok(i) => i,
         Err(e) => return io_error(&e),
@@ -220,13 +220,13 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> i32 {
                 if unformatted == 1 { "it" } else { "them" }
             );
         }
-        FAILED
+        ExitCode::Failed
     } else {
-        OK
+        ExitCode::Ok
     }
 }
 
-pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
+pub fn graph(a: GraphArgs, color: ColorWhen) -> ExitCode {
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
@@ -238,7 +238,7 @@ pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
         let mut err = stderr(color);
         let _ = report::emit_human(&mut err, &sources, &diags.items);
         crate::cli::summary(&mut err, &diags.items);
-        return FAILED;
+        return ExitCode::Failed;
     }
     let title = crate::cli::file_name(&name);
     let picture = match a.format {
@@ -248,7 +248,7 @@ pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
     write_out(a.output.as_deref(), &picture)
 }
 
-fn write_out(path: Option<&std::path::Path>, text: &str) -> i32 {
+fn write_out(path: Option<&std::path::Path>, text: &str) -> ExitCode {
     match path {
         None => {
             let mut out = std::io::stdout().lock();
@@ -257,25 +257,25 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> i32 {
                 .and_then(|_| out.flush())
                 .is_err()
             {
-                return USAGE;
+                return ExitCode::Usage;
             }
-            OK
+            ExitCode::Ok
         }
         Some(p) => match std::fs::write(p, text) {
-            Ok(()) => OK,
+            Ok(()) => ExitCode::Ok,
             Err(e) => io_error(&format!("cannot write `{}`: {e}", p.display())),
         },
     }
 }
 
-pub fn completions(a: CompletionsArgs) -> i32 {
+pub fn completions(a: CompletionsArgs) -> ExitCode {
     let mut cmd = Cli::command();
     let mut out = std::io::stdout().lock();
     clap_complete::generate(a.shell, &mut cmd, "tcc", &mut out);
     if out.flush().is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
-    OK
+    ExitCode::Ok
 }
 
 /// Render the man pages: `tcc.1` and `tcc-SUBCOMMAND.1`, as `(file name, roff text)`.
@@ -295,7 +295,7 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     Ok(pages)
 }
 
-pub fn man(a: ManArgs) -> i32 {
+pub fn man(a: ManArgs) -> ExitCode {
     let pages = match man_pages() {
         Ok(p) => p,
         Err(e) => return io_error(&format!("cannot render man pages: {e}")),
@@ -310,5 +310,5 @@ pub fn man(a: ManArgs) -> i32 {
         }
         println!("{}", p.display());
     }
-    OK
+    ExitCode::Ok
 }
