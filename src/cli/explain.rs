@@ -39,20 +39,8 @@ pub enum ImportTarget {
     Shape,
 }
 
-fn read(path: &PathBuf) -> Result<(String, String), String> {
-    if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(("<stdin>".into(), s));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Ok((path.display().to_string(), text))
-}
-
 pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
-    let (name, text) = match read(&a.file) {
+    let (name, text) = match crate::cli::read_input(&a.file) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

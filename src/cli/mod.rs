@@ -5,6 +5,7 @@ pub mod apply;
 pub mod check;
 pub mod compile;
 pub mod explain;
+pub mod input;
 pub mod tools;
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -12,7 +13,8 @@ use crate::emit::{self, Classifier, ShOptions};
 use crate::report::{self, Sources};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-use std::io::{IsTerminal, Read, Write};
+pub(crate) use input::read_input;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -220,19 +222,6 @@ pub(crate) fn stderr(color: ColorWhen) -> StandardStream {
         }
     };
     StandardStream::stderr(choice)
-}
-
-pub(crate) fn read_input(path: &Path) -> Result<(String, String), String> {
-    if path == Path::new("-") {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(("<stdin>".into(), s));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Ok((path.display().to_string(), text))
 }
 
 /// Print an input/output (or usage) error; exit status 2.

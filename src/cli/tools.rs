@@ -124,15 +124,10 @@ pub fn explanation_text(code: Code) -> String {
         s += &format!("\nExample ({name}):\n\n{body}");
         let mut sources = Sources::new();
         let id = sources.add(name.to_string(), text.to_string());
-        let mut diags = if name.ends_with(".sh") {
-            crate::explain::explain(id, text, &[]).diags
-        } else {
-            let (plan, mut diags) = crate::analyze(id, text);
-            if text.contains("# classifier: u32") && !diags.has_errors() {
-                diags.extend(crate::emit::u32_expressible(&plan));
-            }
-            diags
-        };
+        let (plan, mut diags) = crate::check(id, name, text);
+        if !name.ends_with(".sh") && text.contains("# classifier: u32") && !diags.has_errors() {
+            diags.extend(crate::emit::u32_expressible(&plan));
+        }
         diags.items.retain(|d| d.code == code);
         if !diags.items.is_empty() {
             s += "\nwhich tcc reports as:\n\n";
@@ -154,6 +149,7 @@ pub fn print_explanation(code: &str) -> ExitCode {
         None => io_error(
             &crate::diagnostic::lint::parse_selector(code)
                 .err()
+                .map(|e| e.to_string())
                 .unwrap_or_else(|| format!("`{code}` is not a diagnostic code")),
         ),
     }
@@ -170,7 +166,7 @@ pub fn explain_code(a: ExplainCodeArgs) -> ExitCode {
 }
 
 pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
-    let inputs = match crate::diagnostic::lint::collect_inputs(&a.files) {
+    let inputs = match crate::cli::input::collect_inputs(&a.files) {
         Ok(i) => i,
         Err(e) => return io_error(&e),
     };
