@@ -1,5 +1,7 @@
-//! The command line: `tcc compile` and `tcc check`. A thin layer: read files, call the library,
-//! print, choose the exit status (0 clean, 1 errors, 2 usage or I/O problems).
+//! The command line: clap arguments, and the only module that prints or knows exit statuses.
+//! A thin layer: read files, call the library (which returns diagnostics or typed errors),
+//! print, choose the exit status (`ExitCode`: 0 clean, 1 errors, 2 usage or I/O problems,
+//! 3 changes pending for `plan`).
 
 pub mod apply;
 pub mod check;
