@@ -39,3 +39,21 @@ pub fn analyze(file: usize, text: &str) -> (Plan, Diagnostics) {
         }
     }
 }
+
+/// What `tcc check` reports for one input named `name` (before lint levels): a `.sh` script is
+/// read back into a plan by `explain` and checked like any plan, anything else goes through
+/// `analyze`; then the file's `# tcc: allow CODE` comments are applied, and the ones tcc
+/// cannot follow are reported (W0107).
+pub fn check(file: usize, name: &str, text: &str) -> (Plan, Diagnostics) {
+    let (plan, mut diags) = if std::path::Path::new(name)
+        .extension()
+        .is_some_and(|e| e == "sh")
+    {
+        let e = explain::explain(file, text, &[]);
+        (e.plan, e.diags)
+    } else {
+        analyze(file, text)
+    };
+    diagnostic::lint::apply_suppressions(file, text, &mut diags);
+    (plan, diags)
+}

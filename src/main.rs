@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(tcc::cli::main());
+fn main() -> std::process::ExitCode {
+    tcc::cli::main().into()
 }

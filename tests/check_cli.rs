@@ -321,6 +321,54 @@ interface eth1 {             # tcc: allow W0105
     );
 }
 
+/// A suppression comment tcc cannot follow is a diagnostic (W0107) like any other: it goes
+/// through the chosen format, not around it, and lint levels apply to it.
+#[test]
+fn bad_suppressions_follow_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("b.shape"),
+        "interface eth1 { rate 10mbit; default a\n  class a { rate 1mbit } # tcc: allow W0401\n}\n",
+    )
+    .unwrap();
+    let out = tcc_in(dir.path(), &["check", "--format", "json", "b.shape"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "");
+    let d = json(&out);
+    let found: Vec<(&str, &str, u64)> = d["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap(),
+                d["message"].as_str().unwrap(),
+                d["span"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [("W0107", "unknown diagnostic code `W0401` in suppression", 2)],
+        "{d:#}"
+    );
+    let out = tcc_in(
+        dir.path(),
+        &["check", "--format", "github", "b.shape"],
+        None,
+    );
+    assert!(text(&out.stdout).contains("W0107"), "{}", text(&out.stdout));
+    let out = tcc_in(
+        dir.path(),
+        &["check", "--deny", "warnings", "b.shape"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = tcc_in(dir.path(), &["check", "--allow", "W0107", "b.shape"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "");
+}
+
 #[test]
 fn shell_scripts_are_checked_through_the_explain_reader() {
     let dir = tempfile::tempdir().unwrap();

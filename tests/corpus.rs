@@ -63,7 +63,7 @@ fn invalid_corpus_reports_the_expected_code() {
             Code::parse(&expect).unwrap_or_else(|| panic!("{}: unknown code {expect}", rel(path)));
         let mut sources = Sources::new();
         let id = sources.add(rel(path), text.clone());
-        let (plan, mut diags) = tcc::analyze(id, &text);
+        let (plan, mut diags) = tcc::check(id, &rel(path), &text);
         if header(&text, "classifier").as_deref() == Some("u32") && !diags.has_errors() {
             diags.extend(emit::u32_expressible(&plan));
         }

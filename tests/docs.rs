@@ -18,8 +18,8 @@ fn example_for(code: Code) -> Option<(String, String)> {
     let text = std::fs::read_to_string(&path).unwrap();
     let rel = path.strip_prefix(root()).unwrap().display().to_string();
     let mut sources = Sources::new();
-    let id = sources.add(rel, text.clone());
-    let (plan, mut diags) = tcc::analyze(id, &text);
+    let id = sources.add(rel.clone(), text.clone());
+    let (plan, mut diags) = tcc::check(id, &rel, &text);
     if text.contains("# classifier: u32") && !diags.has_errors() {
         diags.extend(tcc::emit::u32_expressible(&plan));
     }

@@ -16,7 +16,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tcc::apply::diff::{diff, Change, Desired, Step};
 use tcc::apply::encode::{htb_class, u32_filter_add, HtbClass, Psched, ETH_P_IP, U32};
-use tcc::apply::exec::{self, ApplyError};
+use tcc::apply::error::BatchError;
+use tcc::apply::exec;
 use tcc::apply::live::{ifindex, parse_htb_class, parse_u32, Live};
 use tcc::apply::nl::Socket;
 
@@ -371,20 +372,20 @@ fn refusal_part_way_restores_the_snapshot() {
         (first, second)
     });
     match err.0 {
-        ApplyError::Refused {
+        BatchError::Refused {
             step,
             error,
             restored,
         } => {
             assert!(step.contains("class 2:5 (bogus)"), "{step}");
             assert_eq!(error.errno, libc::EINVAL, "{error}");
-            assert_eq!(restored, Ok(()));
+            assert!(restored.is_ok(), "{restored:?}");
         }
         e => panic!("{e}"),
     }
     assert_eq!(ns.live().config_bytes(), snapshot.config_bytes());
     match err.1 {
-        ApplyError::Refused {
+        BatchError::Refused {
             step,
             error,
             restored,
@@ -393,8 +394,8 @@ fn refusal_part_way_restores_the_snapshot() {
             assert_eq!(error.errno, libc::EINVAL, "{error}");
             let msg = error.msg.clone().unwrap_or_default();
             assert!(msg.contains("hash table"), "extended ack: {error}");
-            assert_eq!(restored, Ok(()));
-            let shown = ApplyError::Refused {
+            assert!(restored.is_ok(), "{restored:?}");
+            let shown = BatchError::Refused {
                 step,
                 error,
                 restored,
@@ -475,11 +476,11 @@ fn foreign_state_survives_refusal_and_teardown() {
         exec::run(&mut sock, &live, &steps).unwrap_err()
     });
     match err {
-        ApplyError::Refused {
+        BatchError::Refused {
             error, restored, ..
         } => {
             assert_eq!(error.errno, libc::EEXIST);
-            assert_eq!(restored, Ok(()));
+            assert!(restored.is_ok(), "{restored:?}");
         }
         e => panic!("{e}"),
     }
@@ -735,7 +736,7 @@ fn interface_gone_mid_apply_is_reported() {
         exec::run(&mut sock, &live, &steps).unwrap_err()
     });
     match &err {
-        ApplyError::Refused {
+        BatchError::Refused {
             step,
             error,
             restored,

@@ -8,57 +8,21 @@
 
 use super::diff::Step;
 use super::encode::*;
+use super::error::{BatchError, RestoreError};
 use super::live::{Live, Obj};
 use super::nl::*;
-use std::io;
-
-/// What went wrong while applying.
-#[derive(Debug)]
-pub enum ApplyError {
-    /// The kernel refused `step`; the earlier state was restored (or restoring failed too).
-    Refused {
-        step: String,
-        error: KernelError,
-        restored: Result<(), String>,
-    },
-    Io(io::Error),
-}
-
-impl std::fmt::Display for ApplyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApplyError::Refused {
-                step,
-                error,
-                restored,
-            } => {
-                write!(f, "the kernel refused `{step}`: {error}")?;
-                match restored {
-                    Ok(()) => write!(f, "\nthe previous configuration was restored"),
-                    Err(e) => write!(f, "\nrestoring the previous configuration FAILED: {e}"),
-                }
-            }
-            ApplyError::Io(e) => write!(f, "netlink: {e}"),
-        }
-    }
-}
-
-impl From<io::Error> for ApplyError {
-    fn from(e: io::Error) -> Self {
-        ApplyError::Io(e)
-    }
-}
 
 /// Send `steps` in order, one ACK checked for each. Returns the kernel's warnings (extended
 /// acks on accepted messages). On a refusal, restores `snapshot` and reports the step.
-pub fn run(sock: &mut Socket, snapshot: &Live, steps: &[Step]) -> Result<Vec<String>, ApplyError> {
+pub fn run(sock: &mut Socket, snapshot: &Live, steps: &[Step]) -> Result<Vec<String>, BatchError> {
     let msgs: Vec<Msg> = steps.iter().map(|s| s.msg.clone()).collect();
     let acks = match sock.batch(&msgs) {
         Ok(a) => a,
         Err(e) => {
-            // The batch may have been half sent: put the snapshot back all the same.
-            let _ = restore(sock, snapshot);
-            return Err(ApplyError::Io(e));
+            // The batch may have been half sent: put the snapshot back all the same, and say
+            // whether that worked.
+            let restored = restore(sock, snapshot);
+            return Err(BatchError::Io { error: e, restored });
         }
     };
     let mut warnings = Vec::new();
@@ -68,7 +32,7 @@ pub fn run(sock: &mut Socket, snapshot: &Live, steps: &[Step]) -> Result<Vec<Str
             Ack::Ok(None) => {}
             Ack::Err(e) => {
                 let restored = restore(sock, snapshot);
-                return Err(ApplyError::Refused {
+                return Err(BatchError::Refused {
                     step: step.to_string(),
                     error: e.clone(),
                     restored,
@@ -80,9 +44,9 @@ pub fn run(sock: &mut Socket, snapshot: &Live, steps: &[Step]) -> Result<Vec<Str
 }
 
 /// Put the state of `snap` back on its interface, and check it by reading it again.
-pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), String> {
+pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), RestoreError> {
     let ifx = snap.ifindex;
-    let now = Live::read(sock, ifx).map_err(|e| e.to_string())?;
+    let now = Live::read(sock, ifx).map_err(RestoreError::Read)?;
     if now.config_bytes() == snap.config_bytes() {
         return Ok(());
     }
@@ -92,29 +56,32 @@ pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), String> {
     if !snap.root_is_default() {
         expect_ok(sock, &recreate(snap), "re-create the previous tree")?;
     }
-    let back = Live::read(sock, ifx).map_err(|e| e.to_string())?;
+    let back = Live::read(sock, ifx).map_err(RestoreError::Read)?;
     if back.config_bytes() != snap.config_bytes() {
-        return Err("the re-created tree differs from the snapshot".into());
+        return Err(RestoreError::Differs);
     }
     Ok(())
 }
 
-fn expect_ok(sock: &mut Socket, msgs: &[Msg], what: &str) -> Result<(), String> {
-    let acks = sock.batch(msgs).map_err(|e| format!("{what}: {e}"))?;
+fn expect_ok(sock: &mut Socket, msgs: &[Msg], what: &'static str) -> Result<(), RestoreError> {
+    let acks = sock
+        .batch(msgs)
+        .map_err(|error| RestoreError::Io { what, error })?;
     for (a, m) in acks.iter().zip(msgs) {
         if let Ack::Err(e) = a {
             let b = m.bytes();
-            return Err(format!(
-                "{what}: {e} (message type {}, handle {:#x}, parent {:#x}, info {:#x})",
-                m.ty(),
-                u32_at(b, 24),
-                u32_at(b, 28),
-                u32_at(b, 32)
-            ));
+            return Err(RestoreError::Refused {
+                what,
+                error: e.clone(),
+                ty: m.ty(),
+                handle: u32_at(b, 24),
+                parent: u32_at(b, 28),
+                info: u32_at(b, 32),
+            });
         }
     }
     if acks.len() != msgs.len() {
-        return Err(format!("{what}: not every message was acknowledged"));
+        return Err(RestoreError::Unacknowledged { what });
     }
     Ok(())
 }

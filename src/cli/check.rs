@@ -1,13 +1,11 @@
 //! `tcc check`: many inputs (files, directories, stdin), lint levels, in-file suppressions, and
 //! the output formats human, json, github and sarif.
 
-use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, Format, FAILED, OK, USAGE};
+use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, ExitCode, Format};
 use crate::diagnostic::lint::{self, Levels};
-use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
-use crate::plan::Plan;
+use crate::diagnostic::{Diagnostic, Severity};
 use crate::report::{self, Sources};
 use std::io::Write;
-use std::path::Path;
 
 pub const CHECK_EXAMPLES: &str = "Examples:
   tcc check site.shape                        # human-readable, exit 1 on errors
@@ -21,22 +19,11 @@ pub const CHECK_EXAMPLES: &str = "Examples:
 In a file, `# tcc: allow W0104` silences a warning on its line, or in the whole block when the
 line opens one. Exit status: 0 clean, 1 errors (or denied warnings), 2 usage or I/O error.";
 
-/// Analyse one input by its kind: `.sh` scripts are read back into a plan by the `explain`
-/// reader (tc/iptables script -> `Plan`) and checked like any plan; everything else goes through
-/// the language front end.
-fn analyze_input(id: usize, name: &str, text: &str) -> Result<(Plan, Diagnostics), String> {
-    if Path::new(name).extension().is_some_and(|e| e == "sh") {
-        let e = crate::explain::explain(id, text, &[]);
-        return Ok((e.plan, e.diags));
-    }
-    Ok(crate::analyze(id, text))
-}
-
-pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
+pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     if let Some(code) = &a.explain {
         return crate::cli::tools::print_explanation(code);
     }
-    let parse_all = |v: &[String]| -> Result<Vec<lint::Selector>, String> {
+    let parse_all = |v: &[String]| -> Result<Vec<lint::Selector>, lint::LevelError> {
         v.iter().map(|s| lint::parse_selector(s)).collect()
     };
     let levels = match (|| {
@@ -49,35 +36,24 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
         Ok(l) => l,
         Err(e) => return io_error(&e),
     };
-    let inputs = match lint::collect_inputs(&a.files) {
+    let inputs = match crate::cli::input::collect_inputs(&a.files) {
         Ok(i) => i,
         Err(e) => return io_error(&e),
     };
     let mut sources = Sources::new();
     let mut all: Vec<Diagnostic> = vec![];
-    let mut bad_comments = vec![];
     for path in &inputs {
         let (name, text) = match read_input(path) {
             Ok(x) => x,
             Err(e) => return io_error(&e),
         };
         let id = sources.add(name.clone(), text.clone());
-        let (_, mut diags) = match analyze_input(id, &name, &text) {
-            Ok(x) => x,
-            Err(e) => return io_error(&e),
-        };
-        let (sups, bad) = lint::suppressions(&text);
-        diags.items.retain(|d| !lint::is_suppressed(&sups, d));
-        bad_comments.extend(bad.into_iter().map(|b| (id, b)));
+        let (_, diags) = crate::check(id, &name, &text);
         all.extend(diags.items);
     }
     all.retain(|d| levels.severity(d.code).is_some());
     let severity = |d: &Diagnostic| levels.severity(d.code).unwrap_or(Severity::Hint);
 
-    for (id, b) in &bad_comments {
-        let (line, col) = sources.line_col(*id, b.start);
-        eprintln!("warning: {}:{line}:{col}: {}", sources.name(*id), b.message);
-    }
     let mut out = std::io::stdout().lock();
     let written = match a.format {
         Format::Json => {
@@ -102,12 +78,12 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> i32 {
         }
     };
     if written.and_then(|_| out.flush()).is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
     if all.iter().any(|d| severity(d) == Severity::Error) {
-        FAILED
+        ExitCode::Failed
     } else {
-        OK
+        ExitCode::Ok
     }
 }
 

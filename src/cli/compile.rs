@@ -4,44 +4,62 @@
 use crate::cli::Target;
 use crate::emit::{self, Classifier, ShOptions};
 use crate::plan::Plan;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why `tcc compile` cannot write what was asked.
+#[derive(Debug)]
+pub enum CompileError {
+    /// `--emit-dir` with `--target sh`, which has no raw parts.
+    EmitDirNeedsParts,
+    /// `--target nft` with `--classifier u32`.
+    NftWithU32,
+    CreateDir(PathBuf, std::io::Error),
+    Write(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompileError::EmitDirNeedsParts => f.write_str(
+                "--emit-dir needs --target nft or --target batch (the sh target has no raw parts)",
+            ),
+            CompileError::NftWithU32 => f.write_str(
+                "--target nft classifies with nftables; --classifier u32 needs --target sh or batch",
+            ),
+            CompileError::CreateDir(p, e) => write!(f, "cannot create `{}`: {e}", p.display()),
+            CompileError::Write(p, e) => write!(f, "cannot write `{}`: {e}", p.display()),
+        }
+    }
+}
 
 /// The script for `target`; with `emit_dir`, also writes the raw parts there (creating the
-/// directory). Errors are messages for the user (a usage or I/O problem).
+/// directory).
 pub fn emit(
     target: Target,
     plan: &Plan,
     opts: &ShOptions,
     emit_dir: Option<&Path>,
-) -> Result<String, String> {
+) -> Result<String, CompileError> {
     let emitted = match target {
         Target::Sh => {
             if emit_dir.is_some() {
-                return Err(
-                    "--emit-dir needs --target nft or --target batch (the sh target has no raw parts)"
-                        .into(),
-                );
+                return Err(CompileError::EmitDirNeedsParts);
             }
             return Ok(emit::sh(plan, opts));
         }
         Target::Nft => {
             if opts.classifier == Classifier::U32 {
-                return Err(
-                    "--target nft classifies with nftables; --classifier u32 needs --target sh or batch"
-                        .into(),
-                );
+                return Err(CompileError::NftWithU32);
             }
             emit::nft(plan, opts)
         }
         Target::Batch => emit::batch(plan, opts),
     };
     if let Some(dir) = emit_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| CompileError::CreateDir(dir.to_path_buf(), e))?;
         for (name, text) in &emitted.parts {
             let path = dir.join(name);
-            std::fs::write(&path, text)
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            std::fs::write(&path, text).map_err(|e| CompileError::Write(path.clone(), e))?;
         }
     }
     Ok(emitted.script)

@@ -1,6 +1,6 @@
 //! `tcc explain FILE [-- ARGS...] [--format text|json|dot] [--to shape]`.
 
-use crate::cli::{ColorWhen, FAILED, OK, USAGE};
+use crate::cli::{ColorWhen, ExitCode};
 use crate::report::{self, Sources};
 use clap::ValueEnum;
 use std::io::Write;
@@ -39,31 +39,23 @@ pub enum ImportTarget {
     Shape,
 }
 
-fn read(path: &PathBuf) -> Result<(String, String), String> {
-    if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(("<stdin>".into(), s));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Ok((path.display().to_string(), text))
-}
-
-pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
-    let (name, text) = match read(&a.file) {
+pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
+    let (name, text) = match crate::cli::read_input(&a.file) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
-            return USAGE;
+            return ExitCode::Usage;
         }
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
     let ex = crate::explain::explain(id, &text, &a.args);
     let mut out = std::io::stdout().lock();
-    let mut status = if ex.diags.has_errors() { FAILED } else { OK };
+    let mut status = if ex.diags.has_errors() {
+        ExitCode::Failed
+    } else {
+        ExitCode::Ok
+    };
     let printed = match (a.to, a.format) {
         (Some(ImportTarget::Shape), _) => {
             let shape = crate::explain::to_shape::to_shape(&ex.plan_as_written, &name);
@@ -77,16 +69,16 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
             }
             if d2.has_errors() && ex.diags.has_errors() {
                 eprintln!("tcc: the imported .shape file keeps the script's errors: `tcc compile` refuses it until they are fixed");
-                status = FAILED;
+                status = ExitCode::Failed;
             } else if d2.has_errors() {
                 eprintln!("tcc: the imported .shape file does not compile; please report this:");
                 let _ = report::emit_human(&mut crate::cli::stderr(color), &s2, &d2.items);
-                status = FAILED;
+                status = ExitCode::Failed;
             } else if let Err(e) = crate::explain::to_shape::equivalent(&ex.plan, &plan2) {
                 eprintln!(
                     "tcc: warning: the imported .shape file is not equivalent to the script: {e}"
                 );
-                status = FAILED;
+                status = ExitCode::Failed;
             }
             out.write_all(shape.as_bytes())
         }
@@ -105,12 +97,12 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> i32 {
         }
     };
     if printed.and_then(|_| out.flush()).is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
     if a.format != ExplainFormat::Json {
         let mut err = crate::cli::stderr(color);
         if report::emit_human(&mut err, &sources, &ex.diags.items).is_err() {
-            return USAGE;
+            return ExitCode::Usage;
         }
     }
     status

@@ -1,10 +1,13 @@
-//! The command line: `tcc compile` and `tcc check`. A thin layer: read files, call the library,
-//! print, choose the exit status (0 clean, 1 errors, 2 usage or I/O problems).
+//! The command line: clap arguments, and the only module that prints or knows exit statuses.
+//! A thin layer: read files, call the library (which returns diagnostics or typed errors),
+//! print, choose the exit status (`ExitCode`: 0 clean, 1 errors, 2 usage or I/O problems,
+//! 3 changes pending for `plan`).
 
 pub mod apply;
 pub mod check;
 pub mod compile;
 pub mod explain;
+pub mod input;
 pub mod tools;
 
 use crate::diagnostic::{Diagnostic, Severity};
@@ -12,7 +15,8 @@ use crate::emit::{self, Classifier, ShOptions};
 use crate::report::{self, Sources};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-use std::io::{IsTerminal, Read, Write};
+pub(crate) use input::read_input;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -146,23 +150,48 @@ pub enum ColorWhen {
     Never,
 }
 
-/// Exit statuses.
-pub const OK: i32 = 0;
-pub const FAILED: i32 = 1;
-pub const USAGE: i32 = 2;
+/// The exit status of every subcommand. The values are part of the interface (scripts test
+/// them) and never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Done; for `plan` and `apply --dry-run`: nothing would change.
+    Ok = 0,
+    /// The input has errors, or the kernel refused a change.
+    Failed = 1,
+    /// Usage, I/O or permission problems.
+    Usage = 2,
+    /// `plan` and `apply --dry-run`: changes would be made.
+    Changes = 3,
+}
 
-pub fn main() -> i32 {
+impl From<ExitCode> for i32 {
+    fn from(c: ExitCode) -> i32 {
+        c as i32
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(c as u8)
+    }
+}
+
+pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { USAGE } else { OK };
+            return if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok
+            };
         }
     };
     run(cli)
 }
 
-pub fn run(cli: Cli) -> i32 {
+pub fn run(cli: Cli) -> ExitCode {
     let color = cli.color;
     match cli.command {
         Command::Compile(a) => compile(a, color),
@@ -197,25 +226,13 @@ pub(crate) fn stderr(color: ColorWhen) -> StandardStream {
     StandardStream::stderr(choice)
 }
 
-pub(crate) fn read_input(path: &Path) -> Result<(String, String), String> {
-    if path == Path::new("-") {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
-        return Ok(("<stdin>".into(), s));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Ok((path.display().to_string(), text))
-}
-
-pub(crate) fn io_error(msg: &str) -> i32 {
+/// Print an input/output (or usage) error; exit status 2.
+pub(crate) fn io_error(msg: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
-    USAGE
+    ExitCode::Usage
 }
 
-fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
+fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
@@ -233,11 +250,11 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
     }
     let mut err = stderr(color);
     if report::emit_human(&mut err, &sources, &diags.items).is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
     if diags.has_errors() {
         summary(&mut err, &diags.items);
-        return FAILED;
+        return ExitCode::Failed;
     }
     let opts = ShOptions {
         classifier,
@@ -256,7 +273,7 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
                 .and_then(|_| out.flush())
                 .is_err()
             {
-                return USAGE;
+                return ExitCode::Usage;
             }
         }
         Some(path) => {
@@ -265,7 +282,7 @@ fn compile(a: CompileArgs, color: ColorWhen) -> i32 {
             }
         }
     }
-    OK
+    ExitCode::Ok
 }
 
 pub(crate) fn file_name(name: &str) -> String {

@@ -1,6 +1,6 @@
 //! The everyday subcommands: `explain-code`, `fmt`, `graph`, `completions`, `man`.
 
-use crate::cli::{io_error, read_input, stderr, Cli, ColorWhen, FAILED, OK, USAGE};
+use crate::cli::{io_error, read_input, stderr, Cli, ColorWhen, ExitCode};
 use crate::diagnostic::Code;
 use crate::report::{self, Sources};
 use clap::{CommandFactory, ValueEnum};
@@ -124,15 +124,10 @@ pub fn explanation_text(code: Code) -> String {
         s += &format!("\nExample ({name}):\n\n{body}");
         let mut sources = Sources::new();
         let id = sources.add(name.to_string(), text.to_string());
-        let mut diags = if name.ends_with(".sh") {
-            crate::explain::explain(id, text, &[]).diags
-        } else {
-            let (plan, mut diags) = crate::analyze(id, text);
-            if text.contains("# classifier: u32") && !diags.has_errors() {
-                diags.extend(crate::emit::u32_expressible(&plan));
-            }
-            diags
-        };
+        let (plan, mut diags) = crate::check(id, name, text);
+        if !name.ends_with(".sh") && text.contains("# classifier: u32") && !diags.has_errors() {
+            diags.extend(crate::emit::u32_expressible(&plan));
+        }
         diags.items.retain(|d| d.code == code);
         if !diags.items.is_empty() {
             s += "\nwhich tcc reports as:\n\n";
@@ -145,32 +140,33 @@ pub fn explanation_text(code: Code) -> String {
     s
 }
 
-pub fn print_explanation(code: &str) -> i32 {
+pub fn print_explanation(code: &str) -> ExitCode {
     match Code::parse(code) {
         Some(c) => {
             print!("{}", explanation_text(c));
-            OK
+            ExitCode::Ok
         }
         None => io_error(
             &crate::diagnostic::lint::parse_selector(code)
                 .err()
+                .map(|e| e.to_string())
                 .unwrap_or_else(|| format!("`{code}` is not a diagnostic code")),
         ),
     }
 }
 
-pub fn explain_code(a: ExplainCodeArgs) -> i32 {
+pub fn explain_code(a: ExplainCodeArgs) -> ExitCode {
     if a.list {
         for c in Code::ALL {
             println!("{}  {}", c, c.summary());
         }
-        return OK;
+        return ExitCode::Ok;
     }
     print_explanation(a.code.as_deref().unwrap_or_default())
 }
 
-pub fn fmt(a: FmtArgs, color: ColorWhen) -> i32 {
-    let inputs = match crate::diagnostic::lint::collect_inputs(&a.files) {
+pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
+    let inputs = match crate::cli::input::collect_inputs(&a.files) {
         Ok(i) => i,
         Err(e) => return io_error(&e),
     };
@@ -220,13 +216,13 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> i32 {
                 if unformatted == 1 { "it" } else { "them" }
             );
         }
-        FAILED
+        ExitCode::Failed
     } else {
-        OK
+        ExitCode::Ok
     }
 }
 
-pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
+pub fn graph(a: GraphArgs, color: ColorWhen) -> ExitCode {
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
@@ -238,7 +234,7 @@ pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
         let mut err = stderr(color);
         let _ = report::emit_human(&mut err, &sources, &diags.items);
         crate::cli::summary(&mut err, &diags.items);
-        return FAILED;
+        return ExitCode::Failed;
     }
     let title = crate::cli::file_name(&name);
     let picture = match a.format {
@@ -248,7 +244,7 @@ pub fn graph(a: GraphArgs, color: ColorWhen) -> i32 {
     write_out(a.output.as_deref(), &picture)
 }
 
-fn write_out(path: Option<&std::path::Path>, text: &str) -> i32 {
+fn write_out(path: Option<&std::path::Path>, text: &str) -> ExitCode {
     match path {
         None => {
             let mut out = std::io::stdout().lock();
@@ -257,25 +253,25 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> i32 {
                 .and_then(|_| out.flush())
                 .is_err()
             {
-                return USAGE;
+                return ExitCode::Usage;
             }
-            OK
+            ExitCode::Ok
         }
         Some(p) => match std::fs::write(p, text) {
-            Ok(()) => OK,
+            Ok(()) => ExitCode::Ok,
             Err(e) => io_error(&format!("cannot write `{}`: {e}", p.display())),
         },
     }
 }
 
-pub fn completions(a: CompletionsArgs) -> i32 {
+pub fn completions(a: CompletionsArgs) -> ExitCode {
     let mut cmd = Cli::command();
     let mut out = std::io::stdout().lock();
     clap_complete::generate(a.shell, &mut cmd, "tcc", &mut out);
     if out.flush().is_err() {
-        return USAGE;
+        return ExitCode::Usage;
     }
-    OK
+    ExitCode::Ok
 }
 
 /// Render the man pages: `tcc.1` and `tcc-SUBCOMMAND.1`, as `(file name, roff text)`.
@@ -295,7 +291,7 @@ pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     Ok(pages)
 }
 
-pub fn man(a: ManArgs) -> i32 {
+pub fn man(a: ManArgs) -> ExitCode {
     let pages = match man_pages() {
         Ok(p) => p,
         Err(e) => return io_error(&format!("cannot render man pages: {e}")),
@@ -310,5 +306,5 @@ pub fn man(a: ManArgs) -> i32 {
         }
         println!("{}", p.display());
     }
-    OK
+    ExitCode::Ok
 }

@@ -2,10 +2,9 @@
 //! in-file suppressions (`# tcc: allow W0104` on a line, or on the line opening a block to cover
 //! the whole block). Errors cannot be allowed or weakened: they make the plan invalid.
 
-use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
 use crate::syntax::token::{self as lex, Kind};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 /// What to do with a warning or hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +21,34 @@ pub enum Selector {
     Warnings,
 }
 
+/// A lint level that cannot be set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LevelError {
+    /// `given` is no diagnostic code; `near` is the closest one.
+    UnknownCode { given: String, near: &'static str },
+    /// Errors can be denied, never allowed or downgraded.
+    ErrorCode(Code),
+}
+
+impl std::fmt::Display for LevelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LevelError::UnknownCode { given, near } => write!(
+                f,
+                "unknown diagnostic code `{given}` (expected a code such as `{near}`, or `warnings`; `tcc explain-code --list` lists them)"
+            ),
+            LevelError::ErrorCode(c) => write!(
+                f,
+                "{c} is an error and cannot be allowed or downgraded: the configuration is invalid while it is reported"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LevelError {}
+
 /// Parse a `--allow`/`--warn`/`--deny` value: a code (`W0104`, case-insensitive) or `warnings`.
-pub fn parse_selector(s: &str) -> Result<Selector, String> {
+pub fn parse_selector(s: &str) -> Result<Selector, LevelError> {
     if s.eq_ignore_ascii_case("warnings") {
         return Ok(Selector::Warnings);
     }
@@ -35,9 +60,10 @@ pub fn parse_selector(s: &str) -> Result<Selector, String> {
                 .map(|c| c.as_str())
                 .min_by_key(|c| strsim::levenshtein(c, &s.to_ascii_uppercase()))
                 .unwrap_or("W0101");
-            Err(format!(
-                "unknown diagnostic code `{s}` (expected a code such as `{near}`, or `warnings`; `tcc explain-code --list` lists them)"
-            ))
+            Err(LevelError::UnknownCode {
+                given: s.to_string(),
+                near,
+            })
         }
     }
 }
@@ -51,7 +77,11 @@ pub struct Levels {
 }
 
 impl Levels {
-    pub fn new(allow: &[Selector], warn: &[Selector], deny: &[Selector]) -> Result<Levels, String> {
+    pub fn new(
+        allow: &[Selector],
+        warn: &[Selector],
+        deny: &[Selector],
+    ) -> Result<Levels, LevelError> {
         let mut l = Levels::default();
         for (sels, level) in [
             (allow, Level::Allow),
@@ -63,9 +93,7 @@ impl Levels {
                     Selector::Warnings => l.warnings = Some(level),
                     Selector::Code(c) if c.severity() == Severity::Error => {
                         if level != Level::Deny {
-                            return Err(format!(
-                                "{c} is an error and cannot be allowed or downgraded: the configuration is invalid while it is reported"
-                            ));
+                            return Err(LevelError::ErrorCode(c));
                         }
                     }
                     Selector::Code(c) => {
@@ -239,53 +267,24 @@ pub fn is_suppressed(sups: &[Suppression], d: &Diagnostic) -> bool {
     })
 }
 
-/// Expand command-line paths: files as given, directories to every `*.shape` below them (sorted,
-/// hidden directories skipped), `-` for standard input. Scripts (`.sh`) are checked when named,
-/// not collected from directories (a directory of scripts is mostly not about shaping).
-pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.as_os_str() == "-" || !p.is_dir() {
-            out.push(p.clone());
-            continue;
-        }
-        let before = out.len();
-        walk(p, &mut out).map_err(|e| format!("cannot read directory `{}`: {e}", p.display()))?;
-        // `tcc check .` names files `net/a.shape`, not `./net/a.shape` (as CI annotations expect).
-        for f in &mut out[before..] {
-            if let Ok(rel) = f.strip_prefix(".") {
-                if !rel.as_os_str().is_empty() {
-                    *f = rel.to_path_buf();
-                }
-            }
-        }
-        out[before..].sort();
-        if out.len() == before {
-            return Err(format!("no `.shape` files under `{}`", p.display()));
-        }
+/// Apply the suppression comments of `text` (file `file`) to its diagnostics, and report the
+/// comments tcc cannot follow (W0107) among them, in place. A `# tcc: allow W0107` silences
+/// those too.
+pub fn apply_suppressions(file: usize, text: &str, diags: &mut Diagnostics) {
+    let (sups, bad) = suppressions(text);
+    if !bad.is_empty() {
+        diags.items.extend(bad.into_iter().map(|b| {
+            Diagnostic::new(
+                Code::BadSuppression,
+                Span::new(file, b.start, b.end),
+                b.message,
+            )
+        }));
+        diags
+            .items
+            .sort_by_key(|d| (d.primary.file, d.primary.start));
     }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    // Iterative, so a deep tree cannot overflow the stack.
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let path = e.path();
-            let hidden = e.file_name().to_string_lossy().starts_with('.');
-            let ft = e.file_type()?;
-            if ft.is_dir() {
-                if !hidden && path != d {
-                    todo.push(path);
-                }
-            } else if path.extension().is_some_and(|x| x == "shape") {
-                out.push(path);
-            }
-        }
-    }
-    Ok(())
+    diags.items.retain(|d| !is_suppressed(&sups, d));
 }
 
 #[cfg(test)]
@@ -327,6 +326,9 @@ mod tests {
         assert_eq!(l.severity(Code::NoDefault), Some(Severity::Error));
         assert_eq!(l.severity(Code::Oversubscribed), Some(Severity::Error));
         assert!(Levels::new(&[Selector::Code(Code::Oversubscribed)], &[], &[]).is_err());
-        assert!(parse_selector("W010").unwrap_err().contains("W0101"));
+        assert!(parse_selector("W010")
+            .unwrap_err()
+            .to_string()
+            .contains("W0101"));
     }
 }

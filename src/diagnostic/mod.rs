@@ -169,6 +169,7 @@ codes! {
     Unused = "W0104", Warning, "unused definition";
     ShadowedMatch = "W0105", Warning, "match can never fire";
     PrioOnInnerClass = "W0106", Warning, "prio on a class that has children";
+    BadSuppression = "W0107", Warning, "suppression comment tcc cannot follow";
     // Hints.
     JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
     QuantumSet = "H0002", Hint, "quantum set explicitly because rate/r2q leaves HTB's range";
