@@ -86,6 +86,8 @@ impl Sim {
                     let mut spans = c.spans;
                     if c.rate.is_none() {
                         spans.rate = None;
+                    }
+                    if c.rate.is_none() && !c.rate_refused {
                         self.diags.push(
                             Diagnostic::new(
                                 Code::MissingRate,

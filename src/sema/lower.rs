@@ -760,15 +760,10 @@ impl<'a> Lowerer<'a> {
     fn rate(&mut self, v: &Val, reference: Option<u64>) -> Option<u64> {
         match value::rate(v, reference) {
             Ok(r) => {
-                if let Some(unit) = r.byte_unit {
-                    let bits = crate::plan::units::bit_spelling_of(&unit);
-                    self.diags.push(
-                        Diagnostic::new(Code::ByteUnits, v.span, format!("`{unit}` means BYTES per second"))
-                            .label(format!("this is {}", crate::plan::units::human_rate(r.bits)))
-                            .help(format!("if you meant bits, write `{bits}`; if you meant bytes, write `{}` to say so in bits", crate::plan::units::format_rate(r.bits))),
-                    );
+                if let Some(w) = r.byte_units_warning(v.span) {
+                    self.diags.push(w);
                 }
-                Some(r.bits)
+                Some(r.rate.0)
             }
             Err(d) => {
                 self.error(d);

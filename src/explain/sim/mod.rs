@@ -25,6 +25,8 @@ pub(super) struct CRec {
     pub(super) prio: Option<u32>,
     pub(super) quantum: Option<u64>,
     pub(super) mtu: Option<u64>,
+    /// `rate` was written but refused (above `MAX_RATE`), with its own diagnostic.
+    pub(super) rate_refused: bool,
     pub(super) spans: ClassSpans,
     pub(super) span: Span,
     pub(super) name: Option<String>,

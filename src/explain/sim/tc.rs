@@ -5,7 +5,7 @@ use super::{is_name, words_text, CRec, Root, Sim, U32Rec};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::dialect::sh::{Command, Word};
 use crate::dialect::tc::read::{self as tc, Id, Obj, TcCmd, Verb};
-use crate::plan::units;
+use crate::plan::units::{self, Rate, Size, UnitError};
 use crate::plan::{ClassSpans, Test};
 use std::collections::HashMap;
 
@@ -177,6 +177,7 @@ impl Sim {
                 prio: None,
                 quantum: None,
                 mtu: None,
+                rate_refused: false,
                 spans: ClassSpans {
                     classid: Some(id.span),
                     ..ClassSpans::default()
@@ -199,7 +200,14 @@ impl Sim {
             };
             match k {
                 "rate" | "ceil" => {
-                    let Some(r) = self.rate(v) else { break };
+                    let r = match self.rate(v) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // Refused with its own error: not also "has no rate".
+                            c.rate_refused |= k == "rate" && e == UnitError::TooLarge;
+                            break;
+                        }
+                    };
                     if k == "rate" {
                         c.rate = Some(r);
                         c.spans.rate = Some(v.span);
@@ -244,63 +252,32 @@ impl Sim {
         }
     }
 
-    fn rate(&mut self, w: &Word) -> Option<u64> {
-        let t = w.text.as_str();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (n, u) = t.split_at(split);
-        let n = units::parse_number(n);
-        let unit = if u.is_empty() {
-            Some(units::RateUnit {
-                bits: 1,
-                bytes: false,
-            })
-        } else {
-            units::rate_unit(u)
-        };
-        match (n, unit) {
-            (Some(n), Some(unit)) => {
-                if unit.bytes {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::ByteUnits,
-                            w.span,
-                            format!("`{t}` is BYTES per second"),
-                        )
-                        .label(format!(
-                            "{} bits per second",
-                            units::human_rate((n * unit.bits as f64) as u64)
-                        ))
-                        .note("tc reads `mbps` as megabytes per second, eight times `mbit`")
-                        .help(format!(
-                            "write `{}{}` if you meant bits",
-                            &t[..split],
-                            units::bit_spelling_of(u)
-                        )),
-                    );
+    /// A rate word, read as tc reads it; a byte unit is warned about, and a rate above
+    /// `MAX_RATE` refused, as in the language.
+    fn rate(&mut self, w: &Word) -> Result<u64, UnitError> {
+        match Rate::parse_tc(&w.text) {
+            Ok(r) => {
+                if let Some(d) = r.byte_units_warning(w.span) {
+                    self.diags.push(d);
                 }
-                Some((n * unit.bits as f64).round() as u64)
+                Ok(r.rate.0)
             }
-            _ => {
-                self.not_followed(w.span, format!("`{t}` is not a rate"));
-                None
+            Err(UnitError::TooLarge) => {
+                self.diags.push(units::rate_too_large(w.span));
+                Err(UnitError::TooLarge)
+            }
+            Err(e) => {
+                self.not_followed(w.span, format!("`{}` is not a rate", w.text));
+                Err(e)
             }
         }
     }
 
     fn size(&mut self, w: &Word) -> Option<u64> {
-        let t = w.text.as_str();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (n, u) = t.split_at(split);
-        // `burst 15k/8`: the cell part is dropped.
-        let u = u.split('/').next().unwrap_or("");
-        match (units::parse_number(n), units::size_unit(u)) {
-            (Some(n), Some(m)) => Some((n * m).round() as u64),
-            _ => {
-                self.not_followed(w.span, format!("`{t}` is not a size"));
+        match Size::parse_tc(&w.text) {
+            Ok(s) => Some(s.0),
+            Err(_) => {
+                self.not_followed(w.span, format!("`{}` is not a size", w.text));
                 None
             }
         }
