@@ -6,7 +6,7 @@ use super::sim::mangle::Entry;
 use super::sim::Sim;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{Class, Filter, Interface, Match, Plan};
-use crate::sema::lower::Facts;
+use crate::sema::Facts;
 use std::collections::{HashMap, HashSet};
 
 impl Sim {
@@ -38,7 +38,7 @@ impl Sim {
             }
             // The same rule as in the language: a name that is not a Linux interface name
             // (a quoted variable holding several words, say) is an error, not a plan.
-            if let Err(d) = crate::sema::lower::check_ifname(&dev.name, root.span) {
+            if let Err(d) = crate::plan::check_ifname(&dev.name, root.span) {
                 self.diags.push(d);
                 continue;
             }

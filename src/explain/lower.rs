@@ -12,7 +12,7 @@
 //!
 //! `sim` runs the commands on the model (`sim::tc`, `sim::mangle`, `sim::nft`); `build` turns the
 //! final state into a plan, `merge` joins filters, `lint` adds the script-only diagnostics; the
-//! plan is then checked by `sema`, so the codes are those of `tcc check`.
+//! plan is then checked by `sema::check_plan`, so the codes are those of `tcc check`.
 
 use super::sim::Sim;
 use crate::diagnostic::{Diagnostics, Span};
@@ -63,7 +63,7 @@ pub fn lower(script: Script) -> Explained {
     let (mut plan, facts) = sim.build();
     let plan_as_written = plan.clone();
     let mut diags = std::mem::take(&mut sim.diags);
-    crate::sema::check::check(&mut plan, &facts, &mut diags);
+    crate::sema::check_plan(&mut plan, &facts, &mut diags);
     diags.sort();
     let leaves = sim.leaves();
     let removes = sim

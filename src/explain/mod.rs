@@ -3,7 +3,7 @@
 //!
 //! `dialect::sh` reads the script into the commands it runs; `dialect::{tc,iptables,nft}` read
 //! those commands; `lower` simulates them (`sim`) into a `plan::Plan` (`build`, `merge`, `lint`) and
-//! checks it with `sema::check`, so the codes are those of `tcc check`; `describe` explains the plan in words, JSON or DOT;
+//! checks it with `sema::check_plan`, so the codes are those of `tcc check`; `describe` explains the plan in words, JSON or DOT;
 //! `to_shape` writes it back as an idiomatic `.shape` file.
 
 mod build;

@@ -14,7 +14,7 @@
 pub mod matchrel;
 pub mod units;
 
-use crate::diagnostic::Span;
+use crate::diagnostic::{Diagnostic, Span};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -259,5 +259,39 @@ pub fn dscp_by_name(name: &str) -> Option<u8> {
                 None
             }
         }
+    }
+}
+
+/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars.
+/// (Also what keeps them safe in generated scripts.) The language (`sema`) and the script reader
+/// (`explain`) both call this, so a name is accepted by one exactly when by the other.
+pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
+    let problem = if name.is_empty() {
+        Some("it is empty".to_string())
+    } else if name.len() > 15 {
+        Some(format!(
+            "it is {} bytes long; Linux allows at most 15",
+            name.len()
+        ))
+    } else if name == "." || name == ".." {
+        Some("`.` and `..` are reserved".to_string())
+    } else {
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
+            .map(|c| format!("it contains {c:?}"))
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Diagnostic::new(crate::diagnostic::Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", shorten(&name.escape_debug().to_string())))
+            .label(p)
+            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
+    }
+}
+
+/// At most 40 characters of `s`, for quoting user text in a message.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
 }

@@ -6,8 +6,9 @@
 
 use super::matches::{self, RuleTable};
 use super::value::{self, with_suggestion, Scopes, VKind, Val};
+use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use crate::plan::{Class, ClassSpans, Filter, Interface, Plan};
+use crate::plan::{check_ifname, Class, ClassSpans, Filter, Interface, Plan};
 use crate::syntax::ast::{self, Name, Stmt};
 use std::collections::HashMap;
 
@@ -28,17 +29,6 @@ pub struct Lowered {
     pub diags: Diagnostics,
     /// Extra facts for the checker that the plan does not keep.
     pub facts: Facts,
-}
-
-/// Facts about the source the checker needs beyond the plan.
-#[derive(Default)]
-pub struct Facts {
-    /// Per interface: the span of the `default` property, if any.
-    pub default_spans: Vec<Option<Span>>,
-    /// Per interface: whether the interface `rate` made a root class (its index is 0).
-    pub has_root: Vec<bool>,
-    /// Definitions never used: (kind, name, span).
-    pub unused: Vec<(&'static str, String, Span)>,
 }
 
 pub fn lower(file: &ast::File) -> Lowered {
@@ -826,39 +816,6 @@ fn prop_span(p: &ast::Property) -> Span {
 fn parse_hex_major(s: &str) -> Option<u16> {
     let major = s.strip_suffix(':').or_else(|| s.strip_suffix(":0"))?;
     u16::from_str_radix(major, 16).ok()
-}
-
-/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars.
-/// (Also what keeps them safe in generated scripts.)
-pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
-    let problem = if name.is_empty() {
-        Some("it is empty".to_string())
-    } else if name.len() > 15 {
-        Some(format!(
-            "it is {} bytes long; Linux allows at most 15",
-            name.len()
-        ))
-    } else if name == "." || name == ".." {
-        Some("`.` and `..` are reserved".to_string())
-    } else {
-        name.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
-            .map(|c| format!("it contains {c:?}"))
-    };
-    match problem {
-        None => Ok(()),
-        Some(p) => Err(Diagnostic::new(Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", shorten(&name.escape_debug().to_string())))
-            .label(p)
-            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
-    }
-}
-
-/// At most 40 characters of `s`, for quoting user text in a message.
-fn shorten(s: &str) -> String {
-    match s.char_indices().nth(40) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 /// Give every class a minor id. Explicit ids are kept; the root class made from the interface
