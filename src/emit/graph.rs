@@ -3,47 +3,14 @@
 //! rate (solid) and ceil (outline); and Graphviz DOT for those who have it.
 
 use crate::plan::units::format_rate;
-use crate::plan::{
-    Class, Interface, Match, Plan, Test, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
-};
+use crate::plan::{Class, Interface, Match, Plan};
 
-/// A short text for one match, in the language's own words: `tcp dst 1.2.3.4 dport 80,443`.
+/// A short text for one match, in the language's own words: `tcp dst 1.2.3.4 dport 80, 443`.
 pub fn describe_match(m: &Match) -> String {
-    let mut parts = Vec::new();
-    for c in &m.criteria {
-        let neg = if c.negated { "!" } else { "" };
-        let join = |v: Vec<String>| v.join(",");
-        let t = match &c.test {
-            Test::Proto(PROTO_TCP) => "tcp".to_string(),
-            Test::Proto(PROTO_UDP) => "udp".to_string(),
-            Test::Proto(PROTO_ICMP) => "icmp".to_string(),
-            Test::Proto(PROTO_ICMPV6) => "icmpv6".to_string(),
-            Test::Proto(p) => format!("proto {p}"),
-            Test::Src(n) => format!("src {}", join(n.iter().map(short_net).collect())),
-            Test::Dst(n) => format!("dst {}", join(n.iter().map(short_net).collect())),
-            Test::Sport(p) => format!("sport {}", join(p.iter().map(|p| p.to_string()).collect())),
-            Test::Dport(p) => format!("dport {}", join(p.iter().map(|p| p.to_string()).collect())),
-            Test::Dscp(d) => format!("dscp {d}"),
-            Test::Mark { value, mask } => match mask {
-                Some(m) => format!("mark {value:#x}/{m:#x}"),
-                None => format!("mark {value:#x}"),
-            },
-            Test::Length { min, max } => format!("length {min}..{max}"),
-        };
-        parts.push(format!("{neg}{t}"));
-    }
-    if parts.is_empty() {
+    if m.criteria.is_empty() {
         "all traffic".to_string()
     } else {
-        parts.join(" ")
-    }
-}
-
-fn short_net(n: &ipnet::IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
+        m.to_source()
     }
 }
 

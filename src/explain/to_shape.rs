@@ -13,7 +13,7 @@
 
 use crate::plan::matchrel::disjoint;
 use crate::plan::units::format_rate;
-use crate::plan::{Criterion, Filter, Interface, Plan, PortRange, Test};
+use crate::plan::{Criterion, Filter, Interface, Plan, Test};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -70,58 +70,14 @@ fn name_text(n: &str) -> String {
     }
 }
 
-fn ports(ps: &[PortRange]) -> String {
-    ps.iter()
-        .map(|p| {
-            if p.lo == p.hi {
-                p.lo.to_string()
-            } else {
-                format!("{}..{}", p.lo, p.hi)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn net(n: &ipnet::IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
-    }
-}
-
+/// A criterion as the language writes it; with `port_var`, its single port is that loop
+/// variable instead.
 fn criterion(c: &Criterion, port_var: Option<&str>) -> String {
     let not = if c.negated { "!" } else { "" };
-    let list = |v: Vec<String>| {
-        if v.len() == 1 {
-            format!("{not}{}", v[0])
-        } else {
-            format!("{not}[{}]", v.join(", "))
-        }
-    };
-    match &c.test {
-        Test::Proto(6) => format!("{not}tcp"),
-        Test::Proto(17) => format!("{not}udp"),
-        Test::Proto(1) => format!("{not}icmp"),
-        Test::Proto(58) => format!("{not}icmpv6"),
-        Test::Proto(p) => format!("{not}proto {p}"),
-        Test::Src(n) => format!("src {}", list(n.iter().map(net).collect())),
-        Test::Dst(n) => format!("dst {}", list(n.iter().map(net).collect())),
-        Test::Sport(p) => match port_var {
-            Some(v) => format!("sport {not}${v}"),
-            None => format!("{not}sport {}", ports(p)),
-        },
-        Test::Dport(p) => match port_var {
-            Some(v) => format!("dport {not}${v}"),
-            None => format!("{not}dport {}", ports(p)),
-        },
-        Test::Dscp(d) => format!("dscp {not}{d}"),
-        Test::Mark { value, mask } => match mask {
-            Some(m) => format!("mark {not}{value:#x}/{m:#x}"),
-            None => format!("mark {not}{value:#x}"),
-        },
-        Test::Length { min, max } => format!("length {not}{min}..{max}"),
+    match (&c.test, port_var) {
+        (Test::Sport(_), Some(v)) => format!("sport {not}${v}"),
+        (Test::Dport(_), Some(v)) => format!("dport {not}${v}"),
+        _ => c.to_source(),
     }
 }
 
