@@ -15,6 +15,26 @@ use crate::plan::{Criterion, Family, Match, Test};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// A packet two filter lists decide differently: the class key each sends it to, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Differs<K> {
+    pub packet: Packet,
+    pub a: Option<K>,
+    pub b: Option<K>,
+}
+
+impl<K: std::fmt::Debug> std::fmt::Display for Differs<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} goes to {:?} in one and {:?} in the other",
+            self.packet, self.a, self.b
+        )
+    }
+}
+
+impl<K: std::fmt::Debug> std::error::Error for Differs<K> {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
     pub proto: u8,
@@ -263,15 +283,19 @@ pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
     a: &[(K, &Match)],
     b: &[(K, &Match)],
     fam: Family,
-) -> Result<(), String> {
+) -> Result<(), Differs<K>> {
     let all: Vec<&Match> = a.iter().chain(b).map(|(_, m)| *m).collect();
     let ia = crate::plan::matchrel::OverlapIndex::new(a.iter().map(|(_, m)| *m));
     let ib = crate::plan::matchrel::OverlapIndex::new(b.iter().map(|(_, m)| *m));
     let iall = crate::plan::matchrel::OverlapIndex::new(all.iter().copied());
-    let check = |p: &Packet| -> Result<(), String> {
+    let check = |p: &Packet| -> Result<(), Differs<K>> {
         let (x, y) = (first_match(a, &ia, p), first_match(b, &ib, p));
         if x != y {
-            return Err(format!("{p:?} goes to {x:?} in one and {y:?} in the other"));
+            return Err(Differs {
+                packet: p.clone(),
+                a: x,
+                b: y,
+            });
         }
         Ok(())
     };

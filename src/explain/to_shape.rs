@@ -11,10 +11,12 @@
 //! - A run of sibling classes that differ only in one port that counts up, each with one match,
 //!   becomes a `for` loop.
 
+use super::equiv::Differs;
 use crate::plan::matchrel::disjoint;
 use crate::plan::units::format_rate;
-use crate::plan::{Criterion, Filter, Interface, Plan, Test};
+use crate::plan::{Criterion, Family, Filter, Interface, Match, Plan, Test};
 use std::collections::HashMap;
+use std::fmt;
 use std::fmt::Write;
 
 const KEYWORDS: &[&str] = &[
@@ -476,23 +478,80 @@ fn siblings(cx: &Ctx, list: &[usize], depth: usize, out: &mut String) {
     }
 }
 
+/// A class as `equivalent` compares it: minor, parent's minor, rate, ceil, burst, cburst, prio,
+/// quantum, mtu.
+pub type ClassKey = (
+    u16,
+    Option<u16>,
+    u64,
+    u64,
+    Option<u64>,
+    Option<u64>,
+    Option<u32>,
+    Option<u64>,
+    Option<u64>,
+);
+
+/// The first difference `equivalent` finds between two plans.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Difference {
+    InterfaceCount(usize, usize),
+    Interface(String, String),
+    Classes {
+        interface: String,
+        a: Vec<ClassKey>,
+        b: Vec<ClassKey>,
+    },
+    Default {
+        interface: String,
+        a: Option<u16>,
+        b: Option<u16>,
+    },
+    Decisions {
+        interface: String,
+        family: Family,
+        differs: Differs<u16>,
+    },
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Difference::InterfaceCount(a, b) => write!(f, "{a} interfaces vs {b}"),
+            Difference::Interface(a, b) => write!(f, "interface {a} vs {b}"),
+            Difference::Classes { interface, a, b } => {
+                write!(f, "{interface}: classes differ:\n{a:?}\n{b:?}")
+            }
+            Difference::Default { interface, a, b } => {
+                write!(f, "{interface}: default {a:?} vs {b:?}")
+            }
+            Difference::Decisions {
+                interface,
+                family,
+                differs,
+            } => write!(f, "{interface} ({family:?}): {differs}"),
+        }
+    }
+}
+
+impl std::error::Error for Difference {}
+
 /// Whether two plans shape alike: same interfaces, the same classes by id (parent, rate, ceil,
 /// burst, cburst, prio, quantum, mtu), the same default, and per IP family filters that send
 /// every packet to the same class (`equiv::same_decisions`: the same traffic may be written as
 /// one multiport rule or seven u32 blocks). `Err` says the first difference.
-pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), String> {
+pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), Difference> {
     if a.interfaces.len() != b.interfaces.len() {
-        return Err(format!(
-            "{} interfaces vs {}",
+        return Err(Difference::InterfaceCount(
             a.interfaces.len(),
-            b.interfaces.len()
+            b.interfaces.len(),
         ));
     }
     for (x, y) in a.interfaces.iter().zip(&b.interfaces) {
         if x.name != y.name || x.handle != y.handle || x.r2q != y.r2q {
-            return Err(format!("interface {} vs {}", x.name, y.name));
+            return Err(Difference::Interface(x.name.clone(), y.name.clone()));
         }
-        let key = |i: &Interface, k: usize| {
+        let key = |i: &Interface, k: usize| -> ClassKey {
             let c = &i.classes[k];
             (
                 c.minor,
@@ -511,26 +570,39 @@ pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), String> {
         cx.sort();
         cy.sort();
         if cx != cy {
-            return Err(format!("{}: classes differ:\n{cx:?}\n{cy:?}", x.name));
+            return Err(Difference::Classes {
+                interface: x.name.clone(),
+                a: cx,
+                b: cy,
+            });
         }
         let dx = x.default.map(|d| x.classes[d].minor);
         let dy = y.default.map(|d| y.classes[d].minor);
         if dx != dy {
-            return Err(format!("{}: default {dx:?} vs {dy:?}", x.name));
+            return Err(Difference::Default {
+                interface: x.name.clone(),
+                a: dx,
+                b: dy,
+            });
         }
-        for fam in [crate::plan::Family::V4, crate::plan::Family::V6] {
-            let proj = |i: &'_ Interface| -> Vec<(u16, crate::plan::Match)> {
+        for fam in [Family::V4, Family::V6] {
+            let proj = |i: &'_ Interface| -> Vec<(u16, Match)> {
                 i.filters
                     .iter()
-                    .filter(|f| f.m.family() == fam || f.m.family() == crate::plan::Family::Any)
+                    .filter(|f| f.m.family() == fam || f.m.family() == Family::Any)
                     .map(|f| (i.classes[f.class].minor, f.m.clone()))
                     .collect()
             };
             let (px, py) = (proj(x), proj(y));
-            let rx: Vec<(u16, &crate::plan::Match)> = px.iter().map(|(k, m)| (*k, m)).collect();
-            let ry: Vec<(u16, &crate::plan::Match)> = py.iter().map(|(k, m)| (*k, m)).collect();
-            super::equiv::same_decisions(&rx, &ry, fam)
-                .map_err(|e| format!("{} ({fam:?}): {e}", x.name))?;
+            let rx: Vec<(u16, &Match)> = px.iter().map(|(k, m)| (*k, m)).collect();
+            let ry: Vec<(u16, &Match)> = py.iter().map(|(k, m)| (*k, m)).collect();
+            super::equiv::same_decisions(&rx, &ry, fam).map_err(|differs| {
+                Difference::Decisions {
+                    interface: x.name.clone(),
+                    family: fam,
+                    differs,
+                }
+            })?;
         }
     }
     Ok(())
