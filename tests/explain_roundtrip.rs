@@ -8,7 +8,7 @@ use tcc::diagnostic::{Diagnostics, Span};
 use tcc::emit::{self, Classifier, ShOptions};
 use tcc::explain::{self, to_shape};
 use tcc::plan::{Class, ClassSpans, Criterion, Filter, Interface, Match, Plan, PortRange, Test};
-use tcc::sema::{check, lower::Facts};
+use tcc::sema::{self, Facts};
 
 fn crit(negated: bool, test: Test) -> Criterion {
     Criterion {
@@ -168,13 +168,8 @@ fn a_plan() -> impl Strategy<Value = Plan> {
             let mut plan = Plan {
                 interfaces: vec![iface],
             };
-            // Let the checker fill in quantums as it does for every compiled plan.
-            let facts = Facts {
-                default_spans: vec![None],
-                has_root: vec![false],
-                unused: vec![],
-            };
-            check::check(&mut plan, &facts, &mut Diagnostics::default());
+            // Check and fill in quantums as for every compiled plan.
+            sema::check_plan(&mut plan, &Facts::plain(1), &mut Diagnostics::default());
             plan
         })
 }

@@ -233,7 +233,7 @@ proptest! {
         }
         // Accepted: then the interface name is a valid one, and every name is only ever quoted.
         for iface in &plan.interfaces {
-            prop_assert!(tcc::sema::lower::check_ifname(&iface.name, Default::default()).is_ok(), "{src}");
+            prop_assert!(tcc::plan::check_ifname(&iface.name, Default::default()).is_ok(), "{src}");
         }
         let dir = tempfile::tempdir().unwrap();
         stub_bin(dir.path());

@@ -3,47 +3,14 @@
 //! rate (solid) and ceil (outline); and Graphviz DOT for those who have it.
 
 use crate::plan::units::format_rate;
-use crate::plan::{
-    Class, Interface, Match, Plan, Test, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
-};
+use crate::plan::{Class, Interface, Match, Plan};
 
-/// A short text for one match, in the language's own words: `tcp dst 1.2.3.4 dport 80,443`.
+/// A short text for one match, in the language's own words: `tcp dst 1.2.3.4 dport 80, 443`.
 pub fn describe_match(m: &Match) -> String {
-    let mut parts = Vec::new();
-    for c in &m.criteria {
-        let neg = if c.negated { "!" } else { "" };
-        let join = |v: Vec<String>| v.join(",");
-        let t = match &c.test {
-            Test::Proto(PROTO_TCP) => "tcp".to_string(),
-            Test::Proto(PROTO_UDP) => "udp".to_string(),
-            Test::Proto(PROTO_ICMP) => "icmp".to_string(),
-            Test::Proto(PROTO_ICMPV6) => "icmpv6".to_string(),
-            Test::Proto(p) => format!("proto {p}"),
-            Test::Src(n) => format!("src {}", join(n.iter().map(short_net).collect())),
-            Test::Dst(n) => format!("dst {}", join(n.iter().map(short_net).collect())),
-            Test::Sport(p) => format!("sport {}", join(p.iter().map(|p| p.to_string()).collect())),
-            Test::Dport(p) => format!("dport {}", join(p.iter().map(|p| p.to_string()).collect())),
-            Test::Dscp(d) => format!("dscp {d}"),
-            Test::Mark { value, mask } => match mask {
-                Some(m) => format!("mark {value:#x}/{m:#x}"),
-                None => format!("mark {value:#x}"),
-            },
-            Test::Length { min, max } => format!("length {min}..{max}"),
-        };
-        parts.push(format!("{neg}{t}"));
-    }
-    if parts.is_empty() {
+    if m.criteria.is_empty() {
         "all traffic".to_string()
     } else {
-        parts.join(" ")
-    }
-}
-
-fn short_net(n: &ipnet::IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
+        m.to_source()
     }
 }
 
@@ -265,43 +232,91 @@ fn dot_esc(s: &str) -> String {
         .collect()
 }
 
-/// The plan as Graphviz DOT: one cluster per interface, one box per class.
-pub fn dot(plan: &Plan, title: &str) -> String {
-    let mut s = format!(
-        "digraph tcc {{\n  label=\"{}\";\n  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=\"#fafafa\", fontname=\"Helvetica\"];\n",
-        dot_esc(&format!("tcc graph: {title}"))
-    );
+/// How a DOT picture is drawn; `tcc graph` and `tcc explain --format dot` differ only in these.
+pub struct DotStyle<'a> {
+    /// The graph's label, if any.
+    pub title: Option<String>,
+    /// The default node attributes.
+    pub node: &'a str,
+    /// One `subgraph cluster_N` per interface, labelled `interface NAME`.
+    pub clusters: bool,
+    /// Node id prefixes for the root qdisc and the classes: (`q`, `c`) gives `q0` and `c0_1`.
+    pub ids: (&'a str, &'a str),
+}
+
+/// The one DOT writer: per interface a root qdisc node (`root_label`) and one node per class
+/// (`class_label(n, iface, i)`'s lines for class `i` of interface `n`), each under its parent.
+/// Labels are given unescaped.
+pub fn dot_with(
+    plan: &Plan,
+    style: &DotStyle<'_>,
+    root_label: impl Fn(&Interface) -> String,
+    class_label: impl Fn(usize, &Interface, usize) -> Vec<String>,
+) -> String {
+    let mut s = String::from("digraph tcc {\n");
+    if let Some(t) = &style.title {
+        s += &format!("  label=\"{}\";\n", dot_esc(t));
+    }
+    s += &format!("  rankdir=TB;\n  node [{}];\n", style.node);
+    let (qp, cp) = style.ids;
+    let ind = if style.clusters { "    " } else { "  " };
     for (k, iface) in plan.interfaces.iter().enumerate() {
-        let matches = matches_of(iface);
+        if style.clusters {
+            s += &format!(
+                "  subgraph cluster_{k} {{\n    label=\"{}\";\n",
+                dot_esc(&format!("interface {}", iface.name))
+            );
+        }
         s += &format!(
-            "  subgraph cluster_{k} {{\n    label=\"{}\";\n    q{k} [label=\"htb {:x}:\", shape=ellipse];\n",
-            dot_esc(&format!("interface {}", iface.name)),
-            iface.handle
+            "{ind}{qp}{k} [label=\"{}\", shape=ellipse];\n",
+            dot_esc(&root_label(iface))
         );
         for (i, c) in iface.classes.iter().enumerate() {
-            let mut label = format!(
-                "{}\\n{}\\nrate {} ceil {}",
-                dot_esc(&c.name),
-                iface.classid(i),
-                format_rate(c.rate),
-                format_rate(c.ceil)
-            );
-            for m in &matches[i] {
-                label += &format!("\\n{}", dot_esc(m));
-            }
-            if iface.default == Some(i) {
-                label += "\\n(default)";
-            }
-            s += &format!("    c{k}_{i} [label=\"{label}\"];\n");
+            let label: Vec<String> = class_label(k, iface, i)
+                .iter()
+                .map(|l| dot_esc(l))
+                .collect();
+            s += &format!("{ind}{cp}{k}_{i} [label=\"{}\"];\n", label.join("\\n"));
             match c.parent {
-                Some(p) => s += &format!("    c{k}_{p} -> c{k}_{i};\n"),
-                None => s += &format!("    q{k} -> c{k}_{i};\n"),
+                Some(p) => s += &format!("{ind}{cp}{k}_{p} -> {cp}{k}_{i};\n"),
+                None => s += &format!("{ind}{qp}{k} -> {cp}{k}_{i};\n"),
             }
         }
-        s += "  }\n";
+        if style.clusters {
+            s += "  }\n";
+        }
     }
     s += "}\n";
     s
+}
+
+/// The plan as Graphviz DOT: one cluster per interface, one box per class.
+pub fn dot(plan: &Plan, title: &str) -> String {
+    let style = DotStyle {
+        title: Some(format!("tcc graph: {title}")),
+        node: "shape=box, style=\"rounded,filled\", fillcolor=\"#fafafa\", fontname=\"Helvetica\"",
+        clusters: true,
+        ids: ("q", "c"),
+    };
+    let matches: Vec<Vec<Vec<String>>> = plan.interfaces.iter().map(matches_of).collect();
+    dot_with(
+        plan,
+        &style,
+        |iface| format!("htb {:x}:", iface.handle),
+        |n, iface, i| {
+            let c = &iface.classes[i];
+            let mut lines = vec![
+                c.name.clone(),
+                iface.classid(i),
+                format!("rate {} ceil {}", format_rate(c.rate), format_rate(c.ceil)),
+            ];
+            lines.extend(matches[n][i].iter().cloned());
+            if iface.default == Some(i) {
+                lines.push("(default)".into());
+            }
+            lines
+        },
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Graphviz DOT picture of the class tree.
 
 use super::Explained;
+use crate::emit::graph::{dot_with, DotStyle};
 use crate::plan::units::human_rate;
 use crate::plan::{Criterion, Interface, Match, PortRange, Test};
 use crate::report::{self, Sources};
@@ -379,41 +380,31 @@ pub fn json(ex: &Explained, sources: &Sources) -> serde_json::Value {
     serde_json::to_value(j).unwrap_or(serde_json::Value::Null)
 }
 
-fn dot_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
 /// A Graphviz picture of each interface's tree; leaf classes list the traffic they get.
 pub fn dot(ex: &Explained) -> String {
-    let mut out =
-        String::from("digraph tcc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n");
-    for (n, iface) in ex.plan_as_written.interfaces.iter().enumerate() {
-        let q = format!("i{n}");
-        let _ = writeln!(
-            out,
-            "  {q} [label=\"{} qdisc {:x}: htb\", shape=ellipse];",
-            dot_escape(&iface.name),
-            iface.handle
-        );
-        for k in 0..iface.classes.len() {
+    let style = DotStyle {
+        title: None,
+        node: "shape=box, fontname=\"monospace\"",
+        clusters: false,
+        ids: ("i", "i"),
+    };
+    dot_with(
+        &ex.plan_as_written,
+        &style,
+        |iface| format!("{} qdisc {:x}: htb", iface.name, iface.handle),
+        |_, iface, k| {
             let c = &iface.classes[k];
-            let mut lbl = format!(
-                "{}\\nrate {} ceil {}",
-                dot_escape(&label(iface, k)),
-                human_rate(c.rate),
-                human_rate(c.ceil)
-            );
+            let mut lines = vec![
+                label(iface, k),
+                format!("rate {} ceil {}", human_rate(c.rate), human_rate(c.ceil)),
+            ];
             for f in iface.filters.iter().filter(|f| f.class == k) {
-                let _ = write!(lbl, "\\n<- {}", dot_escape(&match_words(&f.m)));
+                lines.push(format!("<- {}", match_words(&f.m)));
             }
             if iface.default == Some(k) {
-                lbl.push_str("\\n<- everything else");
+                lines.push("<- everything else".into());
             }
-            let _ = writeln!(out, "  {q}_{k} [label=\"{lbl}\"];");
-            let parent = c.parent.map(|p| format!("{q}_{p}")).unwrap_or(q.clone());
-            let _ = writeln!(out, "  {parent} -> {q}_{k};");
-        }
-    }
-    out.push_str("}\n");
-    out
+            lines
+        },
+    )
 }

@@ -10,10 +10,34 @@
 //! every probe to the same class (or to none). Matches are conjunctions of interval tests, so
 //! two lists that differ decide some boundary probe differently in all cases the filters
 //! produce in practice.
+//!
+//! `equivalent` compares two whole plans this way (classes by id, defaults, then each family's
+//! filters), for `tcc explain --to shape`'s check that the import compiles back alike.
 
-use crate::plan::{Criterion, Family, Match, Test};
+use crate::plan::{Criterion, Family, Interface, Match, Plan, Test};
 use ipnet::IpNet;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A packet two filter lists decide differently: the class key each sends it to, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Differs<K> {
+    pub packet: Packet,
+    pub a: Option<K>,
+    pub b: Option<K>,
+}
+
+impl<K: std::fmt::Debug> std::fmt::Display for Differs<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} goes to {:?} in one and {:?} in the other",
+            self.packet, self.a, self.b
+        )
+    }
+}
+
+impl<K: std::fmt::Debug> std::error::Error for Differs<K> {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet {
@@ -263,15 +287,19 @@ pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
     a: &[(K, &Match)],
     b: &[(K, &Match)],
     fam: Family,
-) -> Result<(), String> {
+) -> Result<(), Differs<K>> {
     let all: Vec<&Match> = a.iter().chain(b).map(|(_, m)| *m).collect();
     let ia = crate::plan::matchrel::OverlapIndex::new(a.iter().map(|(_, m)| *m));
     let ib = crate::plan::matchrel::OverlapIndex::new(b.iter().map(|(_, m)| *m));
     let iall = crate::plan::matchrel::OverlapIndex::new(all.iter().copied());
-    let check = |p: &Packet| -> Result<(), String> {
+    let check = |p: &Packet| -> Result<(), Differs<K>> {
         let (x, y) = (first_match(a, &ia, p), first_match(b, &ib, p));
         if x != y {
-            return Err(format!("{p:?} goes to {x:?} in one and {y:?} in the other"));
+            return Err(Differs {
+                packet: p.clone(),
+                a: x,
+                b: y,
+            });
         }
         Ok(())
     };
@@ -292,6 +320,134 @@ pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
             for q in &probes {
                 check(q)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// A class as `equivalent` compares it: minor, parent's minor, rate, ceil, burst, cburst, prio,
+/// quantum, mtu.
+pub type ClassKey = (
+    u16,
+    Option<u16>,
+    u64,
+    u64,
+    Option<u64>,
+    Option<u64>,
+    Option<u32>,
+    Option<u64>,
+    Option<u64>,
+);
+
+/// The first difference `equivalent` finds between two plans.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Difference {
+    InterfaceCount(usize, usize),
+    Interface(String, String),
+    Classes {
+        interface: String,
+        a: Vec<ClassKey>,
+        b: Vec<ClassKey>,
+    },
+    Default {
+        interface: String,
+        a: Option<u16>,
+        b: Option<u16>,
+    },
+    Decisions {
+        interface: String,
+        family: Family,
+        differs: Differs<u16>,
+    },
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Difference::InterfaceCount(a, b) => write!(f, "{a} interfaces vs {b}"),
+            Difference::Interface(a, b) => write!(f, "interface {a} vs {b}"),
+            Difference::Classes { interface, a, b } => {
+                write!(f, "{interface}: classes differ:\n{a:?}\n{b:?}")
+            }
+            Difference::Default { interface, a, b } => {
+                write!(f, "{interface}: default {a:?} vs {b:?}")
+            }
+            Difference::Decisions {
+                interface,
+                family,
+                differs,
+            } => write!(f, "{interface} ({family:?}): {differs}"),
+        }
+    }
+}
+
+impl std::error::Error for Difference {}
+
+/// Whether two plans shape alike: same interfaces, the same classes by id (parent, rate, ceil,
+/// burst, cburst, prio, quantum, mtu), the same default, and per IP family filters that send
+/// every packet to the same class (`equiv::same_decisions`: the same traffic may be written as
+/// one multiport rule or seven u32 blocks). `Err` says the first difference.
+pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), Difference> {
+    if a.interfaces.len() != b.interfaces.len() {
+        return Err(Difference::InterfaceCount(
+            a.interfaces.len(),
+            b.interfaces.len(),
+        ));
+    }
+    for (x, y) in a.interfaces.iter().zip(&b.interfaces) {
+        if x.name != y.name || x.handle != y.handle || x.r2q != y.r2q {
+            return Err(Difference::Interface(x.name.clone(), y.name.clone()));
+        }
+        let key = |i: &Interface, k: usize| -> ClassKey {
+            let c = &i.classes[k];
+            (
+                c.minor,
+                c.parent.map(|p| i.classes[p].minor),
+                c.rate,
+                c.ceil,
+                c.burst,
+                c.cburst,
+                c.prio,
+                c.quantum,
+                c.mtu,
+            )
+        };
+        let mut cx: Vec<_> = (0..x.classes.len()).map(|k| key(x, k)).collect();
+        let mut cy: Vec<_> = (0..y.classes.len()).map(|k| key(y, k)).collect();
+        cx.sort();
+        cy.sort();
+        if cx != cy {
+            return Err(Difference::Classes {
+                interface: x.name.clone(),
+                a: cx,
+                b: cy,
+            });
+        }
+        let dx = x.default.map(|d| x.classes[d].minor);
+        let dy = y.default.map(|d| y.classes[d].minor);
+        if dx != dy {
+            return Err(Difference::Default {
+                interface: x.name.clone(),
+                a: dx,
+                b: dy,
+            });
+        }
+        for fam in [Family::V4, Family::V6] {
+            let proj = |i: &'_ Interface| -> Vec<(u16, Match)> {
+                i.filters
+                    .iter()
+                    .filter(|f| f.m.family() == fam || f.m.family() == Family::Any)
+                    .map(|f| (i.classes[f.class].minor, f.m.clone()))
+                    .collect()
+            };
+            let (px, py) = (proj(x), proj(y));
+            let rx: Vec<(u16, &Match)> = px.iter().map(|(k, m)| (*k, m)).collect();
+            let ry: Vec<(u16, &Match)> = py.iter().map(|(k, m)| (*k, m)).collect();
+            same_decisions(&rx, &ry, fam).map_err(|differs| Difference::Decisions {
+                interface: x.name.clone(),
+                family: fam,
+                differs,
+            })?;
         }
     }
     Ok(())

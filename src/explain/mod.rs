@@ -1,14 +1,18 @@
 //! `tcc explain`: read the shell scripts people already run (tc, iptables, nft), turn them into
 //! the same shaping plan the language lowers into, then explain, lint and import them.
 //!
-//! `shell` reads the script into the commands it runs; `tc`, `iptables` and `nft` read those
-//! commands; `lower` simulates them into a `plan::Plan` (and checks it with `sema::check`, so the
-//! codes are those of `tcc check`); `describe` explains the plan in words, JSON or DOT;
+//! `dialect::sh` reads the script into the commands it runs; `dialect::{tc,iptables,nft}` read
+//! those commands; `lower` simulates them (`sim`) into a `plan::Plan` (`build`, `merge`, `lint`) and
+//! checks it with `sema::check_plan`, so the codes are those of `tcc check`; `describe` explains the plan in words, JSON or DOT;
 //! `to_shape` writes it back as an idiomatic `.shape` file.
 
+mod build;
 pub mod describe;
 pub mod equiv;
+mod lint;
 pub mod lower;
+mod merge;
+mod sim;
 pub mod to_shape;
 
 pub use lower::Explained;

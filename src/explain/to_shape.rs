@@ -11,9 +11,10 @@
 //! - A run of sibling classes that differ only in one port that counts up, each with one match,
 //!   becomes a `for` loop.
 
+pub use super::equiv::{equivalent, ClassKey, Difference};
 use crate::plan::matchrel::disjoint;
 use crate::plan::units::format_rate;
-use crate::plan::{Criterion, Filter, Interface, Plan, PortRange, Test};
+use crate::plan::{Criterion, Filter, Interface, Plan, Test};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -70,58 +71,14 @@ fn name_text(n: &str) -> String {
     }
 }
 
-fn ports(ps: &[PortRange]) -> String {
-    ps.iter()
-        .map(|p| {
-            if p.lo == p.hi {
-                p.lo.to_string()
-            } else {
-                format!("{}..{}", p.lo, p.hi)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn net(n: &ipnet::IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
-    }
-}
-
+/// A criterion as the language writes it; with `port_var`, its single port is that loop
+/// variable instead.
 fn criterion(c: &Criterion, port_var: Option<&str>) -> String {
     let not = if c.negated { "!" } else { "" };
-    let list = |v: Vec<String>| {
-        if v.len() == 1 {
-            format!("{not}{}", v[0])
-        } else {
-            format!("{not}[{}]", v.join(", "))
-        }
-    };
-    match &c.test {
-        Test::Proto(6) => format!("{not}tcp"),
-        Test::Proto(17) => format!("{not}udp"),
-        Test::Proto(1) => format!("{not}icmp"),
-        Test::Proto(58) => format!("{not}icmpv6"),
-        Test::Proto(p) => format!("{not}proto {p}"),
-        Test::Src(n) => format!("src {}", list(n.iter().map(net).collect())),
-        Test::Dst(n) => format!("dst {}", list(n.iter().map(net).collect())),
-        Test::Sport(p) => match port_var {
-            Some(v) => format!("sport {not}${v}"),
-            None => format!("{not}sport {}", ports(p)),
-        },
-        Test::Dport(p) => match port_var {
-            Some(v) => format!("dport {not}${v}"),
-            None => format!("{not}dport {}", ports(p)),
-        },
-        Test::Dscp(d) => format!("dscp {not}{d}"),
-        Test::Mark { value, mask } => match mask {
-            Some(m) => format!("mark {not}{value:#x}/{m:#x}"),
-            None => format!("mark {not}{value:#x}"),
-        },
-        Test::Length { min, max } => format!("length {not}{min}..{max}"),
+    match (&c.test, port_var) {
+        (Test::Sport(_), Some(v)) => format!("sport {not}${v}"),
+        (Test::Dport(_), Some(v)) => format!("dport {not}${v}"),
+        _ => c.to_source(),
     }
 }
 
@@ -518,64 +475,4 @@ fn siblings(cx: &Ctx, list: &[usize], depth: usize, out: &mut String) {
         }
         at += 1;
     }
-}
-
-/// Whether two plans shape alike: same interfaces, the same classes by id (parent, rate, ceil,
-/// burst, cburst, prio, quantum, mtu), the same default, and per IP family filters that send
-/// every packet to the same class (`equiv::same_decisions`: the same traffic may be written as
-/// one multiport rule or seven u32 blocks). `Err` says the first difference.
-pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), String> {
-    if a.interfaces.len() != b.interfaces.len() {
-        return Err(format!(
-            "{} interfaces vs {}",
-            a.interfaces.len(),
-            b.interfaces.len()
-        ));
-    }
-    for (x, y) in a.interfaces.iter().zip(&b.interfaces) {
-        if x.name != y.name || x.handle != y.handle || x.r2q != y.r2q {
-            return Err(format!("interface {} vs {}", x.name, y.name));
-        }
-        let key = |i: &Interface, k: usize| {
-            let c = &i.classes[k];
-            (
-                c.minor,
-                c.parent.map(|p| i.classes[p].minor),
-                c.rate,
-                c.ceil,
-                c.burst,
-                c.cburst,
-                c.prio,
-                c.quantum,
-                c.mtu,
-            )
-        };
-        let mut cx: Vec<_> = (0..x.classes.len()).map(|k| key(x, k)).collect();
-        let mut cy: Vec<_> = (0..y.classes.len()).map(|k| key(y, k)).collect();
-        cx.sort();
-        cy.sort();
-        if cx != cy {
-            return Err(format!("{}: classes differ:\n{cx:?}\n{cy:?}", x.name));
-        }
-        let dx = x.default.map(|d| x.classes[d].minor);
-        let dy = y.default.map(|d| y.classes[d].minor);
-        if dx != dy {
-            return Err(format!("{}: default {dx:?} vs {dy:?}", x.name));
-        }
-        for fam in [crate::plan::Family::V4, crate::plan::Family::V6] {
-            let proj = |i: &'_ Interface| -> Vec<(u16, crate::plan::Match)> {
-                i.filters
-                    .iter()
-                    .filter(|f| f.m.family() == fam || f.m.family() == crate::plan::Family::Any)
-                    .map(|f| (i.classes[f.class].minor, f.m.clone()))
-                    .collect()
-            };
-            let (px, py) = (proj(x), proj(y));
-            let rx: Vec<(u16, &crate::plan::Match)> = px.iter().map(|(k, m)| (*k, m)).collect();
-            let ry: Vec<(u16, &crate::plan::Match)> = py.iter().map(|(k, m)| (*k, m)).collect();
-            super::equiv::same_decisions(&rx, &ry, fam)
-                .map_err(|e| format!("{} ({fam:?}): {e}", x.name))?;
-        }
-    }
-    Ok(())
 }

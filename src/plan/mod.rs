@@ -14,7 +14,7 @@
 pub mod matchrel;
 pub mod units;
 
-use crate::diagnostic::Span;
+use crate::diagnostic::{Diagnostic, Span};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -259,5 +259,93 @@ pub fn dscp_by_name(name: &str) -> Option<u8> {
                 None
             }
         }
+    }
+}
+
+/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars.
+/// (Also what keeps them safe in generated scripts.) The language (`sema`) and the script reader
+/// (`explain`) both call this, so a name is accepted by one exactly when by the other.
+pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
+    let problem = if name.is_empty() {
+        Some("it is empty".to_string())
+    } else if name.len() > 15 {
+        Some(format!(
+            "it is {} bytes long; Linux allows at most 15",
+            name.len()
+        ))
+    } else if name == "." || name == ".." {
+        Some("`.` and `..` are reserved".to_string())
+    } else {
+        name.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
+            .map(|c| format!("it contains {c:?}"))
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Diagnostic::new(crate::diagnostic::Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", shorten(&name.escape_debug().to_string())))
+            .label(p)
+            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
+    }
+}
+
+/// At most 40 characters of `s`, for quoting user text in a message.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+impl Criterion {
+    /// The criterion as the language writes it: `tcp`, `src [10.0.0.0/8, 2001:db8::1]`,
+    /// `!dport 80, 1024..2047`, `dscp !46`. The one place a plan's match becomes `.shape` text
+    /// (`tcc explain --to shape`, the labels of `tcc graph`).
+    pub fn to_source(&self) -> String {
+        let not = if self.negated { "!" } else { "" };
+        let net = |n: &IpNet| {
+            if n.prefix_len() == n.max_prefix_len() {
+                n.addr().to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        let list = |v: Vec<String>| {
+            if v.len() == 1 {
+                format!("{not}{}", v[0])
+            } else {
+                format!("{not}[{}]", v.join(", "))
+            }
+        };
+        let ports = |ps: &[PortRange]| {
+            ps.iter()
+                .map(PortRange::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &self.test {
+            Test::Proto(PROTO_TCP) => format!("{not}tcp"),
+            Test::Proto(PROTO_UDP) => format!("{not}udp"),
+            Test::Proto(PROTO_ICMP) => format!("{not}icmp"),
+            Test::Proto(PROTO_ICMPV6) => format!("{not}icmpv6"),
+            Test::Proto(p) => format!("{not}proto {p}"),
+            Test::Src(n) => format!("src {}", list(n.iter().map(net).collect())),
+            Test::Dst(n) => format!("dst {}", list(n.iter().map(net).collect())),
+            Test::Sport(p) => format!("{not}sport {}", ports(p)),
+            Test::Dport(p) => format!("{not}dport {}", ports(p)),
+            Test::Dscp(d) => format!("dscp {not}{d}"),
+            Test::Mark { value, mask } => match mask {
+                Some(m) => format!("mark {not}{value:#x}/{m:#x}"),
+                None => format!("mark {not}{value:#x}"),
+            },
+            Test::Length { min, max } => format!("length {not}{min}..{max}"),
+        }
+    }
+}
+
+impl Match {
+    /// The criteria as the language writes them, space-separated (empty for every packet).
+    pub fn to_source(&self) -> String {
+        let parts: Vec<String> = self.criteria.iter().map(Criterion::to_source).collect();
+        parts.join(" ")
     }
 }

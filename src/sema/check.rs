@@ -1,11 +1,9 @@
 //! Checks on a lowered plan: everything the kernel would silently accept but that does not do
 //! what the author meant (oversubscribed parents, ceil below rate, defaults that shape nothing,
-//! matches that can never fire...), and HTB's own limits (depth, prio, quantum).
-//!
-//! The only change made to the plan: a quantum is filled in where HTB would otherwise clamp one
-//! and complain, so emitters never compute one.
+//! matches that can never fire...), and HTB's own limits (depth, prio). The checks read the plan
+//! and never change it; filling in quantums is `normalise`'s.
 
-use super::lower::Facts;
+use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::plan::matchrel;
 use crate::plan::units::{format_rate, human_rate};
@@ -14,14 +12,11 @@ use std::collections::HashMap;
 
 /// HTB's limit on class nesting (`TC_HTB_MAXDEPTH`).
 pub const MAX_DEPTH: usize = 8;
-/// HTB warns and clamps when rate/r2q falls outside this range (bytes).
-pub const QUANTUM_MIN: u64 = 1000;
-pub const QUANTUM_MAX: u64 = 200_000;
 /// Class mtu the reference guide recommends for jumbo frames.
 pub const JUMBO_MTU: u64 = 18_000;
 
-pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
-    for (i, iface) in plan.interfaces.iter_mut().enumerate() {
+pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
+    for (i, iface) in plan.interfaces.iter().enumerate() {
         let default_span = facts.default_spans.get(i).copied().flatten();
         tree(
             iface,
@@ -32,7 +27,6 @@ pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
         defaults(iface, default_span, diags);
         filters(iface, diags);
         shadowed(iface, diags);
-        quantum(iface, diags);
         jumbo(iface, diags);
     }
     for (kind, name, span) in &facts.unused {
@@ -53,7 +47,7 @@ pub fn check(plan: &mut Plan, facts: &Facts, diags: &mut Diagnostics) {
     }
 }
 
-fn rate_span(iface: &Interface, i: usize) -> Span {
+pub(super) fn rate_span(iface: &Interface, i: usize) -> Span {
     let c = &iface.classes[i];
     c.spans.rate.unwrap_or(c.span)
 }
@@ -294,69 +288,6 @@ fn shadowed(iface: &Interface, diags: &mut Diagnostics) {
             );
         }
     }
-}
-
-/// Fill in a quantum where rate/r2q leaves HTB's range (the kernel would clamp it and complain
-/// over netlink only), and say so once per interface.
-fn quantum(iface: &mut Interface, diags: &mut Diagnostics) {
-    let r2q = iface.r2q.max(1) as u64;
-    let mut fixed: Vec<(usize, u64, u64)> = vec![];
-    for (i, c) in iface.classes.iter_mut().enumerate() {
-        if c.quantum.is_some() || c.rate == 0 {
-            continue;
-        }
-        let q = c.rate / 8 / r2q;
-        let set = if q < QUANTUM_MIN {
-            QUANTUM_MIN.max(c.mtu.unwrap_or(0))
-        } else if q > QUANTUM_MAX {
-            QUANTUM_MAX
-        } else {
-            continue;
-        };
-        c.quantum = Some(set);
-        fixed.push((i, q, set));
-    }
-    let Some(&(first, q, set)) = fixed.first() else {
-        return;
-    };
-    let c = &iface.classes[first];
-    let listed: Vec<String> = fixed
-        .iter()
-        .take(6)
-        .map(|&(i, _, set)| format!("`{}` {set}", iface.classes[i].name))
-        .collect();
-    let more = if fixed.len() > 6 {
-        format!(" and {} more", fixed.len() - 6)
-    } else {
-        String::new()
-    };
-    let mut d = Diagnostic::new(
-        Code::QuantumSet,
-        rate_span(iface, first),
-        format!(
-            "tcc sets `quantum` explicitly on {} class{} of `{}`",
-            fixed.len(),
-            if fixed.len() == 1 { "" } else { "es" },
-            iface.name
-        ),
-    )
-    .label(format!(
-        "rate {} / r2q {r2q} = {q} bytes, outside {QUANTUM_MIN}..{QUANTUM_MAX}; set to {set}",
-        format_rate(c.rate)
-    ));
-    let mut shown = vec![rate_span(iface, first)];
-    for &(i, _, _) in &fixed[1..] {
-        let s = rate_span(iface, i);
-        if shown.len() < 3 && !shown.contains(&s) {
-            shown.push(s);
-            d = d.secondary(s, "likewise");
-        }
-    }
-    diags.push(
-        d.note(format!("quantum set: {}{more}", listed.join(", ")))
-            .note("without it the kernel clamps the quantum and warns \"quantum of class ... is big\"")
-            .help("set `quantum` on a class, or `r2q` on the interface, to choose other values"),
-    );
 }
 
 fn jumbo(iface: &Interface, diags: &mut Diagnostics) {

@@ -3,11 +3,15 @@
 //!
 //! Errors are collected, not fatal: a class with a bad property is still created (with what
 //! could be evaluated) so that later checks can still speak about the rest of the file.
+//!
+//! Longer than 600 lines: one `Lowerer` walks the whole AST (definitions, interfaces, classes,
+//! matches) and its steps share its scopes and diagnostics; splitting it is left for later.
 
 use super::matches::{self, RuleTable};
 use super::value::{self, with_suggestion, Scopes, VKind, Val};
+use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use crate::plan::{Class, ClassSpans, Filter, Interface, Plan};
+use crate::plan::{check_ifname, Class, ClassSpans, Filter, Interface, Plan};
 use crate::syntax::ast::{self, Name, Stmt};
 use std::collections::HashMap;
 
@@ -28,17 +32,6 @@ pub struct Lowered {
     pub diags: Diagnostics,
     /// Extra facts for the checker that the plan does not keep.
     pub facts: Facts,
-}
-
-/// Facts about the source the checker needs beyond the plan.
-#[derive(Default)]
-pub struct Facts {
-    /// Per interface: the span of the `default` property, if any.
-    pub default_spans: Vec<Option<Span>>,
-    /// Per interface: whether the interface `rate` made a root class (its index is 0).
-    pub has_root: Vec<bool>,
-    /// Definitions never used: (kind, name, span).
-    pub unused: Vec<(&'static str, String, Span)>,
 }
 
 pub fn lower(file: &ast::File) -> Lowered {
@@ -760,15 +753,10 @@ impl<'a> Lowerer<'a> {
     fn rate(&mut self, v: &Val, reference: Option<u64>) -> Option<u64> {
         match value::rate(v, reference) {
             Ok(r) => {
-                if let Some(unit) = r.byte_unit {
-                    let bits = crate::plan::units::bit_spelling_of(&unit);
-                    self.diags.push(
-                        Diagnostic::new(Code::ByteUnits, v.span, format!("`{unit}` means BYTES per second"))
-                            .label(format!("this is {}", crate::plan::units::human_rate(r.bits)))
-                            .help(format!("if you meant bits, write `{bits}`; if you meant bytes, write `{}` to say so in bits", crate::plan::units::format_rate(r.bits))),
-                    );
+                if let Some(w) = r.byte_units_warning(v.span) {
+                    self.diags.push(w);
                 }
-                Some(r.bits)
+                Some(r.rate.0)
             }
             Err(d) => {
                 self.error(d);
@@ -831,39 +819,6 @@ fn prop_span(p: &ast::Property) -> Span {
 fn parse_hex_major(s: &str) -> Option<u16> {
     let major = s.strip_suffix(':').or_else(|| s.strip_suffix(":0"))?;
     u16::from_str_radix(major, 16).ok()
-}
-
-/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars.
-/// (Also what keeps them safe in generated scripts.)
-pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
-    let problem = if name.is_empty() {
-        Some("it is empty".to_string())
-    } else if name.len() > 15 {
-        Some(format!(
-            "it is {} bytes long; Linux allows at most 15",
-            name.len()
-        ))
-    } else if name == "." || name == ".." {
-        Some("`.` and `..` are reserved".to_string())
-    } else {
-        name.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
-            .map(|c| format!("it contains {c:?}"))
-    };
-    match problem {
-        None => Ok(()),
-        Some(p) => Err(Diagnostic::new(Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", shorten(&name.escape_debug().to_string())))
-            .label(p)
-            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
-    }
-}
-
-/// At most 40 characters of `s`, for quoting user text in a message.
-fn shorten(s: &str) -> String {
-    match s.char_indices().nth(40) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 /// Give every class a minor id. Explicit ids are kept; the root class made from the interface

@@ -2,7 +2,7 @@
 //! criterion needs (a rate, a size, ports, addresses...), each reporting its own diagnostic.
 
 use crate::diagnostic::{Code, Diagnostic, Span};
-use crate::plan::units;
+use crate::plan::units::{self, ParsedRate, Rate, Size, UnitError};
 use crate::plan::PortRange;
 use crate::syntax::ast::{Ident, StrPart, Value, ValueKind};
 use ipnet::IpNet;
@@ -277,29 +277,14 @@ pub fn bounded(v: &Val, lo: i64, hi: i64, what: &str, code: Code) -> Result<i64,
     Ok(n)
 }
 
-/// The largest rate accepted, bits per second (1000 tbit/s): beyond any link, and far from
-/// overflowing the kernel's 64-bit bytes-per-second rates.
-pub const MAX_RATE: u64 = 1_000_000_000_000_000;
-
-/// A rate as written: what it evaluates to given the reference for `%`, plus whether a byte
-/// unit was used (for the warning).
-pub struct RateVal {
-    pub bits: u64,
-    pub byte_unit: Option<String>,
-}
-
 /// A rate: a number with a rate unit, or a percentage of `reference` (the parent's rate).
-/// `reference` is `Err(())` when there is no parent rate to take a percentage of.
-pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
+/// `reference` is `None` when there is no parent rate to take a percentage of.
+pub fn rate(v: &Val, reference: Option<u64>) -> Result<ParsedRate, Diagnostic> {
     let VKind::Num { value, unit } = &v.kind else {
         return Err(wrong(v, "a rate such as `100mbit`"));
     };
     if *value < 0.0 {
-        return Err(Diagnostic::new(
-            Code::BadValue,
-            v.span,
-            "a rate cannot be negative",
-        ));
+        return Err(negative_rate(v.span));
     }
     if unit == "%" {
         let Some(r) = reference else {
@@ -319,13 +304,13 @@ pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
             )
             .label("at most 100%"));
         }
-        return Ok(RateVal {
-            bits: (r as f64 * value / 100.0).round() as u64,
+        return Ok(ParsedRate {
+            rate: Rate((r as f64 * value / 100.0).round() as u64),
             byte_unit: None,
         });
     }
-    if unit.is_empty() {
-        return Err(Diagnostic::new(
+    Rate::parse(*value, unit).map_err(|e| match e {
+        UnitError::MissingUnit => Diagnostic::new(
             Code::MissingUnit,
             v.span,
             format!("rate `{}` has no unit", fmt_num(*value)),
@@ -335,35 +320,30 @@ pub fn rate(v: &Val, reference: Option<u64>) -> Result<RateVal, Diagnostic> {
             "write the unit, e.g. `{}mbit` (megabits per second) or `{}kbit`",
             fmt_num(*value),
             fmt_num(*value)
-        )));
-    }
-    let Some(u) = units::rate_unit(unit) else {
-        let known = [
-            "bit", "kbit", "mbit", "gbit", "tbit", "kibit", "mibit", "gibit", "bps", "kbps",
-            "mbps", "gbps",
-        ];
-        let d = Diagnostic::new(
-            Code::UnknownUnit,
-            v.span,
-            format!("unknown rate unit `{unit}`"),
-        )
-        .label("not a rate unit");
-        let d = match closest(&unit.to_ascii_lowercase(), known.iter().copied()) {
-            Some(k) => d.help(format!("did you mean `{}{k}`?", fmt_num(*value))),
-            None => d.help("rate units are bit, kbit, mbit, gbit, tbit (x1000), kibit, mibit, gibit (x1024), and bps, kbps, mbps, gbps for BYTES per second"),
-        };
-        return Err(d);
-    };
-    let bits = value * u.bits as f64;
-    if bits > MAX_RATE as f64 {
-        return Err(Diagnostic::new(Code::BadValue, v.span, "rate too large")
-            .label("more than 1000 tbit/s")
-            .help("check the number and the unit"));
-    }
-    Ok(RateVal {
-        bits: bits.round() as u64,
-        byte_unit: u.bytes.then(|| unit.clone()),
+        )),
+        UnitError::UnknownUnit(_) => {
+            let known = [
+                "bit", "kbit", "mbit", "gbit", "tbit", "kibit", "mibit", "gibit", "bps", "kbps",
+                "mbps", "gbps",
+            ];
+            let d = Diagnostic::new(
+                Code::UnknownUnit,
+                v.span,
+                format!("unknown rate unit `{unit}`"),
+            )
+            .label("not a rate unit");
+            match closest(&unit.to_ascii_lowercase(), known.iter().copied()) {
+                Some(k) => d.help(format!("did you mean `{}{k}`?", fmt_num(*value))),
+                None => d.help("rate units are bit, kbit, mbit, gbit, tbit (x1000), kibit, mibit, gibit (x1024), and bps, kbps, mbps, gbps for BYTES per second"),
+            }
+        }
+        UnitError::TooLarge => units::rate_too_large(v.span),
+        UnitError::Negative | UnitError::NotANumber => negative_rate(v.span),
     })
+}
+
+fn negative_rate(span: Span) -> Diagnostic {
+    Diagnostic::new(Code::BadValue, span, "a rate cannot be negative")
 }
 
 /// A size in bytes: a bare number (bytes) or a number with a tc size unit.
@@ -371,12 +351,12 @@ pub fn size(v: &Val) -> Result<u64, Diagnostic> {
     let VKind::Num { value, unit } = &v.kind else {
         return Err(wrong(v, "a size such as `1500` or `15k`"));
     };
-    match units::size_unit(unit) {
-        Some(mult) if *value >= 0.0 => Ok((value * mult).round() as u64),
-        Some(_) => Err(Diagnostic::new(Code::BadValue, v.span, "a size cannot be negative")),
-        None => Err(Diagnostic::new(Code::UnknownUnit, v.span, format!("unknown size unit `{unit}`"))
+    match Size::parse(*value, unit) {
+        Ok(s) => Ok(s.0),
+        Err(UnitError::UnknownUnit(_)) => Err(Diagnostic::new(Code::UnknownUnit, v.span, format!("unknown size unit `{unit}`"))
             .label("not a size unit")
             .help("sizes are bytes (a bare number or `b`), `k`/`kb` (x1024), `m`/`mb`, `g`/`gb`, or `kbit`/`mbit`")),
+        Err(_) => Err(Diagnostic::new(Code::BadValue, v.span, "a size cannot be negative")),
     }
 }
 

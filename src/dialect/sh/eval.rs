@@ -1,0 +1,487 @@
+//! Symbolic evaluation of the shell reader's syntax tree: variables, positional parameters,
+//! `$(seq a b)`, `$((arithmetic))`, loops and the script's own functions, into the simple
+//! commands the script runs, each word with its span.
+
+use super::lex::{Lexer, Part, RawWord, Tok};
+use super::parse::Node;
+use super::{Command, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use std::collections::HashMap;
+
+pub(super) struct Eval {
+    pub(super) file: usize,
+    pub(super) vars: HashMap<String, String>,
+    pub(super) positional: Vec<String>,
+    pub(super) funcs: HashMap<String, Node>,
+    pub(super) out: Script,
+    pub(super) depth: usize,
+    /// After an unconditional `exit`.
+    pub(super) stopped: bool,
+    pub(super) reported_vars: Vec<String>,
+}
+
+impl Eval {
+    fn not_followed(&mut self, span: Span, msg: impl Into<String>) {
+        self.out.diags.push(
+            Diagnostic::new(Code::ScriptNotFollowed, span, msg)
+                .label("tcc cannot follow this; what it does is not in the explanation")
+                .help("if it matters for shaping, rewrite it with plain tc/iptables commands"),
+        );
+    }
+
+    pub(super) fn block(&mut self, nodes: &[Node], cond: bool) {
+        for n in nodes {
+            if self.stopped {
+                return;
+            }
+            self.node(n, cond);
+        }
+    }
+
+    fn node(&mut self, n: &Node, cond: bool) {
+        if self.out.commands.len() >= MAX_COMMANDS {
+            if !self.stopped {
+                self.stopped = true;
+                self.out.diags.push(Diagnostic::new(
+                    Code::ScriptNotFollowed,
+                    Span::new(self.file, 0, 0),
+                    format!("the script runs more than {MAX_COMMANDS} commands; reading stopped"),
+                ));
+            }
+            return;
+        }
+        match n {
+            Node::Simple {
+                words,
+                span,
+                comment,
+            } => self.simple(words, *span, comment.clone(), cond),
+            Node::AndOr(first, rest) => {
+                self.node(first, cond);
+                for (_, n) in rest {
+                    self.node(n, true);
+                }
+            }
+            Node::Pipeline(cmds) => {
+                for c in cmds {
+                    self.node(c, cond);
+                }
+            }
+            Node::If { arms, otherwise } => {
+                for (c, body) in arms {
+                    self.block(c, true);
+                    self.block(body, true);
+                }
+                if let Some(o) = otherwise {
+                    self.block(o, true);
+                }
+            }
+            Node::For { var, words, body } => {
+                let values: Vec<String> = match words {
+                    Some(ws) => ws
+                        .iter()
+                        .flat_map(|w| self.expand(w))
+                        .map(|w| w.text)
+                        .collect(),
+                    None => self.positional.clone(),
+                };
+                for v in values {
+                    if self.stopped {
+                        break;
+                    }
+                    self.vars.insert(var.clone(), v);
+                    self.block(body, cond);
+                }
+            }
+            Node::While { cond: c, body } => {
+                self.block(c, true);
+                self.block(body, true);
+            }
+            Node::Group(body) => self.block(body, cond),
+            Node::Func(name, body) => {
+                self.funcs.insert(name.clone(), (**body).clone());
+            }
+            Node::Unsupported(span, what) => {
+                self.not_followed(*span, format!("{what} is not followed"));
+            }
+        }
+    }
+
+    fn simple(&mut self, raw: &[RawWord], span: Span, comment: Option<String>, cond: bool) {
+        // Leading assignments.
+        let mut i = 0;
+        let mut assigns = Vec::new();
+        while i < raw.len() {
+            let Some(Part::Lit(first)) = raw[i].parts.first() else {
+                break;
+            };
+            let Some(eq) = first.find('=') else { break };
+            let name = &first[..eq];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                break;
+            }
+            let mut rest = raw[i].clone();
+            rest.parts[0] = Part::Lit(first[eq + 1..].to_string());
+            let value = self.expand_joined(&rest);
+            assigns.push((name.to_string(), value));
+            i += 1;
+        }
+        if i == raw.len() {
+            for (k, v) in assigns {
+                self.vars.insert(k, v);
+            }
+            return;
+        }
+        let mut words: Vec<Word> = Vec::new();
+        for w in &raw[i..] {
+            words.extend(self.expand(w));
+        }
+        let Some(name) = words.first().map(|w| w.text.clone()) else {
+            return;
+        };
+        let cmd_span = Span::new(self.file, raw[i].span.start, span.end);
+        match name.as_str() {
+            "set" => {
+                if words.iter().skip(1).any(|w| {
+                    w.text.starts_with('-') && !w.text.starts_with("--") && w.text.contains('e')
+                }) {
+                    self.out.set_e = true;
+                }
+                return;
+            }
+            "local" | "export" | "readonly" | "declare" | "typeset" => {
+                for w in &words[1..] {
+                    if let Some((k, v)) = w.text.split_once('=') {
+                        self.vars.insert(k.to_string(), v.to_string());
+                    }
+                }
+                return;
+            }
+            "shift" => {
+                let n = words
+                    .get(1)
+                    .and_then(|w| w.text.parse::<usize>().ok())
+                    .unwrap_or(1);
+                let n = n.min(self.positional.len());
+                self.positional.drain(..n);
+                return;
+            }
+            "exit" => {
+                if !cond && self.depth == 0 {
+                    self.stopped = true;
+                }
+                return;
+            }
+            "return" => return,
+            "." | "source" | "eval" | "exec" => {
+                self.not_followed(cmd_span, format!("`{name}` is not followed"));
+                return;
+            }
+            _ => {}
+        }
+        if let Some(body) = self.funcs.get(&name).cloned() {
+            if self.depth >= MAX_CALL_DEPTH {
+                self.not_followed(cmd_span, "functions call each other too deeply");
+                return;
+            }
+            let saved = std::mem::replace(
+                &mut self.positional,
+                words[1..].iter().map(|w| w.text.clone()).collect(),
+            );
+            self.depth += 1;
+            self.node(&body, cond);
+            self.depth -= 1;
+            self.positional = saved;
+            return;
+        }
+        self.out.commands.push(Command {
+            words,
+            span: cmd_span,
+            conditional: cond,
+            comment,
+        });
+    }
+
+    fn lookup(&mut self, name: &str, span: Span) -> Option<String> {
+        if let Ok(n) = name.parse::<usize>() {
+            if n == 0 {
+                return self.vars.get("0").cloned();
+            }
+            return self.positional.get(n - 1).cloned();
+        }
+        match name {
+            "@" | "*" => return Some(self.positional.join(" ")),
+            "#" => return Some(self.positional.len().to_string()),
+            "?" => return Some("0".into()),
+            _ => {}
+        }
+        let _ = span;
+        self.vars.get(name).cloned()
+    }
+
+    fn unset(&mut self, name: &str, span: Span) {
+        if !self.reported_vars.iter().any(|n| n == name) {
+            self.reported_vars.push(name.to_string());
+            let what = if name.parse::<usize>().is_ok() {
+                format!("positional parameter `${name}` is not given")
+            } else {
+                format!("variable `${name}` is never set in the script")
+            };
+            self.out.diags.push(
+                Diagnostic::new(Code::ScriptNotFollowed, span, what)
+                    .label("read as empty")
+                    .help("give the script's arguments after `--`: `tcc explain FILE -- ARGS...`"),
+            );
+        }
+    }
+
+    /// A word's expansion as one string (assignments: no field splitting).
+    fn expand_joined(&mut self, w: &RawWord) -> String {
+        let parts = w.parts.clone();
+        let mut fields = vec![String::new()];
+        self.parts(&parts, w.span, &mut fields, false);
+        fields.join(" ")
+    }
+
+    /// A word's fields after expansion and field splitting.
+    fn expand(&mut self, w: &RawWord) -> Vec<Word> {
+        let parts = w.parts.clone();
+        let mut fields = vec![String::new()];
+        let had_quotes = parts.iter().any(|p| {
+            matches!(
+                p,
+                Part::Quoted(_) | Part::Var { quoted: true, .. } | Part::Subst { quoted: true, .. }
+            )
+        });
+        self.parts(&parts, w.span, &mut fields, true);
+        fields
+            .into_iter()
+            .filter(|f| had_quotes || !f.is_empty())
+            .map(|text| Word { text, span: w.span })
+            .collect()
+    }
+
+    fn push_value(fields: &mut Vec<String>, v: &str, split: bool) {
+        if !split {
+            if let Some(last) = fields.last_mut() {
+                last.push_str(v);
+            }
+            return;
+        }
+        let starts_ws = v.starts_with(char::is_whitespace);
+        let ends_ws = v.ends_with(char::is_whitespace);
+        let pieces: Vec<&str> = v.split_whitespace().collect();
+        if pieces.is_empty() {
+            if !v.is_empty() {
+                fields.push(String::new());
+            }
+            return;
+        }
+        if starts_ws && fields.last().is_some_and(|f| !f.is_empty()) {
+            fields.push(String::new());
+        }
+        for (k, p) in pieces.iter().enumerate() {
+            if k > 0 {
+                fields.push(String::new());
+            }
+            if let Some(last) = fields.last_mut() {
+                last.push_str(p);
+            }
+        }
+        if ends_ws {
+            fields.push(String::new());
+        }
+    }
+
+    fn parts(&mut self, parts: &[Part], span: Span, fields: &mut Vec<String>, split: bool) {
+        for p in parts {
+            match p {
+                Part::Lit(s) | Part::Quoted(s) => {
+                    if let Some(last) = fields.last_mut() {
+                        last.push_str(s);
+                    }
+                }
+                Part::Var {
+                    name,
+                    default,
+                    quoted,
+                } => match self.lookup(name, span) {
+                    Some(v) if !(v.is_empty() && default.is_some()) => {
+                        if name == "@" && *quoted && split {
+                            for (k, a) in self.positional.clone().iter().enumerate() {
+                                if k > 0 {
+                                    fields.push(String::new());
+                                }
+                                if let Some(last) = fields.last_mut() {
+                                    last.push_str(a);
+                                }
+                            }
+                        } else {
+                            Self::push_value(fields, &v, split && !quoted)
+                        }
+                    }
+                    _ => match default {
+                        Some(d) => {
+                            let d = d.clone();
+                            self.parts(&d, span, fields, split && !quoted);
+                        }
+                        None => self.unset(name, span),
+                    },
+                },
+                Part::Subst { inner, quoted } => {
+                    let v = self.subst(inner, span);
+                    Self::push_value(fields, &v, split && !quoted);
+                }
+                Part::Arith(e) => {
+                    let v = match self.arith(e) {
+                        Some(v) => v.to_string(),
+                        None => {
+                            self.not_followed(span, format!("cannot evaluate `$(({e}))`"));
+                            String::new()
+                        }
+                    };
+                    Self::push_value(fields, &v, split);
+                }
+            }
+        }
+    }
+
+    /// Command substitution: only `seq` (and `echo`) are evaluated.
+    fn subst(&mut self, inner: &str, span: Span) -> String {
+        let mut sub = Lexer {
+            file: self.file,
+            src: inner.as_bytes(),
+            text: inner,
+            pos: 0,
+            diags: Diagnostics::default(),
+        };
+        let toks = sub.tokens();
+        let mut words = Vec::new();
+        for t in &toks {
+            match t {
+                Tok::Word(w) => {
+                    let w = RawWord {
+                        parts: w.parts.clone(),
+                        span,
+                    };
+                    words.extend(self.expand(&w).into_iter().map(|w| w.text));
+                }
+                _ => {
+                    self.not_followed(span, format!("cannot evaluate `$({inner})`"));
+                    return String::new();
+                }
+            }
+        }
+        let nums: Vec<i64> = words
+            .iter()
+            .skip(1)
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match words.first().map(String::as_str) {
+            Some("seq") if nums.len() == words.len() - 1 && (1..=3).contains(&nums.len()) => {
+                let (a, step, b) = match nums.as_slice() {
+                    [b] => (1, 1, *b),
+                    [a, b] => (*a, 1, *b),
+                    [a, s, b] => (*a, *s, *b),
+                    _ => (1, 1, 0),
+                };
+                if step == 0 || (b - a) / step > MAX_SEQ {
+                    self.not_followed(span, format!("`$({inner})` is too long a sequence"));
+                    return String::new();
+                }
+                let mut out = Vec::new();
+                let mut x = a;
+                while (step > 0 && x <= b) || (step < 0 && x >= b) {
+                    out.push(x.to_string());
+                    x += step;
+                }
+                out.join("\n")
+            }
+            Some("echo") => words[1..].join(" "),
+            _ => {
+                self.not_followed(span, format!("cannot evaluate `$({inner})`"));
+                String::new()
+            }
+        }
+    }
+
+    fn arith(&mut self, e: &str) -> Option<i64> {
+        let toks = arith_tokens(e)?;
+        let mut p = 0;
+        let v = self.arith_expr(&toks, &mut p, 0)?;
+        (p == toks.len()).then_some(v)
+    }
+
+    fn arith_expr(&mut self, t: &[String], p: &mut usize, min_prec: u8) -> Option<i64> {
+        let mut lhs = self.arith_atom(t, p)?;
+        while let Some(op) = t.get(*p) {
+            let prec = match op.as_str() {
+                "+" | "-" => 1,
+                "*" | "/" | "%" => 2,
+                _ => break,
+            };
+            if prec < min_prec {
+                break;
+            }
+            *p += 1;
+            let rhs = self.arith_expr(t, p, prec + 1)?;
+            lhs = match op.as_str() {
+                "+" => lhs.checked_add(rhs)?,
+                "-" => lhs.checked_sub(rhs)?,
+                "*" => lhs.checked_mul(rhs)?,
+                "/" => lhs.checked_div(rhs)?,
+                _ => lhs.checked_rem(rhs)?,
+            };
+        }
+        Some(lhs)
+    }
+
+    fn arith_atom(&mut self, t: &[String], p: &mut usize) -> Option<i64> {
+        let tok = t.get(*p)?.clone();
+        *p += 1;
+        match tok.as_str() {
+            "(" => {
+                let v = self.arith_expr(t, p, 0)?;
+                (t.get(*p)? == ")").then_some(())?;
+                *p += 1;
+                Some(v)
+            }
+            "-" => self.arith_atom(t, p)?.checked_neg(),
+            _ => {
+                if let Some(hex) = tok.strip_prefix("0x") {
+                    return i64::from_str_radix(hex, 16).ok();
+                }
+                if let Ok(v) = tok.parse() {
+                    return Some(v);
+                }
+                let name = tok.trim_start_matches('$');
+                let v = self.lookup(name, Span::default())?;
+                v.trim().parse().ok()
+            }
+        }
+    }
+}
+
+fn arith_tokens(e: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let b: Vec<char> = e.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if "+-*/%()".contains(c) {
+            out.push(c.to_string());
+            i += 1;
+        } else if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
+            let s = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == '$') {
+                i += 1;
+            }
+            out.push(b[s..i].iter().collect());
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}

@@ -1,0 +1,379 @@
+//! The shell reader's syntax tree: lists, `&&`/`||`, pipelines, `if`, `for`, `while`/`until`,
+//! groups, subshells and function definitions, from the tokens of `lex`.
+
+use super::lex::{RawWord, Tok};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+
+#[derive(Debug, Clone)]
+pub(super) enum Node {
+    Simple {
+        words: Vec<RawWord>,
+        span: Span,
+        comment: Option<String>,
+    },
+    /// `a && b || c`: the bool is true for `&&`.
+    AndOr(Box<Node>, Vec<(bool, Node)>),
+    Pipeline(Vec<Node>),
+    If {
+        arms: Vec<(Vec<Node>, Vec<Node>)>,
+        otherwise: Option<Vec<Node>>,
+    },
+    For {
+        var: String,
+        words: Option<Vec<RawWord>>,
+        body: Vec<Node>,
+    },
+    While {
+        cond: Vec<Node>,
+        body: Vec<Node>,
+    },
+    Group(Vec<Node>),
+    Func(String, Box<Node>),
+    Unsupported(Span, &'static str),
+}
+
+pub(super) struct Parser {
+    pub(super) toks: Vec<Tok>,
+    pub(super) pos: usize,
+    pub(super) file: usize,
+    pub(super) diags: Diagnostics,
+}
+
+const RESERVED: &[&str] = &[
+    "then", "elif", "else", "fi", "do", "done", "esac", "}", "in",
+];
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn peek_word(&self) -> Option<&str> {
+        match self.peek() {
+            Some(Tok::Word(w)) => w.literal(),
+            _ => None,
+        }
+    }
+
+    fn skip_newlines(&mut self) {
+        while matches!(
+            self.peek(),
+            Some(Tok::Newline(_)) | Some(Tok::Comment(_)) | Some(Tok::Op(";", _))
+        ) {
+            self.pos += 1;
+        }
+    }
+
+    fn here(&self) -> Span {
+        match self.toks.get(self.pos).or(self.toks.last()) {
+            Some(Tok::Word(w)) => w.span,
+            Some(Tok::Op(_, s)) | Some(Tok::Newline(s)) => *s,
+            _ => Span::new(self.file, 0, 0),
+        }
+    }
+
+    pub(super) fn program(&mut self) -> Vec<Node> {
+        let mut out = self.list(&[]);
+        while self.pos < self.toks.len() {
+            // A stray closer: report and go on after it.
+            let span = self.here();
+            self.diags.push(
+                Diagnostic::new(Code::ScriptNotFollowed, span, "unexpected word here")
+                    .label("no open block ends here"),
+            );
+            self.pos += 1;
+            out.extend(self.list(&[]));
+        }
+        out
+    }
+
+    /// Commands up to one of the `stop` words (not consumed).
+    fn list(&mut self, stop: &[&str]) -> Vec<Node> {
+        let mut out = Vec::new();
+        loop {
+            self.skip_newlines();
+            match self.peek() {
+                None => break,
+                Some(Tok::Word(w)) => {
+                    if let Some(l) = w.literal() {
+                        if stop.contains(&l) || (stop.is_empty() && RESERVED.contains(&l)) {
+                            break;
+                        }
+                    }
+                }
+                Some(Tok::Op(")", _)) if stop.contains(&")") => break,
+                Some(Tok::Op(";;", _)) => {
+                    self.pos += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let before = self.pos;
+            if let Some(n) = self.and_or() {
+                out.push(n);
+            }
+            if self.pos == before {
+                // Never loop without progress.
+                self.pos += 1;
+            }
+        }
+        out
+    }
+
+    fn and_or(&mut self) -> Option<Node> {
+        let first = self.pipeline()?;
+        let mut rest = Vec::new();
+        loop {
+            let and = match self.peek() {
+                Some(Tok::Op("&&", _)) => true,
+                Some(Tok::Op("||", _)) => false,
+                _ => break,
+            };
+            self.pos += 1;
+            while matches!(self.peek(), Some(Tok::Newline(_)) | Some(Tok::Comment(_))) {
+                self.pos += 1;
+            }
+            match self.pipeline() {
+                Some(n) => rest.push((and, n)),
+                None => break,
+            }
+        }
+        if matches!(self.peek(), Some(Tok::Op("&", _))) {
+            self.pos += 1;
+        }
+        // `tc class add ... || true  # web`: the line's comment is the first command's too.
+        let mut first = first;
+        if let (
+            Node::Simple {
+                comment: c @ None, ..
+            },
+            Some((
+                _,
+                Node::Simple {
+                    comment: Some(last),
+                    ..
+                },
+            )),
+        ) = (&mut first, rest.last())
+        {
+            *c = Some(last.clone());
+        }
+        Some(if rest.is_empty() {
+            first
+        } else {
+            Node::AndOr(Box::new(first), rest)
+        })
+    }
+
+    fn pipeline(&mut self) -> Option<Node> {
+        if self.peek_word() == Some("!") {
+            self.pos += 1;
+        }
+        let mut cmds = vec![self.command()?];
+        while matches!(self.peek(), Some(Tok::Op("|", _))) {
+            self.pos += 1;
+            self.skip_newlines();
+            if let Some(c) = self.command() {
+                cmds.push(c);
+            }
+        }
+        Some(if cmds.len() == 1 {
+            cmds.pop().unwrap_or(Node::Group(vec![]))
+        } else {
+            Node::Pipeline(cmds)
+        })
+    }
+
+    fn expect(&mut self, word: &str, open: Span) {
+        self.skip_newlines();
+        if self.peek_word() == Some(word) {
+            self.pos += 1;
+        } else {
+            let s = self.here();
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ScriptNotFollowed,
+                    s,
+                    format!("expected `{word}` here"),
+                )
+                .secondary(open, "to close this"),
+            );
+        }
+    }
+
+    fn command(&mut self) -> Option<Node> {
+        let start = self.here();
+        match self.peek() {
+            Some(Tok::Op("(", _)) => {
+                self.pos += 1;
+                let body = self.list(&[")"]);
+                if matches!(self.peek(), Some(Tok::Op(")", _))) {
+                    self.pos += 1;
+                }
+                self.redirects();
+                return Some(Node::Group(body));
+            }
+            Some(Tok::Word(_)) => {}
+            _ => return None,
+        }
+        match self.peek_word() {
+            Some("if") => {
+                self.pos += 1;
+                let mut arms = Vec::new();
+                let mut otherwise = None;
+                loop {
+                    let cond = self.list(&["then"]);
+                    self.expect("then", start);
+                    let body = self.list(&["elif", "else", "fi"]);
+                    arms.push((cond, body));
+                    match self.peek_word() {
+                        Some("elif") => self.pos += 1,
+                        Some("else") => {
+                            self.pos += 1;
+                            otherwise = Some(self.list(&["fi"]));
+                            self.expect("fi", start);
+                            break;
+                        }
+                        _ => {
+                            self.expect("fi", start);
+                            break;
+                        }
+                    }
+                }
+                self.redirects();
+                Some(Node::If { arms, otherwise })
+            }
+            Some("for") => {
+                self.pos += 1;
+                let var = self.peek_word().unwrap_or("").to_string();
+                self.pos += 1;
+                while matches!(self.peek(), Some(Tok::Newline(_))) {
+                    self.pos += 1;
+                }
+                let mut words = None;
+                if self.peek_word() == Some("in") {
+                    self.pos += 1;
+                    let mut ws = Vec::new();
+                    while let Some(Tok::Word(w)) = self.peek() {
+                        ws.push(w.clone());
+                        self.pos += 1;
+                    }
+                    words = Some(ws);
+                }
+                self.skip_newlines();
+                self.expect("do", start);
+                let body = self.list(&["done"]);
+                self.expect("done", start);
+                self.redirects();
+                Some(Node::For { var, words, body })
+            }
+            Some("while") | Some("until") => {
+                self.pos += 1;
+                let cond = self.list(&["do"]);
+                self.expect("do", start);
+                let body = self.list(&["done"]);
+                self.expect("done", start);
+                self.redirects();
+                Some(Node::While { cond, body })
+            }
+            Some("case") => {
+                // Skip to the matching esac.
+                let mut depth = 0;
+                while let Some(t) = self.peek() {
+                    if let Tok::Word(w) = t {
+                        match w.literal() {
+                            Some("case") => depth += 1,
+                            Some("esac") => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    self.pos += 1;
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.pos += 1;
+                }
+                Some(Node::Unsupported(start, "a `case` statement"))
+            }
+            Some("{") => {
+                self.pos += 1;
+                let body = self.list(&["}"]);
+                self.expect("}", start);
+                self.redirects();
+                Some(Node::Group(body))
+            }
+            Some("function") => {
+                self.pos += 1;
+                let name = self.peek_word().unwrap_or("").to_string();
+                self.pos += 1;
+                if matches!(self.peek(), Some(Tok::Op("(", _))) {
+                    self.pos += 2;
+                }
+                self.skip_newlines();
+                let body = self.command()?;
+                Some(Node::Func(name, Box::new(body)))
+            }
+            _ => {
+                // name() { ... }
+                if let (Some(Tok::Word(w)), Some(Tok::Op("(", _)), Some(Tok::Op(")", _))) = (
+                    self.toks.get(self.pos),
+                    self.toks.get(self.pos + 1),
+                    self.toks.get(self.pos + 2),
+                ) {
+                    let name = w.literal().unwrap_or("").to_string();
+                    self.pos += 3;
+                    self.skip_newlines();
+                    let body = self.command()?;
+                    return Some(Node::Func(name, Box::new(body)));
+                }
+                self.simple()
+            }
+        }
+    }
+
+    /// Skip redirections (`>/dev/null`, `2>&1`, `<file`).
+    fn redirects(&mut self) {
+        while let Some(Tok::Op(op, _)) = self.peek() {
+            match *op {
+                "2>&1" | "1>&2" | ">&2" => self.pos += 1,
+                ">" | ">>" | "<" | "2>" | "2>>" | "1>" | "&>" | "&>>" | ">|" | "<<" => {
+                    self.pos += 1;
+                    if matches!(self.peek(), Some(Tok::Word(_))) {
+                        self.pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn simple(&mut self) -> Option<Node> {
+        let mut words = Vec::new();
+        loop {
+            self.redirects();
+            match self.peek() {
+                Some(Tok::Word(w)) => {
+                    // A word ending in a digit right before `>` is an fd number; already split.
+                    words.push(w.clone());
+                    self.pos += 1;
+                }
+                _ => break,
+            }
+        }
+        let comment = match self.peek() {
+            Some(Tok::Comment(c)) => Some(c.clone()),
+            _ => None,
+        };
+        let span = match (words.first(), words.last()) {
+            (Some(a), Some(b)) => Span::new(self.file, a.span.start, b.span.end),
+            _ => return None,
+        };
+        Some(Node::Simple {
+            words,
+            span,
+            comment,
+        })
+    }
+}
