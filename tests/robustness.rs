@@ -136,3 +136,43 @@ fn huge_and_nested_loops_are_bounded() {
         codes(&src)
     );
 }
+
+#[test]
+fn template_and_rule_chains_are_bounded() {
+    let mut chain = String::from("template t0 { rate 1mbit }\n");
+    let mut rules = String::from("rule r0 { tcp dport 80 }\n");
+    for i in 1..100_000 {
+        chain.push_str(&format!("template t{i} : t{} {{ }}\n", i - 1));
+        rules.push_str(&format!("rule r{i} : r{} {{ }}\n", i - 1));
+    }
+    chain.push_str(&format!("{IFACE}class c : t99999 {{ }} }}\n"));
+    rules.push_str(&format!(
+        "{IFACE}default c\nclass c {{ rate 1mbit; match r99999 }} }}\n"
+    ));
+    assert!(codes(&chain).contains(&Code::LoopTooLarge));
+    assert!(codes(&rules).contains(&Code::LoopTooLarge));
+    // Diamonds double per level: 2^40 expansions unless the reference budget stops them.
+    let mut diamond = String::from("template t0 { rate 1mbit }\nrule r0 { tcp dport 80 }\n");
+    for i in 1..40 {
+        diamond.push_str(&format!("template t{i} : t{0}, t{0} {{ }}\n", i - 1));
+        diamond.push_str(&format!("rule r{i} : r{0}, r{0} {{ }}\n", i - 1));
+    }
+    diamond.push_str(&format!(
+        "{IFACE}default c\nclass c : t39 {{ match r39 }} }}\n"
+    ));
+    let c = codes(&diamond);
+    assert_eq!(
+        c.iter().filter(|c| **c == Code::LoopTooLarge).count(),
+        2,
+        "{c:?}"
+    );
+    // Ordinary chains are untouched by the bounds.
+    let ok = format!(
+        "template a {{ rate 1mbit }}\ntemplate b : a {{ }}\nrule x {{ tcp }}\nrule y : x {{ dport 22 }}\n{IFACE}default c\nclass c : b {{ match y }} }}\n"
+    );
+    assert!(
+        !codes(&ok).contains(&Code::LoopTooLarge),
+        "{:?}",
+        codes(&ok)
+    );
+}

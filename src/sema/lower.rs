@@ -43,6 +43,7 @@ pub fn lower(file: &ast::File) -> Lowered {
         rules: RuleTable::default(),
         expanded: 0,
         expansion_reported: false,
+        templates_expanded: 0,
     };
     let mut plan = Plan::default();
     let mut facts = Facts::default();
@@ -127,6 +128,8 @@ struct Lowerer<'a> {
     /// Loop iterations expanded so far, against `MAX_EXPANSION`.
     expanded: u64,
     expansion_reported: bool,
+    /// Template references expanded for the current class, against `matches::MAX_REFERENCES`.
+    templates_expanded: usize,
 }
 
 /// The interface being built.
@@ -429,6 +432,7 @@ impl<'a> Lowerer<'a> {
             matches: vec![],
         };
         let errors_before = self.diags.count(crate::diagnostic::Severity::Error);
+        self.templates_expanded = 0;
         for t in &def.templates {
             self.expand_template(t, &mut props, &mut vec![]);
         }
@@ -575,6 +579,16 @@ impl<'a> Lowerer<'a> {
             let d = with_suggestion(d, &name, known.into_iter(), "");
             return self.error(d);
         };
+        // usize::MAX: this class was already refused; unwind without more reports.
+        if self.templates_expanded == usize::MAX {
+            return;
+        }
+        self.templates_expanded += 1;
+        if stack.len() >= matches::MAX_CHAIN || self.templates_expanded > matches::MAX_REFERENCES {
+            self.error(matches::too_deep("template", &name, t.span, stack));
+            self.templates_expanded = usize::MAX;
+            return;
+        }
         if stack.contains(&name) {
             return self.error(
                 Diagnostic::new(

@@ -15,6 +15,30 @@ pub struct RuleTable<'a> {
     defs: HashMap<String, &'a ast::RuleDef>,
     used: HashMap<String, bool>,
     order: Vec<String>,
+    /// Rule references expanded for the current match line, against `MAX_REFERENCES`.
+    expanded: usize,
+}
+
+/// How deep rules (and templates) may refer to one another. Real configurations use two or
+/// three levels; the bound keeps expansion off the stack's limit whatever the input.
+pub const MAX_CHAIN: usize = 64;
+/// How many rule (or template) references one match line (or class) may expand in all: the
+/// bound on diamonds (`rule b { match a a }`, `rule c { match b b }`, ...) that double per level.
+pub const MAX_REFERENCES: usize = 10_000;
+
+/// The E0114 refusal of a chain or expansion past the bounds above.
+pub fn too_deep(kind: &str, name: &str, span: Span, chain: &[String]) -> Diagnostic {
+    let first = chain.first().map(String::as_str).unwrap_or(name);
+    Diagnostic::new(
+        Code::LoopTooLarge,
+        span,
+        format!("{kind} `{name}` expands past {MAX_CHAIN} levels or {MAX_REFERENCES} references"),
+    )
+    .label("expanding this goes too far")
+    .note(format!("the expansion started at `{first}`"))
+    .help(format!(
+        "flatten the {kind}s: each level should add something of its own"
+    ))
 }
 
 impl<'a> RuleTable<'a> {
@@ -53,6 +77,7 @@ pub fn lower_match(
 ) -> (Option<Match>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut out: Vec<Keyed> = vec![];
+    rules.expanded = 0;
     for c in &m.criteria {
         expand(c, scopes, rules, &mut out, &mut diags, &mut vec![], false);
     }
@@ -96,6 +121,16 @@ fn expand(
                 diags.push(with_suggestion(d, &rname, known.into_iter(), ""));
                 return;
             };
+            // usize::MAX: this line was already refused; unwind without more reports.
+            if rules.expanded == usize::MAX {
+                return;
+            }
+            rules.expanded += 1;
+            if stack.len() >= MAX_CHAIN || rules.expanded > MAX_REFERENCES {
+                diags.push(too_deep("rule", &rname, name.span, stack));
+                rules.expanded = usize::MAX;
+                return;
+            }
             if stack.contains(&rname) {
                 diags.push(
                     Diagnostic::new(
