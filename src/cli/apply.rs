@@ -246,9 +246,9 @@ fn nft_change(iface: &crate::plan::Interface, u32: bool) -> Result<Option<(Strin
     };
     let current = match nft::current_marker(&iface.name) {
         Ok(c) => c,
-        Err(e) if u32 && e.starts_with("cannot run nft") => None,
+        Err(nft::NftError::Spawn(_)) if u32 => None,
         // `tcc plan` without privileges: nftables cannot be read, so it cannot be compared.
-        Err(e) if e.contains("Operation not permitted") => {
+        Err(nft::NftError::NotPermitted(_)) => {
             return Ok(Some((
                 nft::script(iface),
                 step(
@@ -257,13 +257,13 @@ fn nft_change(iface: &crate::plan::Interface, u32: bool) -> Result<Option<(Strin
                 ),
             )))
         }
-        Err(e) if e.starts_with("cannot run nft") => {
+        Err(e @ nft::NftError::Spawn(_)) => {
             return Err(format!(
                 "{e}: the default classifier needs the `nft` program (package nftables); \
                  `--classifier u32` needs no program"
             ))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.to_string()),
     };
     Ok(match (u32, current) {
         (true, None) => None,
