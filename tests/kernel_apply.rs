@@ -355,7 +355,13 @@ fn refusal_part_way_restores_the_snapshot() {
         // Second try: a u32 node whose handle names a hash table that is not its own. The
         // kernel explains this one in its extended ack.
         steps.remove(3);
-        let f = U32::parse("match ip dst 10.1.2.3/32", 0x10012).unwrap();
+        use tcc::dialect::u32::{Dir, Ip, Sel, Selector};
+        let dst = Sel::Addr {
+            ip: Ip::V4,
+            dir: Dir::Dst,
+            net: "10.1.2.3/32".parse().unwrap(),
+        };
+        let f = U32::new(&Selector(vec![dst]), 0x10012).unwrap();
         let n = steps.len() - 1;
         steps.insert(
             n,
