@@ -474,6 +474,59 @@ mod tests {
         assert_eq!(w.defcls, 0x13);
     }
 
+    /// apply sends what the scripts print: the same priorities, protocols and classes, and
+    /// keys equal to those tc packs from the printed selectors.
+    #[test]
+    fn groups_are_what_the_scripts_print() {
+        use crate::dialect::tc::print::{u32_filters, Line};
+        use crate::dialect::u32::{Sel, Selector};
+        let src = "interface eth1 {\n rate 100mbit\n default c\n\
+             class a { classid 1:10; rate 10mbit; match udp dport 53, 1024..2047 }\n\
+             class b { classid 1:11; rate 10mbit; match tcp dst 10.0.0.1 dscp EF }\n\
+             class v6 { classid 1:12; rate 10mbit; match dst 2001:db8::/33 length 0..127 }\n\
+             class c { classid 1:13; rate 10mbit; match src 10.1.0.0/16 }\n}\n";
+        let (plan, diags) = crate::analyze(0, src);
+        assert!(!diags.has_errors(), "{:?}", diags.items);
+        let iface = &plan.interfaces[0];
+        let mut printed: Vec<(u16, u16, U32)> = u32_filters(iface, false)
+            .iter()
+            .filter_map(|l| match l {
+                Line::Cmd(c) => Some(c.clone()),
+                _ => None,
+            })
+            .map(|c| {
+                let w: Vec<&str> = c.split_whitespace().collect();
+                let after = |k: &str| w[w.iter().position(|x| *x == k).unwrap() + 1];
+                let proto = if after("protocol") == "ipv6" {
+                    ETH_P_IPV6
+                } else {
+                    ETH_P_IP
+                };
+                let (mut sels, mut i) =
+                    (Vec::new(), w.iter().position(|x| *x == "u32").unwrap() + 1);
+                while w[i] == "match" {
+                    let (s, n) = Sel::parse(&w[i..]).unwrap();
+                    sels.push(s);
+                    i += n;
+                }
+                let classid = crate::dialect::tc_handle(after("flowid")).unwrap();
+                let classid = tc_handle(classid.0, classid.1);
+                let f = U32::new(&Selector(sels), classid).unwrap();
+                (after("prio").parse().unwrap(), proto, f)
+            })
+            .collect();
+        let sent: Vec<(u16, u16, U32)> = Desired::from_plan(iface, true)
+            .unwrap()
+            .groups
+            .iter()
+            .flat_map(|g| g.filters.iter().map(|f| (g.prio, g.proto, f.clone())))
+            .collect();
+        // The order within a priority is the same; apply sends one priority after another.
+        printed.sort_by_key(|p| p.0);
+        assert_eq!(printed, sent);
+        assert!(sent.len() > 6);
+    }
+
     #[test]
     fn long_runs_are_split_at_the_node_limit() {
         let mut src =
