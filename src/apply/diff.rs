@@ -11,7 +11,8 @@
 use super::encode::*;
 use super::live::{parse_htb_class, parse_htb_qdisc, parse_u32, Live};
 use super::nl::Msg;
-use crate::dialect::u32::{families, protocol_of, selectors};
+use crate::dialect::u32::layout::{layout, Part};
+use crate::dialect::u32::{protocol_of, KeyError};
 use crate::plan::units::{format_rate, format_size};
 use crate::plan::{Family, Interface};
 use std::collections::{BTreeMap, HashMap};
@@ -35,9 +36,6 @@ pub struct DGroup {
     pub label: String,
 }
 
-/// The most u32 nodes tcc puts under one priority (a u32 hash table holds 2048).
-pub const NODES_PER_PRIO: usize = 2000;
-
 /// The tree a plan asks for on one interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
@@ -50,10 +48,10 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// Lower a checked interface. Errors when a filter cannot be written as u32 selectors
-    /// (the CLI runs `emit::u32_expressible` first, so this is a safety net).
+    /// Lower a checked interface. Errors when a filter's selectors have no u32 keys (the
+    /// CLI runs `emit::u32_expressible` first, so this is a safety net).
     /// Without `u32` the plan's filters are left to nftables (`nft.rs`): no tc filters.
-    pub fn from_plan(iface: &Interface, u32: bool) -> Result<Desired, String> {
+    pub fn from_plan(iface: &Interface, u32: bool) -> Result<Desired, KeyError> {
         let major = iface.handle;
         let leaves = iface.leaves();
         let classes = iface
@@ -82,50 +80,52 @@ impl Desired {
                 leaf: leaves[i],
             })
             .collect();
-        // u32 instances: consecutive filters of one protocol share a priority (its nodes are
-        // tried in the order they were added, so first match still wins), up to
-        // `NODES_PER_PRIO` nodes. One priority per filter, as the sh backend writes them,
-        // runs out of u32 hash table ids (2046 per qdisc) above ~2000 filters.
+        // u32 instances, placed as the scripts place them (`dialect::u32::layout`, linear:
+        // consecutive filters of a protocol share a priority, IPv4 odd, IPv6 even, up to
+        // `MAX_NODES` nodes each). One priority per filter runs out of u32 hash table ids
+        // (2046 per qdisc) above ~2000 filters.
         let mut groups: Vec<DGroup> = Vec::new();
-        let mut first = 0;
-        for (i, f) in iface.filters.iter().enumerate().filter(|_| u32) {
-            let classid = tc_handle(major, iface.classes[f.class].minor);
-            for fam in families(&f.m) {
-                let sels = selectors(&f.m, fam);
-                if sels.is_empty() {
-                    continue;
-                }
-                let proto = if fam == Family::V6 {
-                    ETH_P_IPV6
-                } else {
-                    ETH_P_IP
-                };
-                let filters = sels
-                    .iter()
-                    .map(|s| U32::parse(s, classid))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let fits = groups.last().is_some_and(|g| {
-                    g.proto == proto && g.filters.len() + filters.len() <= NODES_PER_PRIO
-                });
-                if !fits {
-                    first = i + 1;
+        // Per group: the first and last plan filter it holds, for its label.
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let parts = if u32 {
+            layout(iface, false)
+        } else {
+            Vec::new()
+        };
+        for part in parts {
+            let Part::Node(n) = part else { continue };
+            let classid = tc_handle(major, iface.classes[iface.filters[n.filter].class].minor);
+            let proto = if n.fam == Family::V6 {
+                ETH_P_IPV6
+            } else {
+                ETH_P_IP
+            };
+            let f = U32::new(&n.sel, classid)?;
+            let prio = n.prio as u16;
+            let k = match groups.iter().position(|g| g.prio == prio) {
+                Some(k) => k,
+                None => {
                     groups.push(DGroup {
-                        prio: groups.len() as u16 + 1,
+                        prio,
                         proto,
                         filters: vec![],
-                        label: String::new(),
+                        label: protocol_of(n.fam).0.to_string(),
                     });
+                    spans.push((n.filter, n.filter));
+                    groups.len() - 1
                 }
-                let g = groups.last_mut().unwrap();
-                g.filters.extend(filters);
-                let fam = protocol_of(fam).0;
-                g.label = if first == i + 1 {
-                    format!("filter {first} ({fam})")
-                } else {
-                    format!("filters {first}..{} ({fam})", i + 1)
-                };
-            }
+            };
+            groups[k].filters.push(f);
+            spans[k].1 = n.filter;
         }
+        for (g, (first, last)) in groups.iter_mut().zip(spans) {
+            g.label = if first == last {
+                format!("filter {} ({})", first + 1, g.label)
+            } else {
+                format!("filters {}..{} ({})", first + 1, last + 1, g.label)
+            };
+        }
+        groups.sort_by_key(|g| g.prio);
         Ok(Desired {
             name: iface.name.clone(),
             major,
@@ -455,24 +455,76 @@ mod tests {
              class v6 { classid 1:12; rate 10mbit; match dst 2001:db8::1 }\n\
              class c { classid 1:13; rate 10mbit; match src 10.1.0.0/16 }\n}\n",
         );
-        // `udp dport 53` is for both families: an ip and an ipv6 node.
-        let layout: Vec<(u16, u16, usize)> = w
+        // `udp dport 53` is for both families: an ip and an ipv6 node. As in the scripts,
+        // IPv4 filters share priority 1 and IPv6 ones priority 2 (a filter of one protocol
+        // never sees the other's packets, so only the order within a protocol matters).
+        let layout: Vec<(u16, u16, usize, &str)> = w
             .groups
             .iter()
-            .map(|g| (g.prio, g.proto, g.filters.len()))
+            .map(|g| (g.prio, g.proto, g.filters.len(), g.label.as_str()))
             .collect();
         assert_eq!(
             layout,
             [
-                (1, ETH_P_IP, 1),
-                (2, ETH_P_IPV6, 1),
-                (3, ETH_P_IP, 1),
-                (4, ETH_P_IPV6, 1),
-                (5, ETH_P_IP, 1)
+                (1, ETH_P_IP, 3, "filters 1..4 (ip)"),
+                (2, ETH_P_IPV6, 2, "filters 1..3 (ipv6)"),
             ]
         );
         assert_eq!(w.classes.len(), 5, "the interface rate makes a root class");
         assert_eq!(w.defcls, 0x13);
+    }
+
+    /// apply sends what the scripts print: the same priorities, protocols and classes, and
+    /// keys equal to those tc packs from the printed selectors.
+    #[test]
+    fn groups_are_what_the_scripts_print() {
+        use crate::dialect::tc::print::{u32_filters, Line};
+        use crate::dialect::u32::{Sel, Selector};
+        let src = "interface eth1 {\n rate 100mbit\n default c\n\
+             class a { classid 1:10; rate 10mbit; match udp dport 53, 1024..2047 }\n\
+             class b { classid 1:11; rate 10mbit; match tcp dst 10.0.0.1 dscp EF }\n\
+             class v6 { classid 1:12; rate 10mbit; match dst 2001:db8::/33 length 0..127 }\n\
+             class c { classid 1:13; rate 10mbit; match src 10.1.0.0/16 }\n}\n";
+        let (plan, diags) = crate::analyze(0, src);
+        assert!(!diags.has_errors(), "{:?}", diags.items);
+        let iface = &plan.interfaces[0];
+        let mut printed: Vec<(u16, u16, U32)> = u32_filters(iface, false)
+            .iter()
+            .filter_map(|l| match l {
+                Line::Cmd(c) => Some(c.clone()),
+                _ => None,
+            })
+            .map(|c| {
+                let w: Vec<&str> = c.split_whitespace().collect();
+                let after = |k: &str| w[w.iter().position(|x| *x == k).unwrap() + 1];
+                let proto = if after("protocol") == "ipv6" {
+                    ETH_P_IPV6
+                } else {
+                    ETH_P_IP
+                };
+                let (mut sels, mut i) =
+                    (Vec::new(), w.iter().position(|x| *x == "u32").unwrap() + 1);
+                while w[i] == "match" {
+                    let (s, n) = Sel::parse(&w[i..]).unwrap();
+                    sels.push(s);
+                    i += n;
+                }
+                let classid = crate::dialect::tc_handle(after("flowid")).unwrap();
+                let classid = tc_handle(classid.0, classid.1);
+                let f = U32::new(&Selector(sels), classid).unwrap();
+                (after("prio").parse().unwrap(), proto, f)
+            })
+            .collect();
+        let sent: Vec<(u16, u16, U32)> = Desired::from_plan(iface, true)
+            .unwrap()
+            .groups
+            .iter()
+            .flat_map(|g| g.filters.iter().map(|f| (g.prio, g.proto, f.clone())))
+            .collect();
+        // The order within a priority is the same; apply sends one priority after another.
+        printed.sort_by_key(|p| p.0);
+        assert_eq!(printed, sent);
+        assert!(sent.len() > 6);
     }
 
     #[test]
@@ -488,8 +540,8 @@ mod tests {
         }
         src.push_str("}\n");
         let w = want(&src);
-        let sizes: Vec<usize> = w.groups.iter().map(|g| g.filters.len()).collect();
-        assert_eq!(sizes, [2000, 2000, 500]);
+        let sizes: Vec<(u16, usize)> = w.groups.iter().map(|g| (g.prio, g.filters.len())).collect();
+        assert_eq!(sizes, [(1, 2000), (3, 2000), (5, 500)]);
         assert_eq!(w.groups[2].label, "filters 4001..4500 (ip)");
     }
 }

@@ -4,6 +4,7 @@
 //! the bytes with what `tc` sent for the same commands (`tests/fixtures/netlink/`).
 
 use super::nl::*;
+use crate::dialect::u32::{KeyError, Selector};
 
 pub const TC_H_ROOT: u32 = 0xffff_ffff;
 pub const ETH_P_IP: u16 = 0x0800;
@@ -249,179 +250,24 @@ pub struct U32 {
 }
 
 impl U32 {
-    /// Parse a selector list as written by `dialect::u32::selectors` (`match ip src 1.2.3.4/32
-    /// match ip dport 80 0xffff ...`), packing keys exactly as f_u32.c does.
-    pub fn parse(sel: &str, classid: u32) -> Result<U32, String> {
-        let t: Vec<&str> = sel.split_whitespace().collect();
-        let mut u = U32 {
-            keys: vec![],
-            mark: None,
+    /// The filter for `sel` (from `dialect::u32::selectors`) sending to `classid`: its keys,
+    /// packed as f_u32.c packs them (`Selector::keys`), in network byte order.
+    pub fn new(sel: &Selector, classid: u32) -> Result<U32, KeyError> {
+        let keys = sel
+            .keys()?
+            .into_iter()
+            .map(|k| Key {
+                mask: k.mask.to_be(),
+                val: k.value.to_be(),
+                off: k.off,
+                offmask: 0,
+            })
+            .collect();
+        Ok(U32 {
+            keys,
+            mark: sel.mark(),
             classid,
-        };
-        let mut i = 0;
-        let num = |s: &str, radix: u32| -> Result<u32, String> {
-            let (s, r) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-                Some(h) => (h, 16),
-                None => (s, radix),
-            };
-            u32::from_str_radix(s, r).map_err(|_| format!("bad number `{s}` in u32 selector"))
-        };
-        while i < t.len() {
-            if t[i] != "match" {
-                return Err(format!("unexpected `{}` in u32 selector", t[i]));
-            }
-            let what = (t.get(i + 1).copied(), t.get(i + 2).copied());
-            let arg = |k: usize| {
-                t.get(i + k)
-                    .copied()
-                    .ok_or_else(|| "u32 selector ends early".to_string())
-            };
-            // (value, mask, offset, width) of a numeric key; `at` may follow.
-            let mut numeric =
-                |off: i32, width: u8, vradix: u32, skip: usize| -> Result<usize, String> {
-                    let v = num(arg(skip)?, vradix)?;
-                    let m = num(arg(skip + 1)?, 16)?;
-                    let mut used = skip + 2;
-                    let mut off = off;
-                    if t.get(i + used) == Some(&"at") {
-                        off = arg(used + 1)?
-                            .parse()
-                            .map_err(|_| "bad offset".to_string())?;
-                        used += 2;
-                    }
-                    u.pack_width(v, m, off, width)?;
-                    Ok(used)
-                };
-            let used = match what {
-                (Some("ip"), Some("src")) => u.ip_addr(arg(3)?, 12)?,
-                (Some("ip"), Some("dst")) => u.ip_addr(arg(3)?, 16)?,
-                (Some("ip"), Some("protocol")) => numeric(9, 8, 10, 3)?,
-                (Some("ip"), Some("tos")) => numeric(1, 8, 10, 3)?,
-                (Some("ip"), Some("sport")) => numeric(20, 16, 10, 3)?,
-                (Some("ip"), Some("dport")) => numeric(22, 16, 10, 3)?,
-                (Some("ip6"), Some("src")) => u.ip6_addr(arg(3)?, 8)?,
-                (Some("ip6"), Some("dst")) => u.ip6_addr(arg(3)?, 24)?,
-                (Some("ip6"), Some("protocol")) => numeric(6, 8, 10, 3)?,
-                (Some("ip6"), Some("sport")) => numeric(40, 16, 10, 3)?,
-                (Some("ip6"), Some("dport")) => numeric(42, 16, 10, 3)?,
-                (Some("ip6"), Some("priority")) => {
-                    let v = num(arg(3)?, 10)?;
-                    let m = num(arg(4)?, 16)?;
-                    if v > 0xff || m > 0xff {
-                        return Err("ip6 priority out of range".into());
-                    }
-                    u.pack((v << 20).to_be(), (m << 20).to_be(), 0)?;
-                    5
-                }
-                (Some("u8"), _) => numeric(0, 8, 10, 2)?,
-                (Some("u16"), _) => numeric(0, 16, 10, 2)?,
-                (Some("u32"), _) => numeric(0, 32, 10, 2)?,
-                (Some("mark"), _) => {
-                    let v = num(arg(2)?, 10)?;
-                    let m = num(arg(3)?, 10)?;
-                    u.mark = Some((v, m));
-                    4
-                }
-                _ => {
-                    return Err(format!(
-                        "unsupported u32 selector near `{}`",
-                        t[i..].join(" ")
-                    ))
-                }
-            };
-            i += used;
-        }
-        Ok(u)
-    }
-
-    /// `pack_key`.
-    fn pack(&mut self, key: u32, mask: u32, off: i32) -> Result<(), String> {
-        let key = key & mask;
-        for k in &mut self.keys {
-            if k.off == off && k.offmask == 0 {
-                if (key ^ k.val) & mask & k.mask != 0 {
-                    return Err("u32 keys contradict each other".into());
-                }
-                k.val |= key;
-                k.mask |= mask;
-                return Ok(());
-            }
-        }
-        if self.keys.len() >= 128 || off % 4 != 0 {
-            return Err("u32 key limit or misaligned offset".into());
-        }
-        self.keys.push(Key {
-            mask,
-            val: key,
-            off,
-            offmask: 0,
-        });
-        Ok(())
-    }
-
-    /// `pack_key8` / `pack_key16` / `pack_key32` (host-order value and mask).
-    fn pack_width(&mut self, key: u32, mask: u32, off: i32, width: u8) -> Result<(), String> {
-        let (mut key, mut mask) = (key, mask);
-        match width {
-            8 => {
-                if key > 0xff || mask > 0xff {
-                    return Err("u8 value out of range".into());
-                }
-                let shift = [24, 16, 8, 0][(off & 3) as usize];
-                key <<= shift;
-                mask <<= shift;
-            }
-            16 => {
-                if key > 0xffff || mask > 0xffff {
-                    return Err("u16 value out of range".into());
-                }
-                if off & 3 == 0 {
-                    key <<= 16;
-                    mask <<= 16;
-                }
-            }
-            _ => {}
-        }
-        let off = if width == 32 { off } else { off & !3 };
-        self.pack(key.to_be(), mask.to_be(), off)
-    }
-
-    fn ip_addr(&mut self, net: &str, off: i32) -> Result<usize, String> {
-        let n: ipnet::Ipv4Net = net
-            .parse()
-            .or_else(|_| net.parse::<std::net::Ipv4Addr>().map(ipnet::Ipv4Net::from))
-            .map_err(|_| format!("bad IPv4 network `{net}`"))?;
-        let bits = n.prefix_len() as u32;
-        let mask = if bits == 0 {
-            0
-        } else {
-            u32::MAX << (32 - bits)
-        };
-        let addr = u32::from(n.addr());
-        self.pack(addr.to_be(), mask.to_be(), off)?;
-        Ok(4)
-    }
-
-    fn ip6_addr(&mut self, net: &str, off: i32) -> Result<usize, String> {
-        let n: ipnet::Ipv6Net = net
-            .parse()
-            .or_else(|_| net.parse::<std::net::Ipv6Addr>().map(ipnet::Ipv6Net::from))
-            .map_err(|_| format!("bad IPv6 network `{net}`"))?;
-        let plen = n.prefix_len() as u32;
-        let o = n.addr().octets();
-        let mut i = 0;
-        while i < plen {
-            let w = (i / 32) as usize;
-            let word = u32::from_be_bytes(o[w * 4..w * 4 + 4].try_into().unwrap());
-            let mask = if i + 31 < plen {
-                u32::MAX
-            } else {
-                u32::MAX << (32 - (plen - i))
-            };
-            self.pack(word.to_be(), mask.to_be(), off + 4 * w as i32)?;
-            i += 32;
-        }
-        Ok(4)
+        })
     }
 
     /// The TCA_U32_SEL payload.
@@ -506,10 +352,23 @@ mod tests {
         assert!(Psched::parse("garbage").is_none());
     }
 
+    /// A selector as tc reads it (the words of `dialect::u32::Sel::parse`).
+    fn sel(text: &str) -> Selector {
+        let w: Vec<&str> = text.split_whitespace().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < w.len() {
+            let (s, n) = crate::dialect::u32::Sel::parse(&w[i..]).unwrap();
+            out.push(s);
+            i += n;
+        }
+        Selector(out)
+    }
+
     #[test]
     fn u32_keys_merge_like_tc() {
-        let u = U32::parse(
-            "match ip protocol 6 0xff match ip dst 1.2.3.4/32 match ip dport 1000 0xffff match ip sport 80 0xffff",
+        let u = U32::new(
+            &sel("match ip protocol 6 0xff match ip dst 1.2.3.4/32 match ip dport 1000 0xffff match ip sport 80 0xffff"),
             0x10011,
         )
         .unwrap();
@@ -626,8 +485,8 @@ mod tests {
 
     #[test]
     fn filters_match_tc() {
-        let f = U32::parse(
-            "match ip protocol 6 0xff match ip dst 1.2.3.4/32 match ip dport 1000 0xffff",
+        let f = U32::new(
+            &sel("match ip protocol 6 0xff match ip dst 1.2.3.4/32 match ip dport 1000 0xffff"),
             0x10012,
         )
         .unwrap();
@@ -635,8 +494,8 @@ mod tests {
             "filter_add",
             u32_filter_add(IF, 0x10000, ETH_P_IP, 1, 0, &f),
         );
-        let f = U32::parse(
-            "match ip6 src 2001:db8::/33 match ip6 priority 0xb8 0xfc match ip6 sport 1024 0xfc00",
+        let f = U32::new(
+            &sel("match ip6 src 2001:db8::/33 match ip6 priority 0xb8 0xfc match ip6 sport 1024 0xfc00"),
             0x10013,
         )
         .unwrap();
@@ -644,7 +503,7 @@ mod tests {
             "filter_add6",
             u32_filter_add(IF, 0x10000, ETH_P_IPV6, 2, 0, &f),
         );
-        let f = U32::parse("match mark 0x1 0xff match u16 0 0xff00 at 2", 0x10014).unwrap();
+        let f = U32::new(&sel("match mark 0x1 0xff match u16 0 0xff00 at 2"), 0x10014).unwrap();
         same_as_tc(
             "filter_mark",
             u32_filter_add(IF, 0x10000, ETH_P_IP, 3, 0, &f),

@@ -61,43 +61,8 @@ impl fmt::Display for RestoreError {
 
 impl std::error::Error for RestoreError {}
 
-/// A failure of the `nft` program, sorted by what it means for the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NftError {
-    /// The program could not be started (not installed).
-    NotStarted(String),
-    /// It may not read or change the ruleset (no CAP_NET_ADMIN).
-    NotPermitted(String),
-    /// It ran and refused (its message).
-    Failed(String),
-}
-
-impl NftError {
-    /// Sort a message of `apply::nft` into its kind. (`apply::nft` reports its failures as
-    /// text; this is the one place that reads that text.)
-    pub fn from_message(e: impl fmt::Display) -> NftError {
-        let m = e.to_string();
-        if m.starts_with("cannot run nft") {
-            NftError::NotStarted(m)
-        } else if m.contains("Operation not permitted") {
-            NftError::NotPermitted(m)
-        } else {
-            NftError::Failed(m)
-        }
-    }
-}
-
-impl fmt::Display for NftError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NftError::NotStarted(m) | NftError::NotPermitted(m) | NftError::Failed(m) => {
-                f.write_str(m)
-            }
-        }
-    }
-}
-
-impl std::error::Error for NftError {}
+/// A failure of the `nft` program: defined beside the code that runs it.
+pub use super::nft::NftError;
 
 /// What went wrong with one batch of steps (`exec::run`); the snapshot was put back, or
 /// `restored` says why not.

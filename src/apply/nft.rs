@@ -1,153 +1,55 @@
-//! Classification with nftables: one tcc-owned table per interface, `table inet tcc_<iface>`,
-//! whose chain runs at postrouting (priority -150, where iptables' mangle POSTROUTING runs, as
-//! the sh backend's CLASSIFY rules do) and sets `meta priority` to the class id.
-//!
-//! Semantics equal the sh backend's: filters in plan order, first match wins (`accept` after
-//! the first `meta priority set` leaves our chain; other tables' chains still see the packet),
-//! a match with addresses of one family only applies to that family, never-matching filters
-//! are left out.
+//! Classification with nftables for `tcc apply`: the `nft` target's table
+//! (`dialect::nft::print`: same name `table_name`, same chain and rules, so both front ends
+//! write one table per interface and either one's teardown removes it), plus what applying
+//! needs: a digest of the chain kept in the table's comment, reading the current table back,
+//! and running `nft -f -`.
 //!
 //! The table is replaced in ONE atomic transaction by `nft -f -` ("add table; delete table;
 //! add table {...}"): the kernel applies all of it or nothing. We fall back on the `nft`
 //! program rather than building the nf_tables netlink batch ourselves: rule expressions
 //! (payload offsets, sets, ranges, comparisons for every criterion) are a large encoder of
 //! their own that `nft` already is, and the transaction is just as atomic. Re-applying is
-//! detected by a digest of the generated text kept in the table's comment.
+//! detected by the digest.
 
-use crate::plan::matchrel::never_matches;
-use crate::plan::{Family, Interface, Match, PortRange, Test};
-use ipnet::IpNet;
+use crate::dialect::nft::print::chain;
+pub use crate::dialect::nft::print::table_name;
+use crate::plan::Interface;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-/// The tcc-owned table of an interface.
-pub fn table_name(iface: &str) -> String {
-    let safe: String = iface
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("tcc_{safe}")
+/// Why running `nft` failed.
+#[derive(Debug)]
+pub enum NftError {
+    /// The `nft` program could not be started (not installed, not on PATH).
+    Spawn(std::io::Error),
+    /// Talking to a started `nft` failed.
+    Io(std::io::Error),
+    /// `nft list table` failed for want of privileges (CAP_NET_ADMIN); nft's message.
+    NotPermitted(String),
+    /// `nft list table` failed otherwise; nft's message.
+    List(String),
+    /// `nft -f` refused the transaction; nft's message.
+    Refused(String),
 }
 
-fn nets_text(nets: &[IpNet]) -> String {
-    let merged = IpNet::aggregate(&nets.to_vec());
-    if merged.len() == 1 {
-        merged[0].to_string()
-    } else {
-        let v: Vec<String> = merged.iter().map(|n| n.to_string()).collect();
-        format!("{{ {} }}", v.join(", "))
-    }
-}
-
-fn ports_text(ports: &[PortRange]) -> String {
-    let mut v: Vec<PortRange> = ports.to_vec();
-    v.sort();
-    let mut merged: Vec<PortRange> = Vec::new();
-    for r in v {
-        match merged.last_mut() {
-            Some(m) if r.lo as u32 <= m.hi as u32 + 1 => m.hi = m.hi.max(r.hi),
-            _ => merged.push(r),
+impl std::fmt::Display for NftError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NftError::Spawn(e) => write!(f, "cannot run nft: {e}"),
+            NftError::Io(e) => write!(f, "nft: {e}"),
+            NftError::NotPermitted(m) | NftError::List(m) => write!(f, "nft list table: {m}"),
+            NftError::Refused(m) => f.write_str(m),
         }
     }
-    let one = |r: &PortRange| {
-        if r.lo == r.hi {
-            r.lo.to_string()
-        } else {
-            format!("{}-{}", r.lo, r.hi)
-        }
-    };
-    if merged.len() == 1 {
-        one(&merged[0])
-    } else {
-        let v: Vec<String> = merged.iter().map(one).collect();
-        format!("{{ {} }}", v.join(", "))
-    }
 }
 
-/// The nft expressions of a match for one family (`V4` or `V6`; `Any` when nothing in the
-/// match depends on the family).
-fn criteria(m: &Match, fam: Family) -> String {
-    let mut out = Vec::new();
-    match fam {
-        Family::V4 => out.push("meta nfproto ipv4".to_string()),
-        Family::V6 => out.push("meta nfproto ipv6".to_string()),
-        Family::Any => {}
-    }
-    let ip = if fam == Family::V6 { "ip6" } else { "ip" };
-    let proto = m.proto();
-    let l4 = match proto {
-        Some(6) => "tcp",
-        Some(17) => "udp",
-        _ => "th",
-    };
-    for c in &m.criteria {
-        let op = if c.negated { "!= " } else { "" };
-        let e = match &c.test {
-            Test::Proto(p) => format!("meta l4proto {op}{p}"),
-            Test::Src(n) => format!("{ip} saddr {op}{}", nets_text(n)),
-            Test::Dst(n) => format!("{ip} daddr {op}{}", nets_text(n)),
-            Test::Sport(p) => format!("{l4} sport {op}{}", ports_text(p)),
-            Test::Dport(p) => format!("{l4} dport {op}{}", ports_text(p)),
-            Test::Dscp(d) => format!("{ip} dscp {op}{d}"),
-            Test::Mark { value, mask } => match mask {
-                Some(mask) => format!("meta mark & {mask:#x} {op}{value:#x}"),
-                None => format!("meta mark {op}{value:#x}"),
-            },
-            Test::Length { min, max } => format!("meta length {op}{min}-{max}"),
-        };
-        out.push(e);
-    }
-    out.join(" ")
-}
+impl std::error::Error for NftError {}
 
-/// The families a match needs rules for: its own, or both when a test (dscp) reads a
-/// family-specific header field and the match has no family of its own.
-fn rule_families(m: &Match) -> Vec<Family> {
-    match m.family() {
-        Family::Any if m.criteria.iter().any(|c| matches!(c.test, Test::Dscp(_))) => {
-            vec![Family::V4, Family::V6]
-        }
-        f => vec![f],
-    }
-}
-
-/// The body of the table (without the digest comment).
+/// The body of the table (without the digest comment): the `nft` target's chain, so that
+/// `tcc apply` and `tcc compile --target nft` classify alike in a table of the same name.
 fn body(iface: &Interface) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "\tchain postrouting {{");
-    let _ = writeln!(
-        s,
-        "\t\ttype filter hook postrouting priority -150; policy accept;"
-    );
-    let _ = writeln!(s, "\t\toifname != {} return", quote(&iface.name));
-    for (i, f) in iface.filters.iter().enumerate() {
-        if never_matches(&f.m) {
-            continue;
-        }
-        let classid = iface.classid(f.class);
-        for fam in rule_families(&f.m) {
-            let crit = criteria(&f.m, fam);
-            let sep = if crit.is_empty() { "" } else { " " };
-            let _ = writeln!(
-                s,
-                "\t\t{crit}{sep}meta priority set {classid} accept comment \"filter {}\"",
-                i + 1
-            );
-        }
-    }
-    let _ = writeln!(s, "\t}}");
-    s
-}
-
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace(['"', '\\'], ""))
+    chain(iface)
 }
 
 /// FNV-1a, to tell whether the table holds exactly what we would write.
@@ -185,20 +87,22 @@ pub fn delete_script(iface: &str) -> String {
 }
 
 /// The interface's table as `nft list` prints it (valid `nft -f` input), `None` when absent.
-pub fn current_table(iface: &str) -> Result<Option<String>, String> {
+pub fn current_table(iface: &str) -> Result<Option<String>, NftError> {
     let out = Command::new("nft")
         .args(["list", "table", "inet", &table_name(iface)])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
+        .map_err(NftError::Spawn)?;
     if out.status.success() {
         return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
     }
     let err = String::from_utf8_lossy(&out.stderr);
     if err.contains("No such file") {
         Ok(None)
+    } else if err.contains("Operation not permitted") {
+        Err(NftError::NotPermitted(err.trim().to_string()))
     } else {
-        Err(format!("nft list table: {}", err.trim()))
+        Err(NftError::List(err.trim().to_string()))
     }
 }
 
@@ -213,7 +117,7 @@ pub fn restore_script(iface: &str, before: Option<&str>) -> String {
 
 /// The comment of the interface's table: `None` when there is no such table,
 /// `Some("")` for a table without a comment.
-pub fn current_marker(iface: &str) -> Result<Option<String>, String> {
+pub fn current_marker(iface: &str) -> Result<Option<String>, NftError> {
     Ok(current_table(iface)?.map(|text| marker_of(&text)))
 }
 
@@ -227,65 +131,63 @@ pub fn marker_of(table: &str) -> String {
 }
 
 /// Run one `nft -f -` transaction.
-pub fn run(script: &str) -> Result<(), String> {
+pub fn run(script: &str) -> Result<(), NftError> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run nft: {e}"))?;
+        .map_err(NftError::Spawn)?;
     child
         .stdin
         .take()
         .unwrap()
         .write_all(script.as_bytes())
-        .map_err(|e| format!("nft: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+        .map_err(NftError::Io)?;
+    let out = child.wait_with_output().map_err(NftError::Io)?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(NftError::Refused(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Criterion;
 
-    fn crit(negated: bool, test: Test) -> Criterion {
-        Criterion {
-            negated,
-            test,
-            span: Default::default(),
-        }
-    }
-
+    /// `tcc apply` and `tcc compile --target nft` write the same table for an interface, also
+    /// for names nft identifiers cannot hold (`.`, `-`): otherwise both tables would classify
+    /// and a teardown by one would leave the other.
     #[test]
-    fn criteria_read_like_the_plan() {
-        let m = Match {
-            criteria: vec![
-                crit(false, Test::Proto(6)),
-                crit(true, Test::Dst(vec!["131.225.0.0/16".parse().unwrap()])),
-                crit(
-                    false,
-                    Test::Sport(vec![
-                        PortRange { lo: 80, hi: 80 },
-                        PortRange { lo: 20, hi: 21 },
-                        PortRange { lo: 1024, hi: 5000 },
-                    ]),
-                ),
-            ],
-        };
-        assert_eq!(
-            criteria(&m, m.family()),
-            "meta nfproto ipv4 meta l4proto 6 ip daddr != 131.225.0.0/16 tcp sport { 20-21, 80, 1024-5000 }"
-        );
-        let d = Match {
-            criteria: vec![crit(false, Test::Dscp(46))],
-        };
-        assert_eq!(rule_families(&d), [Family::V4, Family::V6]);
-        assert_eq!(criteria(&d, Family::V6), "meta nfproto ipv6 ip6 dscp 46");
+    fn apply_and_the_nft_target_name_the_table_alike() {
+        let src = "interface \"eth0.100\" {\n rate 100mbit\n default b\n\
+                   class a { rate 10mbit; match tcp dport 22 }\n class b { rate 10mbit }\n}\n\
+                   interface \"br-lan\" {\n rate 100mbit\n default b\n\
+                   class a { rate 10mbit; match dscp EF }\n class b { rate 10mbit }\n}\n";
+        let (plan, diags) = crate::analyze(0, src);
+        assert!(!diags.has_errors(), "{:?}", diags.items);
+        let target = crate::dialect::nft::print::ruleset(&plan);
+        for iface in &plan.interfaces {
+            let t = table_name(&iface.name);
+            assert_eq!(t, crate::dialect::nft::print::table_name(&iface.name));
+            assert!(
+                t.len() > "tcc_".len() + iface.name.len(),
+                "{t}: hashed name"
+            );
+            let applied = script(iface);
+            assert!(
+                applied.contains(&format!("table inet {t} {{\n")),
+                "{applied}"
+            );
+            assert!(target.contains(&format!("table inet {t} {{\n")), "{target}");
+            assert!(delete_script(&iface.name).contains(&format!("delete table inet {t}\n")));
+            // The same rules, too: the target's chain is the applied table's body.
+            assert!(applied.contains(&chain(iface)));
+            assert!(target.contains(&chain(iface)));
+        }
     }
 }

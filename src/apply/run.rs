@@ -162,9 +162,9 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
         detail,
         msg: super::nl::Msg::new(0, 0),
     };
-    let current = match nft::current_marker(&iface.name).map_err(NftError::from_message) {
+    let current = match nft::current_marker(&iface.name) {
         Ok(c) => c,
-        Err(NftError::NotStarted(_)) if u32 => None,
+        Err(NftError::Spawn(_)) if u32 => None,
         // `tcc plan` without privileges: nftables cannot be read, so it cannot be compared.
         Err(NftError::NotPermitted(_)) => {
             return Ok(Some((
@@ -175,7 +175,7 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
                 ),
             )))
         }
-        Err(error @ NftError::NotStarted(_)) => {
+        Err(error @ NftError::Spawn(_)) => {
             return Err(ApplyError::NftMissing {
                 iface: iface.name.clone(),
                 error,
@@ -275,7 +275,7 @@ fn send(
         // The nftables transaction is atomic: when it fails it changed nothing, and the
         // traffic-control steps before it are undone.
         if let Err(e) = nft::run(script) {
-            let f = Failure::Nft(NftError::from_message(e));
+            let f = Failure::Nft(e);
             return Err((f, exec::restore(sock, &w.live)));
         }
     }
@@ -298,7 +298,7 @@ fn put_back(sock: &mut Socket, done: &Comparison) -> Result<(), RestoreError> {
     exec::restore(sock, &done.live)?;
     if done.nft.is_some() {
         let script = nft::restore_script(&done.name, done.nft_before.as_deref());
-        nft::run(&script).map_err(|e| RestoreError::Nft(NftError::from_message(e)))?;
+        nft::run(&script).map_err(RestoreError::Nft)?;
     }
     Ok(())
 }

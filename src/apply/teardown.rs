@@ -74,7 +74,6 @@ pub fn teardown(iface: &str, waiting: impl FnOnce(&Path)) -> Result<Teardown, Ap
         Ok(Some(_)) => Some(
             nft::run(&nft::delete_script(iface))
                 .map(|()| nft::table_name(iface))
-                .map_err(NftError::from_message),
         ),
         _ => None,
     };

@@ -73,6 +73,15 @@ fn table(iface: &Interface, out: &mut String) {
     );
     let _ = writeln!(out, "table inet {t} {{}}\ndelete table inet {t}");
     let _ = writeln!(out, "table inet {t} {{");
+    out.push_str(&chain(iface));
+    out.push_str("}\n");
+}
+
+/// The classifying chain of the interface's table: `\tchain postrouting { ... }` and a
+/// newline, indented to sit inside `table inet ... { }`. Both the `nft` target and `tcc apply`
+/// (`apply::nft`, which adds its digest comment before it) write the table body with this.
+pub fn chain(iface: &Interface) -> String {
+    let mut out = String::new();
     out.push_str("\tchain postrouting {\n");
     out.push_str("\t\ttype filter hook postrouting priority mangle; policy accept;\n");
     let _ = writeln!(out, "\t\toifname != \"{}\" return", iface.name);
@@ -86,7 +95,8 @@ fn table(iface: &Interface, out: &mut String) {
             }
         }
     }
-    out.push_str("\t}\n}\n");
+    out.push_str("\t}\n");
+    out
 }
 
 enum Item {

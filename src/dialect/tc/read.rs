@@ -3,8 +3,8 @@
 
 use crate::diagnostic::Span;
 use crate::dialect::sh::{Command, Word};
+use crate::dialect::u32::{Dir, Field, Ip, Sel, SelError, Width};
 use crate::plan::{Criterion, PortRange, Test};
-use ipnet::IpNet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Obj {
@@ -54,25 +54,11 @@ fn prefix_of(w: &str, full: &str) -> bool {
 
 /// Parse a tc id: `1:`, `1:0`, `1:1a`, `ffff:`, a bare `12` (a minor alone, as in `default`).
 pub fn parse_id(w: &Word) -> Option<Id> {
-    let t = w.text.as_str();
-    let (maj, min) = match t.split_once(':') {
-        Some((a, b)) => (a, b),
-        None => ("", t),
-    };
-    let major = if maj.is_empty() {
-        0
-    } else {
-        u16::from_str_radix(maj, 16).ok()?
-    };
-    let minor = if min.is_empty() {
-        0
-    } else {
-        u16::from_str_radix(min, 16).ok()?
-    };
+    let (major, minor) = crate::dialect::tc_handle(&w.text)?;
     Some(Id {
         major,
         minor,
-        text: t.to_string(),
+        text: w.text.clone(),
         span: w.span,
     })
 }
@@ -204,13 +190,6 @@ pub struct U32 {
     pub v6: bool,
 }
 
-fn num(t: &str) -> Option<u32> {
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16).ok(),
-        None => t.parse().ok(),
-    }
-}
-
 /// A value/mask over 16-bit ports as a range, when the mask is a prefix.
 fn masked_range(v: u32, m: u32, bits: u32) -> Option<(u32, u32)> {
     let full = if bits == 32 {
@@ -228,7 +207,9 @@ fn masked_range(v: u32, m: u32, bits: u32) -> Option<(u32, u32)> {
     Some((lo, lo | inv))
 }
 
-/// Read u32 options: `match ip dst 1.2.3.4/32 match ip dport 80 0xffff flowid 1:10`.
+/// Read u32 options: `match ip dst 1.2.3.4/32 match ip dport 80 0xffff flowid 1:10`. The
+/// selectors are read by `dialect::u32::Sel::parse` (the printer's own types), then told as
+/// criteria.
 pub fn parse_u32(opts: &[Word]) -> Result<U32, (Span, String)> {
     let mut u = U32::default();
     let mut i = 0;
@@ -237,9 +218,11 @@ pub fn parse_u32(opts: &[Word]) -> Result<U32, (Span, String)> {
         test: t,
         span,
     };
+    let texts: Vec<&str> = opts.iter().map(|w| w.text.as_str()).collect();
     while i < opts.len() {
         let k = opts[i].text.as_str();
-        let at = |j: usize| opts.get(i + j).map(|w| w.text.as_str()).unwrap_or("");
+        let base = i;
+        let at = |j: usize| texts.get(base + j).copied().unwrap_or("");
         let span = opts[i].span;
         match k {
             "flowid" | "classid" => {
@@ -251,110 +234,104 @@ pub fn parse_u32(opts: &[Word]) -> Result<U32, (Span, String)> {
                 i += 2;
             }
             "match" => {
-                let fam = at(1);
-                let field = at(2);
-                let val = at(3);
-                let mask = at(4);
+                let (fam, field, val, mask) = (at(1), at(2), at(3), at(4));
                 let bad = || {
                     (
                         span,
                         format!("u32 selector `match {fam} {field} {val}` is not one tcc reads"),
                     )
                 };
-                match (fam, field) {
-                    ("ip" | "ip6", "src" | "dst") => {
-                        u.v6 |= fam == "ip6";
-                        let net: IpNet = val
-                            .parse()
-                            .or_else(|_| val.parse::<std::net::IpAddr>().map(IpNet::from))
-                            .map_err(|_| bad())?;
-                        let t = if field == "src" {
-                            Test::Src(vec![net.trunc()])
-                        } else {
-                            Test::Dst(vec![net.trunc()])
-                        };
-                        u.criteria.push(crit(t, span));
-                        i += 4;
-                    }
-                    ("ip" | "ip6", "sport" | "dport") => {
-                        u.v6 |= fam == "ip6";
-                        let v = num(val).ok_or_else(bad)?;
-                        let m = num(mask).ok_or_else(bad)?;
-                        let (lo, hi) = masked_range(v, m, 16).ok_or_else(bad)?;
+                let raw = || {
+                    let off = if mask == "at" { at(5) } else { "" };
+                    (
+                        span,
+                        format!("raw u32 selector `match {fam} {field} {val} {mask} {off}` is not modelled"),
+                    )
+                };
+                let (sel, used) = match Sel::parse(&texts[i..]) {
+                    Ok(s) => s,
+                    Err(SelError::Offset) => return Err(raw()),
+                    Err(_) => return Err(bad()),
+                };
+                u.v6 |= sel.ip() == Some(Ip::V6);
+                i += used;
+                let test = match sel {
+                    Sel::Addr { dir, net, .. } => match dir {
+                        Dir::Src => Test::Src(vec![net.trunc()]),
+                        Dir::Dst => Test::Dst(vec![net.trunc()]),
+                    },
+                    Sel::Field {
+                        field: f @ (Field::Sport | Field::Dport),
+                        value,
+                        mask,
+                        ..
+                    } => {
+                        let (lo, hi) = masked_range(value, mask, 16).ok_or_else(bad)?;
                         let r = vec![PortRange {
                             lo: lo as u16,
                             hi: hi as u16,
                         }];
-                        let t = if field == "sport" {
+                        if f == Field::Sport {
                             Test::Sport(r)
                         } else {
                             Test::Dport(r)
+                        }
+                    }
+                    Sel::Field {
+                        field: Field::Protocol,
+                        value,
+                        mask,
+                        ..
+                    } => {
+                        if mask != 0xff || value > 255 {
+                            return Err(bad());
+                        }
+                        Test::Proto(value as u8)
+                    }
+                    Sel::Field {
+                        field: Field::Tos,
+                        value,
+                        mask,
+                        ..
+                    } => {
+                        if mask & 0xfc != 0xfc || value > 0xff {
+                            return Err(bad());
+                        }
+                        Test::Dscp((value >> 2) as u8)
+                    }
+                    Sel::Mark { value, mask } => Test::Mark {
+                        value,
+                        mask: (mask != u32::MAX).then_some(mask),
+                    },
+                    // `match u32 0 0`: matches every packet.
+                    Sel::Raw {
+                        width: Width::U32,
+                        mask: 0,
+                        ..
+                    } => continue,
+                    Sel::Raw {
+                        width: Width::U16,
+                        value,
+                        mask,
+                        at: Some(off @ (2 | 4)),
+                    } => {
+                        let (lo, hi) = masked_range(value, mask, 16).ok_or_else(bad)?;
+                        let (lo, hi) = if off == 4 {
+                            u.v6 = true;
+                            // An IPv6 packet is at least 40 bytes: payload 0 is length 0..40.
+                            let lo = if lo == 0 { 0 } else { lo + 40 };
+                            (lo, (hi + 40).min(65535))
+                        } else {
+                            (lo, hi)
                         };
-                        u.criteria.push(crit(t, span));
-                        i += 5;
-                    }
-                    ("ip" | "ip6", "protocol") => {
-                        u.v6 |= fam == "ip6";
-                        let v = num(val).ok_or_else(bad)?;
-                        if num(mask) != Some(0xff) || v > 255 {
-                            return Err(bad());
+                        Test::Length {
+                            min: lo as u16,
+                            max: hi as u16,
                         }
-                        u.criteria.push(crit(Test::Proto(v as u8), span));
-                        i += 5;
                     }
-                    ("ip", "tos" | "dsfield") | ("ip6", "priority") => {
-                        u.v6 |= fam == "ip6";
-                        let v = num(val).ok_or_else(bad)?;
-                        let m = num(mask).ok_or_else(bad)?;
-                        if m & 0xfc != 0xfc || v > 0xff {
-                            return Err(bad());
-                        }
-                        u.criteria.push(crit(Test::Dscp((v >> 2) as u8), span));
-                        i += 5;
-                    }
-                    ("mark", _) => {
-                        let v = num(field).ok_or_else(bad)?;
-                        let m = num(val).ok_or_else(bad)?;
-                        let mask = (m != u32::MAX).then_some(m);
-                        u.criteria.push(crit(Test::Mark { value: v, mask }, span));
-                        i += 4;
-                    }
-                    ("u32" | "u16" | "u8", _) => {
-                        let v = num(field).ok_or_else(bad)?;
-                        let m = num(val).ok_or_else(bad)?;
-                        let off = if mask == "at" { at(5) } else { "" };
-                        if fam == "u32" && m == 0 {
-                            // `match u32 0 0`: matches every packet.
-                            i += if mask == "at" { 6 } else { 4 };
-                            continue;
-                        }
-                        if fam == "u16" && (off == "2" || off == "4") {
-                            let (lo, hi) = masked_range(v, m, 16).ok_or_else(bad)?;
-                            let (lo, hi) = if off == "4" {
-                                u.v6 = true;
-                                // An IPv6 packet is at least 40 bytes: payload 0 is length 0..40.
-                                let lo = if lo == 0 { 0 } else { lo + 40 };
-                                (lo, (hi + 40).min(65535))
-                            } else {
-                                (lo, hi)
-                            };
-                            u.criteria.push(crit(
-                                Test::Length {
-                                    min: lo as u16,
-                                    max: hi as u16,
-                                },
-                                span,
-                            ));
-                            i += 6;
-                            continue;
-                        }
-                        return Err((
-                            span,
-                            format!("raw u32 selector `match {fam} {field} {val} {mask} {off}` is not modelled"),
-                        ));
-                    }
-                    _ => return Err(bad()),
-                }
+                    Sel::Raw { .. } => return Err(raw()),
+                };
+                u.criteria.push(crit(test, span));
             }
             _ => {
                 return Err((span, format!("u32 option `{k}` is not one tcc reads")));

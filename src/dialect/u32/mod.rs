@@ -16,6 +16,11 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::plan::{Family, Filter, Match, Plan, PortRange, Test};
 use ipnet::IpNet;
 
+pub mod layout;
+pub mod sel;
+
+pub use sel::{Dir, Field, Ip, Key, KeyError, Sel, SelError, Selector, Width};
+
 /// More u32 filters than this for one match is refused as not expressible.
 pub const MAX_FILTERS_PER_MATCH: usize = 256;
 
@@ -99,70 +104,79 @@ pub fn protocol_of(fam: Family) -> (&'static str, &'static str) {
     }
 }
 
-/// The selector lists (`match ... match ...`) for `m` in family `fam` (`V4` or `V6`), one per
-/// u32 filter; their union is the match. Assumes `u32_expressible` found nothing (negated
-/// criteria are skipped). Empty when the match can never hold for this family.
-pub fn selectors(m: &Match, fam: Family) -> Vec<String> {
-    let (_, ip) = protocol_of(fam);
-    let mut slots: Vec<Vec<String>> = Vec::new();
+/// The selectors for `m` in family `fam` (`V4` or `V6`), one per u32 filter; their union is
+/// the match. Assumes `u32_expressible` found nothing (negated criteria are skipped). Empty
+/// when the match can never hold for this family. The one source of tcc's u32 filters: the
+/// scripts print them, `tcc apply` encodes their keys.
+pub fn selectors(m: &Match, fam: Family) -> Vec<Selector> {
+    let ip = if fam == Family::V6 { Ip::V6 } else { Ip::V4 };
+    let field = |field, value: u32, mask: u32| Sel::Field {
+        ip,
+        field,
+        value,
+        mask,
+    };
+    let mut slots: Vec<Vec<Sel>> = Vec::new();
     for c in m.criteria.iter().filter(|c| !c.negated) {
-        let alts: Vec<String> = match &c.test {
-            Test::Proto(p) => vec![format!("match {ip} protocol {p} 0xff")],
-            Test::Src(nets) => addr_alts(nets, ip, "src"),
-            Test::Dst(nets) => addr_alts(nets, ip, "dst"),
-            Test::Sport(r) => port_alts(r, ip, "sport"),
-            Test::Dport(r) => port_alts(r, ip, "dport"),
-            Test::Dscp(d) => {
-                let field = if fam == Family::V6 { "priority" } else { "tos" };
-                vec![format!("match {ip} {field} {:#04x} 0xfc", d << 2)]
-            }
-            Test::Mark { value, mask } => {
-                vec![format!(
-                    "match mark {value:#x} {:#x}",
-                    mask.unwrap_or(u32::MAX)
-                )]
-            }
+        let alts: Vec<Sel> = match &c.test {
+            Test::Proto(p) => vec![field(Field::Protocol, *p as u32, 0xff)],
+            Test::Src(nets) => addr_alts(nets, ip, Dir::Src),
+            Test::Dst(nets) => addr_alts(nets, ip, Dir::Dst),
+            Test::Sport(r) => port_alts(r, ip, Field::Sport),
+            Test::Dport(r) => port_alts(r, ip, Field::Dport),
+            Test::Dscp(d) => vec![field(Field::Tos, (*d as u32) << 2, 0xfc)],
+            Test::Mark { value, mask } => vec![Sel::Mark {
+                value: *value,
+                mask: mask.unwrap_or(u32::MAX),
+            }],
             Test::Length { min, max } => length_alts(*min, *max, fam),
         };
         slots.push(alts);
     }
-    let mut out = vec![String::new()];
+    let mut out = vec![Selector::default()];
     for slot in slots {
         out = out
             .iter()
             .flat_map(|r| {
                 slot.iter().map(move |a| {
-                    if r.is_empty() {
-                        a.clone()
-                    } else {
-                        format!("{r} {a}")
-                    }
+                    let mut r = r.clone();
+                    r.0.push(a.clone());
+                    r
                 })
             })
             .collect();
     }
-    if out == [""] {
+    if out.len() == 1 && out[0].0.is_empty() {
         // u32 needs at least one key: this one matches every packet.
-        out = vec!["match u32 0 0".to_string()];
+        out = vec![Selector(vec![Sel::ALL])];
     }
     out
 }
 
-fn addr_alts(nets: &[IpNet], ip: &str, dir: &str) -> Vec<String> {
+fn addr_alts(nets: &[IpNet], ip: Ip, dir: Dir) -> Vec<Sel> {
     nets.iter()
-        .map(|n| format!("match {ip} {dir} {}", n.trunc()))
+        .map(|n| Sel::Addr {
+            ip,
+            dir,
+            net: n.trunc(),
+        })
         .collect()
 }
 
-fn port_alts(ranges: &[PortRange], ip: &str, dir: &str) -> Vec<String> {
+fn port_alts(ranges: &[PortRange], ip: Ip, field: Field) -> Vec<Sel> {
     ranges
         .iter()
         .flat_map(|r| prefix_blocks(r.lo as u32, r.hi as u32, 16))
-        .map(|(v, m)| format!("match {ip} {dir} {v} {m:#06x}"))
+        .map(|(value, mask)| Sel::Field {
+            ip,
+            field,
+            value,
+            mask,
+        })
         .collect()
 }
 
-fn length_alts(min: u16, max: u16, fam: Family) -> Vec<String> {
+fn length_alts(min: u16, max: u16, fam: Family) -> Vec<Sel> {
     let (lo, hi, offset) = match fam {
         Family::V6 => {
             if max < 40 {
@@ -174,7 +188,12 @@ fn length_alts(min: u16, max: u16, fam: Family) -> Vec<String> {
     };
     prefix_blocks(lo as u32, hi as u32, 16)
         .into_iter()
-        .map(|(v, m)| format!("match u16 {v} {m:#06x} at {offset}"))
+        .map(|(value, mask)| Sel::Raw {
+            width: Width::U16,
+            value,
+            mask,
+            at: Some(offset),
+        })
         .collect()
 }
 
