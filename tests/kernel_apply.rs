@@ -9,104 +9,15 @@
 
 mod common;
 
-use common::kernel::{need_root, run};
-use std::os::fd::AsRawFd;
+use common::kernel::{need_root, run, Bed};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tcc::apply::diff::{diff, Change, Desired, Step};
 use tcc::apply::encode::{htb_class, u32_filter_add, HtbClass, Psched, ETH_P_IP, U32};
 use tcc::apply::error::BatchError;
 use tcc::apply::exec;
 use tcc::apply::live::{ifindex, parse_htb_class, parse_u32, Live};
 use tcc::apply::nl::Socket;
-
-/// A namespace with a veth `eth1` (peer `eth1p`), deleted on drop even when a test panics.
-struct Ns {
-    name: String,
-}
-
-impl Ns {
-    fn new() -> Ns {
-        Ns::with(&["eth1"])
-    }
-
-    /// A namespace with a veth `NAMEp`-`NAME` pair (both up) for every name.
-    fn with(names: &[&str]) -> Ns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "tcc-ka-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        run(&["ip", "netns", "add", &name]);
-        let ns = Ns { name };
-        for dev in names {
-            let peer = format!("{dev}p");
-            ns.ip(&["link", "add", dev, "type", "veth", "peer", "name", &peer]);
-            ns.ip(&["link", "set", dev, "up"]);
-            ns.ip(&["link", "set", &peer, "up"]);
-        }
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let mut v = vec!["ip", "-n", &self.name];
-        v.extend(args);
-        run(&v)
-    }
-
-    fn exec(&self, args: &[&str]) -> String {
-        let mut v = vec!["ip", "netns", "exec", &self.name];
-        v.extend(args);
-        run(&v)
-    }
-
-    /// Run the tcc binary inside the namespace.
-    fn tcc(&self, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, env!("CARGO_BIN_EXE_tcc")])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    }
-
-    /// Run `f` on a thread that has entered the namespace.
-    fn inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let fd = std::fs::File::open(&path).unwrap();
-            // SAFETY: setns on a valid namespace fd affects only this thread.
-            let r = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns {path}");
-            f()
-        })
-        .join()
-        .unwrap()
-    }
-
-    /// tcc's netlink view of eth1.
-    fn live(&self) -> Live {
-        self.live_of("eth1")
-    }
-
-    fn live_of(&self, dev: &str) -> Live {
-        let dev = dev.to_string();
-        self.inside(move || {
-            let mut s = Socket::open().unwrap();
-            Live::read(&mut s, ifindex(&dev).unwrap()).unwrap()
-        })
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -153,10 +64,10 @@ fn corpus_examples_apply_read_back_and_reapply_nothing() {
         let u32_ok = tcc::emit::u32_expressible(&plan).items.is_empty();
         let classifiers: &[&str] = if u32_ok { &["nft", "u32"] } else { &["nft"] };
         for cls in classifiers {
-            let ns = Ns::with(&names);
+            let ns = Bed::single(&names);
             let o = ns.tcc(&["apply", "--classifier", cls, &file]);
             assert_eq!(o.status.code(), Some(0), "{file} {cls}: {}", text(&o));
-            let rules = ns.exec(&["nft", "list", "ruleset"]);
+            let rules = ns.a_run(&["nft", "list", "ruleset"]);
             let mut before = Vec::new();
             for iface in &plan.interfaces {
                 let dev = iface.name.as_str();
@@ -175,12 +86,12 @@ fn corpus_examples_apply_read_back_and_reapply_nothing() {
                     );
                 }
                 // A second opinion: tc counts the same classes.
-                let tc = ns.exec(&["tc", "class", "show", "dev", dev]);
+                let tc = ns.a_run(&["tc", "class", "show", "dev", dev]);
                 assert_eq!(
                     tc.lines().filter(|l| l.starts_with("class htb")).count(),
                     iface.classes.len()
                 );
-                let flows = ns.exec(&["tc", "filter", "show", "dev", dev]);
+                let flows = ns.a_run(&["tc", "filter", "show", "dev", dev]);
                 let table = format!("table inet tcc_{dev}");
                 if *cls == "nft" {
                     assert!(rules.contains(&table), "{rules}");
@@ -224,7 +135,7 @@ fn one_rate_change_is_one_message() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
+    let ns = Bed::single(&["eth1"]);
     let file = format!(
         "{}/corpus/valid/seed-example-2.shape",
         env!("CARGO_MANIFEST_DIR")
@@ -288,7 +199,7 @@ fn refusal_part_way_restores_the_snapshot() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
+    let ns = Bed::single(&["eth1"]);
     let file = format!(
         "{}/corpus/valid/seed-example-2.shape",
         env!("CARGO_MANIFEST_DIR")
@@ -296,7 +207,7 @@ fn refusal_part_way_restores_the_snapshot() {
     let o = ns.tcc(&["apply", "--classifier", "u32", &file]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // Something the plan does not know about survives too: a filter on a class.
-    ns.exec(&[
+    ns.a_run(&[
         "tc",
         "filter",
         "add",
@@ -424,13 +335,13 @@ fn foreign_state_survives_refusal_and_teardown() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
-    ns.exec(&[
+    let ns = Bed::single(&["eth1"]);
+    ns.a_run(&[
         "tc", "qdisc", "add", "dev", "eth1", "root", "handle", "5:", "tbf", "rate", "1mbit",
         "burst", "10k", "latency", "50ms",
     ]);
-    ns.exec(&["tc", "qdisc", "add", "dev", "eth1", "ingress"]);
-    ns.exec(&[
+    ns.a_run(&["tc", "qdisc", "add", "dev", "eth1", "ingress"]);
+    ns.a_run(&[
         "tc",
         "filter",
         "add",
@@ -450,7 +361,7 @@ fn foreign_state_survives_refusal_and_teardown() {
         "flowid",
         "ffff:1",
     ]);
-    ns.exec(&["nft", "add", "table", "inet", "foreign"]);
+    ns.a_run(&["nft", "add", "table", "inet", "foreign"]);
     let snapshot = ns.live();
 
     // teardown with nothing of tcc's there: everything stays.
@@ -506,12 +417,12 @@ fn foreign_state_survives_refusal_and_teardown() {
     );
     let o = ns.tcc(&["teardown", "--interface", "eth1"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let q = ns.exec(&["tc", "qdisc", "show", "dev", "eth1"]);
+    let q = ns.a_run(&["tc", "qdisc", "show", "dev", "eth1"]);
     assert!(!q.contains("htb"), "{q}");
     assert!(q.contains("qdisc ingress ffff:"), "{q}");
-    let f = ns.exec(&["tc", "filter", "show", "dev", "eth1", "ingress"]);
+    let f = ns.a_run(&["tc", "filter", "show", "dev", "eth1", "ingress"]);
     assert!(f.contains("flowid ffff:1"), "{f}");
-    let rules = ns.exec(&["nft", "list", "tables"]);
+    let rules = ns.a_run(&["nft", "list", "tables"]);
     assert!(rules.contains("table inet foreign"), "{rules}");
     assert!(!rules.contains("tcc_eth1"), "{rules}");
 }
@@ -522,7 +433,7 @@ fn without_cap_net_admin_nothing_happens() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
+    let ns = Bed::single(&["eth1"]);
     let file = format!(
         "{}/corpus/valid/seed-example-1.shape",
         env!("CARGO_MANIFEST_DIR")
@@ -532,7 +443,7 @@ fn without_cap_net_admin_nothing_happens() {
             .args([
                 "netns",
                 "exec",
-                &ns.name,
+                &ns.a,
                 "setpriv",
                 "--bounding-set",
                 "-net_admin",
@@ -554,7 +465,7 @@ fn without_cap_net_admin_nothing_happens() {
         .args([
             "netns",
             "exec",
-            &ns.name,
+            &ns.a,
             "setpriv",
             "--bounding-set",
             "-net_admin",
@@ -572,7 +483,7 @@ fn missing_interface_changes_nothing() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
+    let ns = Bed::single(&["eth1"]);
     ns.ip(&["link", "set", "eth1", "name", "eth9"]);
     let file = format!(
         "{}/corpus/valid/seed-example-1.shape",
@@ -581,7 +492,7 @@ fn missing_interface_changes_nothing() {
     let o = ns.tcc(&["apply", &file]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such network device: eth1"));
-    let q = ns.exec(&["tc", "qdisc", "show"]);
+    let q = ns.a_run(&["tc", "qdisc", "show"]);
     assert!(!q.contains("htb"), "{q}");
 }
 
@@ -591,7 +502,7 @@ fn status_shows_the_tree() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
+    let ns = Bed::single(&["eth1"]);
     let file = format!(
         "{}/corpus/valid/seed-example-1.shape",
         env!("CARGO_MANIFEST_DIR")
@@ -661,27 +572,8 @@ fn packets_are_classified_as_planned() {
         ),
     ];
     for (src, cls, checks) in cases {
-        let a = Ns::new();
-        let b = Ns::with(&[]);
-        a.ip(&["link", "set", "eth1p", "netns", &b.name]);
-        a.ip(&["addr", "add", "10.99.0.1/24", "dev", "eth1"]);
-        b.ip(&["addr", "add", "10.99.0.2/24", "dev", "eth1p"]);
-        b.ip(&["link", "set", "eth1p", "up"]);
-        a.ip(&["link", "set", "eth1", "up"]);
-        for host in ["10.99.0.2", "10.99.0.3"] {
-            a.ip(&[
-                "neigh",
-                "replace",
-                host,
-                "lladdr",
-                "02:00:00:00:00:02",
-                "dev",
-                "eth1",
-                "nud",
-                "permanent",
-            ]);
-        }
-        a.exec(&["sysctl", "-qw", "net.ipv6.conf.eth1.disable_ipv6=1"]);
+        // eth1 in A (10.99.0.1), its peer in B (10.99.0.2); 10.99.0.3 is reached through it.
+        let a = Bed::new("eth1", &[]);
         let tmp = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(tmp.path(), src).unwrap();
         let o = a.tcc(&[
@@ -699,7 +591,7 @@ fn packets_are_classified_as_planned() {
                     .collect()
             };
             let before = packets(&a.live());
-            a.exec(&[
+            a.a_run(&[
                 "python3",
                 "-c",
                 &format!(
@@ -725,8 +617,8 @@ fn interface_gone_mid_apply_is_reported() {
     if !need_root() {
         return;
     }
-    let ns = Ns::new();
-    let name = ns.name.clone();
+    let ns = Bed::single(&["eth1"]);
+    let name = ns.a.clone();
     let err = ns.inside(move || {
         let plan = plan_of(&format!(
             "{}/corpus/valid/seed-example-1.shape",
@@ -766,7 +658,7 @@ fn failure_on_a_later_interface_restores_the_earlier_ones() {
     if !need_root() {
         return;
     }
-    let ns = Ns::with(&["eth1", "eth2"]);
+    let ns = Bed::single(&["eth1", "eth2"]);
     let one = "interface eth1 {\n rate 100mbit\n default b\n\
         class a { classid 1:10; rate 10mbit; match udp dport 53 }\n\
         class b { classid 1:11; rate 20mbit }\n}\n";
@@ -775,7 +667,7 @@ fn failure_on_a_later_interface_restores_the_earlier_ones() {
     let o = ns.tcc(&["apply", &tmp1.path().display().to_string()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let tc_before = ns.live_of("eth1").config_bytes();
-    let nft_before = ns.exec(&["nft", "list", "table", "inet", "tcc_eth1"]);
+    let nft_before = ns.a_run(&["nft", "list", "table", "inet", "tcc_eth1"]);
 
     let two = one.replace("rate 20mbit", "rate 30mbit")
         + "interface eth2 {\n rate 100mbit\n default d\n\
@@ -816,13 +708,7 @@ fn failure_on_a_later_interface_restores_the_earlier_ones() {
         std::env::var("PATH").unwrap_or_default()
     );
     let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            env!("CARGO_BIN_EXE_tcc"),
-            "apply",
-        ])
+        .args(["netns", "exec", &ns.a, env!("CARGO_BIN_EXE_tcc"), "apply"])
         .arg(tmp2.path())
         .env("NO_COLOR", "1")
         .env("PATH", path)
@@ -837,7 +723,7 @@ fn failure_on_a_later_interface_restores_the_earlier_ones() {
     );
     assert_eq!(ns.live_of("eth1").config_bytes(), tc_before);
     assert_eq!(
-        ns.exec(&["nft", "list", "table", "inet", "tcc_eth1"]),
+        ns.a_run(&["nft", "list", "table", "inet", "tcc_eth1"]),
         nft_before
     );
     assert!(ns.live_of("eth2").root_is_default());
@@ -864,13 +750,13 @@ fn every_selector_kind_round_trips() {
     std::fs::write(tmp.path(), src).unwrap();
     let path = tmp.path().display().to_string();
     for cls in ["u32", "nft"] {
-        let ns = Ns::new();
+        let ns = Bed::single(&["eth1"]);
         let o = ns.tcc(&["apply", "--classifier", cls, &path]);
         assert_eq!(o.status.code(), Some(0), "{cls}: {}", text(&o));
         let o = ns.tcc(&["plan", "--classifier", cls, &path]);
         assert_eq!(o.status.code(), Some(0), "{cls}: {}", text(&o));
         if cls == "u32" {
-            let flows = ns.exec(&["tc", "filter", "show", "dev", "eth1"]);
+            let flows = ns.a_run(&["tc", "filter", "show", "dev", "eth1"]);
             assert!(flows.matches("*flowid").count() >= 10, "{flows}");
         }
     }
@@ -889,7 +775,7 @@ fn inner_classes_become_leaves_and_back() {
     let b = "interface eth1 {\n rate 100mbit\n default d\n class d { classid 1:30; rate 10mbit }\n\
         class x { classid 1:10; rate 50mbit; prio 3 }\n\
         class z { classid 1:20; rate 20mbit\n class w { classid 1:21; rate 10mbit } }\n}\n";
-    let ns = Ns::new();
+    let ns = Bed::single(&["eth1"]);
     for (k, src) in [a, b, a].iter().enumerate() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(tmp.path(), src).unwrap();

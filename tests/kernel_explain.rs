@@ -8,66 +8,11 @@
 
 mod common;
 
-use common::kernel::{need_root, run};
+use common::kernel::{need_root, parse_rate, Bed};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use tcc::plan::{Interface, Plan};
-
-/// A network namespace with a veth pair per interface of the plan; deleted on drop (also when
-/// the test panics).
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str, plan: &Plan) -> Netns {
-        let ns = Netns(format!("tcc-ke-{}-{tag}", std::process::id()));
-        run(&["ip", "netns", "add", &ns.0]);
-        for (i, iface) in plan.interfaces.iter().enumerate() {
-            let peer = format!("tccpeer{i}");
-            ns.run(&[
-                "ip",
-                "link",
-                "add",
-                &iface.name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &peer,
-            ]);
-            ns.run(&["ip", "link", "set", &iface.name, "up"]);
-        }
-        ns
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", self.0.as_str()];
-        full.extend_from_slice(args);
-        run(&full)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// `70Mbit`, `1Gbit`, `1500Kbit`, `12345bit` -> bits per second.
-fn parse_rate(s: &str) -> u64 {
-    let end = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let mult = match &s[end..] {
-        "bit" => 1e0,
-        "Kbit" => 1e3,
-        "Mbit" => 1e6,
-        "Gbit" => 1e9,
-        "Tbit" => 1e12,
-        u => panic!("unknown unit {u:?} in {s:?}"),
-    };
-    (s[..end].parse::<f64>().unwrap() * mult).round() as u64
-}
+use tcc::plan::Interface;
 
 fn live_classes(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -140,7 +85,8 @@ fn corpus_scripts_build_the_tree_explain_reads() {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let ex = tcc::explain::explain(0, &text, &args);
         assert!(!ex.plan.interfaces.is_empty(), "{name}");
-        let ns = Netns::new(&name[..4], &ex.plan);
+        let names: Vec<&str> = ex.plan.interfaces.iter().map(|i| i.name.as_str()).collect();
+        let ns = Bed::single(&names);
         // Rules in a syntax iptables 1.8 refuses (S0006) fail when the script runs; the guide's
         // scripts have no `set -e`, so they carry on without them.
         let refused = ex
@@ -153,7 +99,7 @@ fn corpus_scripts_build_the_tree_explain_reads() {
             "ip",
             "netns",
             "exec",
-            ns.0.as_str(),
+            ns.a.as_str(),
             "sh",
             path.to_str().unwrap(),
         ];
@@ -169,7 +115,7 @@ fn corpus_scripts_build_the_tree_explain_reads() {
             "{name}: exit status {status}"
         );
         for iface in &ex.plan.interfaces {
-            let live = live_classes(&ns.run(&["tc", "-d", "class", "show", "dev", &iface.name]));
+            let live = live_classes(&ns.a_run(&["tc", "-d", "class", "show", "dev", &iface.name]));
             assert_eq!(
                 live,
                 planned_classes(iface),
@@ -177,7 +123,7 @@ fn corpus_scripts_build_the_tree_explain_reads() {
                 iface.name
             );
             let q: serde_json::Value =
-                serde_json::from_str(&ns.run(&["tc", "-j", "qdisc", "show", "dev", &iface.name]))
+                serde_json::from_str(&ns.a_run(&["tc", "-j", "qdisc", "show", "dev", &iface.name]))
                     .unwrap();
             let root = q
                 .as_array()
@@ -196,7 +142,7 @@ fn corpus_scripts_build_the_tree_explain_reads() {
             assert_eq!(live_default, default, "{name}: default");
         }
         // The CLASSIFY rules the script left are the ones explain counted.
-        let rules = ns.run(&["iptables", "-t", "mangle", "-S", "POSTROUTING"]);
+        let rules = ns.a_run(&["iptables", "-t", "mangle", "-S", "POSTROUTING"]);
         let classify = rules.lines().filter(|l| l.contains("CLASSIFY")).count();
         let counted: usize = ex
             .leaves

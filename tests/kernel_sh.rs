@@ -9,229 +9,76 @@
 mod common;
 
 use common::kernel::{
-    add_foreign_iptables, assert_foreign_iptables_intact, need_root, parse_rate, parse_tc_classes,
-    run, TcClass,
+    add_foreign_iptables, assert_foreign_iptables_intact, need_root, parse_rate, Bed,
 };
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tcc::emit::{sh, Classifier, ShOptions};
 use tcc::plan::Plan;
 
-/// Two namespaces joined by a veth pair; deleted on drop, even when a test panics.
-struct TestBed {
-    a: String,
-    b: String,
+/// The bed of these tests: the shaped interface is `v0`, with `others` beside it in A.
+fn bed(others: &[&str]) -> Bed {
+    Bed::new("v0", others)
 }
 
-impl TestBed {
-    fn new() -> TestBed {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}-{n}", std::process::id());
-        let bed = TestBed {
-            a: format!("tcc-kt-a-{id}"),
-            b: format!("tcc-kt-b-{id}"),
-        };
-        run(&["ip", "netns", "add", &bed.a]);
-        run(&["ip", "netns", "add", &bed.b]);
-        run(&[
-            "ip", "link", "add", "v0", "netns", &bed.a, "type", "veth", "peer", "name", "v1",
-            "netns", &bed.b,
-        ]);
-        bed.a_run(&["sysctl", "-qw", "net.ipv6.conf.v0.disable_ipv6=1"]);
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            &bed.b,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.v1.disable_ipv6=1",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &bed.a,
-            "link",
-            "set",
-            "v0",
-            "address",
-            "02:00:00:00:00:01",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &bed.b,
-            "link",
-            "set",
-            "v1",
-            "address",
-            "02:00:00:00:00:02",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &bed.a,
-            "addr",
-            "add",
-            "10.99.0.1/24",
-            "dev",
-            "v0",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &bed.b,
-            "addr",
-            "add",
-            "10.99.0.2/24",
-            "dev",
-            "v1",
-        ]);
-        for (ns, dev) in [(&bed.a, "v0"), (&bed.b, "v1")] {
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
+/// Which leaf's packet counter one datagram moved (exactly one must move, by one).
+fn class_of_udp(bed: &Bed, plan: &Plan, dst: &str, dport: u16, sport: u16) -> String {
+    let leaves: Vec<String> = leaf_ids(plan);
+    let before = bed.classes("v0");
+    bed.send(false, dst, dport, sport, 0, 0);
+    // The datagram is dequeued asynchronously; give it a moment.
+    let mut after = bed.classes("v0");
+    for _ in 0..50 {
+        let moved = leaves.iter().any(|l| after[l].packets != before[l].packets);
+        if moved {
+            break;
         }
-        for host in 2..=5 {
-            run(&[
-                "ip",
-                "-n",
-                &bed.a,
-                "neigh",
-                "replace",
-                &format!("10.99.0.{host}"),
-                "lladdr",
-                "02:00:00:00:00:02",
-                "dev",
-                "v0",
-                "nud",
-                "permanent",
-            ]);
-        }
-        // B answers closed ports with ICMP: it must not ask A's address (A's ARP reply would
-        // be counted in A's classes).
-        run(&[
-            "ip",
-            "-n",
-            &bed.b,
-            "neigh",
-            "replace",
-            "10.99.0.1",
-            "lladdr",
-            "02:00:00:00:00:01",
-            "dev",
-            "v1",
-            "nud",
-            "permanent",
-        ]);
-        bed
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        after = bed.classes("v0");
     }
-
-    fn a_run(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.a];
-        full.extend_from_slice(args);
-        run(&full)
-    }
-
-    /// Write `script` to a file and run it with `sh` inside A.
-    fn apply(&self, script: &str) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tcc.sh");
-        std::fs::write(&path, script).unwrap();
-        self.a_run(&["sh", path.to_str().unwrap()]);
-    }
-
-    /// Send one UDP datagram from A.
-    fn send_udp(&self, dst: &str, dport: u16, sport: u16) {
-        let py = "import socket,sys\n\
-                  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
-                  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-                  s.bind(('10.99.0.1',int(sys.argv[3])))\n\
-                  s.sendto(b'tcc',(sys.argv[1],int(sys.argv[2])))\n";
-        self.a_run(&[
-            "python3",
-            "-c",
-            py,
-            dst,
-            &dport.to_string(),
-            &sport.to_string(),
-        ]);
-    }
-
-    /// The classes of v0 as read back from `tc -s class show`.
-    fn classes(&self) -> BTreeMap<String, TcClass> {
-        parse_tc_classes(&self.a_run(&["tc", "-s", "class", "show", "dev", "v0"]))
-    }
-
-    /// Which leaf's packet counter one datagram moved (exactly one must move, by one).
-    fn class_of_udp(&self, plan: &Plan, dst: &str, dport: u16, sport: u16) -> String {
-        let leaves: Vec<String> = leaf_ids(plan);
-        let before = self.classes();
-        self.send_udp(dst, dport, sport);
-        // The datagram is dequeued asynchronously; give it a moment.
-        let mut after = self.classes();
-        for _ in 0..50 {
-            let moved = leaves.iter().any(|l| after[l].packets != before[l].packets);
-            if moved {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            after = self.classes();
-        }
-        let moved: Vec<(String, u64)> = leaves
-            .iter()
-            .filter(|l| after[*l].packets != before[*l].packets)
-            .map(|l| (l.clone(), after[l].packets - before[l].packets))
-            .collect();
-        assert_eq!(
-            moved.len(),
-            1,
-            "udp to {dst}:{dport} from {sport}: leaves moved {moved:?}"
-        );
-        assert_eq!(
-            moved[0].1, 1,
-            "udp to {dst}:{dport} from {sport}: {moved:?}"
-        );
-        moved[0].0.clone()
-    }
-
-    /// Everything tcc could have changed, without counters: classes, qdiscs, filters, mangle.
-    fn state(&self) -> String {
-        let mut s = String::new();
-        for (id, c) in self.classes() {
-            s += &format!(
-                "class {id} parent {} rate {} ceil {}\n",
-                c.parent, c.rate, c.ceil
-            );
-        }
-        s += &self.a_run(&["tc", "qdisc", "show", "dev", "v0"]);
-        s += &self.a_run(&["tc", "filter", "show", "dev", "v0"]);
-        for tool in ["iptables-save", "ip6tables-save"] {
-            for line in self.a_run(&[tool, "-t", "mangle"]).lines() {
-                if line.starts_with('#') {
-                    continue;
-                }
-                // Chain lines carry counters: ":POSTROUTING ACCEPT [12:345]".
-                let line = line.split(" [").next().unwrap();
-                s += line;
-                s.push('\n');
-            }
-        }
-        s
-    }
-
-    fn mangle(&self, tool: &str) -> String {
-        self.a_run(&[tool, "-t", "mangle"])
-    }
+    let moved: Vec<(String, u64)> = leaves
+        .iter()
+        .filter(|l| after[*l].packets != before[*l].packets)
+        .map(|l| (l.clone(), after[l].packets - before[l].packets))
+        .collect();
+    assert_eq!(
+        moved.len(),
+        1,
+        "udp to {dst}:{dport} from {sport}: leaves moved {moved:?}"
+    );
+    assert_eq!(
+        moved[0].1, 1,
+        "udp to {dst}:{dport} from {sport}: {moved:?}"
+    );
+    moved[0].0.clone()
 }
 
-impl Drop for TestBed {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+/// Everything tcc could have changed, without counters: classes, qdiscs, filters, mangle.
+fn state(bed: &Bed) -> String {
+    let mut s = String::new();
+    for (id, c) in bed.classes("v0") {
+        s += &format!(
+            "class {id} parent {} rate {} ceil {}\n",
+            c.parent, c.rate, c.ceil
+        );
+    }
+    s += &bed.a_run(&["tc", "qdisc", "show", "dev", "v0"]);
+    s += &bed.a_run(&["tc", "filter", "show", "dev", "v0"]);
+    for tool in ["iptables-save", "ip6tables-save"] {
+        for line in bed.a_run(&[tool, "-t", "mangle"]).lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            // Chain lines carry counters: ":POSTROUTING ACCEPT [12:345]".
+            let line = line.split(" [").next().unwrap();
+            s += line;
+            s.push('\n');
         }
     }
+    s
+}
+
+fn mangle(bed: &Bed, tool: &str) -> String {
+    bed.a_run(&[tool, "-t", "mangle"])
 }
 
 fn leaf_ids(plan: &Plan) -> Vec<String> {
@@ -243,9 +90,9 @@ fn leaf_ids(plan: &Plan) -> Vec<String> {
 }
 
 /// The kernel's classes must be exactly the plan's: ids, parents, rate, ceil.
-fn assert_classes_match(bed: &TestBed, plan: &Plan) {
+fn assert_classes_match(bed: &Bed, plan: &Plan) {
     let iface = &plan.interfaces[0];
-    let live = bed.classes();
+    let live = bed.classes("v0");
     let mut want = BTreeMap::new();
     for (i, c) in iface.classes.iter().enumerate() {
         let parent = match c.parent {
@@ -284,11 +131,11 @@ fn script(plan: &Plan, classifier: Classifier, teardown: bool) -> String {
     )
 }
 
-fn add_foreign_rules(bed: &TestBed) {
+fn add_foreign_rules(bed: &Bed) {
     add_foreign_iptables(|args| bed.a_run(args));
 }
 
-fn assert_foreign_rules_intact(bed: &TestBed) {
+fn assert_foreign_rules_intact(bed: &Bed) {
     assert_foreign_iptables_intact(|args| bed.a_run(args), "");
 }
 
@@ -303,10 +150,10 @@ const KERNEL_PACKETS: &[(&str, u16, u16, &str)] = &[
     ("10.99.0.2", 6000, 40001, "1:1a"),
 ];
 
-fn check_packets(bed: &TestBed, plan: &Plan, packets: &[(&str, u16, u16, &str)]) {
+fn check_packets(bed: &Bed, plan: &Plan, packets: &[(&str, u16, u16, &str)]) {
     for &(dst, dport, sport, want) in packets {
         assert_eq!(
-            bed.class_of_udp(plan, dst, dport, sport),
+            class_of_udp(bed, plan, dst, dport, sport),
             want,
             "udp to {dst}:{dport} from port {sport}"
         );
@@ -318,7 +165,7 @@ fn iptables_script_shapes_classifies_is_idempotent_and_tears_down() {
     if !need_root() {
         return;
     }
-    let bed = TestBed::new();
+    let bed = bed(&[]);
     let plan = common::kernel_plan();
     add_foreign_rules(&bed);
 
@@ -329,11 +176,11 @@ fn iptables_script_shapes_classifies_is_idempotent_and_tears_down() {
     // The negated list: excluded by its second net too.
     check_packets(&bed, &plan, &[("10.99.0.5", 6000, 7000, "1:1a")]);
 
-    let first = bed.state();
+    let first = state(&bed);
     assert!(first.contains("-A POSTROUTING -o v0 -j tcc-v0"), "{first}");
     assert!(!first.contains("tcc+v0"), "{first}");
     bed.apply(&script(&plan, Classifier::Iptables, false));
-    assert_eq!(first, bed.state(), "second run changed the state");
+    assert_eq!(first, state(&bed), "second run changed the state");
     assert_foreign_rules_intact(&bed);
     check_packets(&bed, &plan, &KERNEL_PACKETS[..1]);
 
@@ -341,7 +188,7 @@ fn iptables_script_shapes_classifies_is_idempotent_and_tears_down() {
     let qdiscs = bed.a_run(&["tc", "qdisc", "show", "dev", "v0"]);
     assert!(!qdiscs.contains("htb"), "qdisc left behind: {qdiscs}");
     for tool in ["iptables-save", "ip6tables-save"] {
-        let m = bed.mangle(tool);
+        let m = mangle(&bed, tool);
         assert!(!m.contains("tcc"), "{tool}: tcc rules left behind:\n{m}");
     }
     assert_foreign_rules_intact(&bed);
@@ -354,22 +201,22 @@ fn u32_script_classifies_at_the_qdisc_and_replaces_iptables_config() {
     if !need_root() {
         return;
     }
-    let bed = TestBed::new();
+    let bed = bed(&[]);
     add_foreign_rules(&bed);
     // A previous run with the iptables classifier must not survive the switch to u32.
     bed.apply(&script(&common::kernel_plan(), Classifier::Iptables, false));
     let plan = common::kernel_plan_u32();
     bed.apply(&script(&plan, Classifier::U32, false));
     for tool in ["iptables-save", "ip6tables-save"] {
-        let m = bed.mangle(tool);
+        let m = mangle(&bed, tool);
         assert!(!m.contains("tcc"), "{tool}: stale tcc rules:\n{m}");
     }
     assert_classes_match(&bed, &plan);
     check_packets(&bed, &plan, KERNEL_PACKETS);
 
-    let first = bed.state();
+    let first = state(&bed);
     bed.apply(&script(&plan, Classifier::U32, false));
-    assert_eq!(first, bed.state(), "second run changed the state");
+    assert_eq!(first, state(&bed), "second run changed the state");
     check_packets(&bed, &plan, &KERNEL_PACKETS[..1]);
 
     bed.apply(&script(&plan, Classifier::U32, true));
@@ -394,23 +241,13 @@ fn every_test_plan_applies_and_tears_down() {
         return;
     }
     for (name, plan) in common::all_plans() {
-        let bed = TestBed::new();
-        for (i, iface) in plan.interfaces.iter().enumerate() {
-            if iface.name != "v0" {
-                bed.a_run(&[
-                    "ip",
-                    "link",
-                    "add",
-                    &iface.name,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    &format!("peer{i}"),
-                ]);
-                bed.a_run(&["ip", "link", "set", &iface.name, "up"]);
-            }
-        }
+        let others: Vec<&str> = plan
+            .interfaces
+            .iter()
+            .map(|i| i.name.as_str())
+            .filter(|n| *n != "v0")
+            .collect();
+        let bed = bed(&others);
         let mut classifiers = vec![Classifier::Iptables];
         if tcc::emit::u32_expressible(&plan).items.is_empty() {
             classifiers.push(Classifier::U32);
@@ -431,7 +268,7 @@ fn every_test_plan_applies_and_tears_down() {
             }
             bed.apply(&script(&plan, classifier, true));
             for tool in ["iptables-save", "ip6tables-save"] {
-                let m = bed.mangle(tool);
+                let m = mangle(&bed, tool);
                 assert!(!m.contains("tcc"), "{name}: {tool} left:\n{m}");
             }
             for iface in &plan.interfaces {

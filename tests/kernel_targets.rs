@@ -11,15 +11,15 @@
 //! 3. one packet per filter (synthesised from the match, its expected class computed from the
 //!    plan by first-match-wins) and one unclassified packet move exactly the expected class's
 //!    packet counter by one;
-//! 4. an iperf3 TCP flow through one class whose limit is at most 400 Mbit/s (each target
-//!    takes another class of the example) must land in that class's byte counter and deliver
-//!    0.93..1.02 of limit x 1448/1514 of goodput (the receiver's figure);
-//! 5. re-applying leaves the state unchanged, the foreign rules survive, teardown removes all
+//! 4. re-applying leaves the state unchanged, the foreign rules survive, teardown removes all
 //!    of tcc (twice is harmless).
 //!
+//! Nothing here is timed. The goodput measurement (an iperf3 TCP flow through a limited class
+//! lands in that class and delivers close to the limit) is `goodput_per_target`, ignored by
+//! default and run by `bench/goodput.sh`; its figures are in docs/targets.md.
+//!
 //! The variants run one at a time (a global lock), so that parallel tests do not share CPU
-//! with a measured flow; a flow below the lower bound is measured again (up to three times),
-//! since a CPU-starved run only ever delivers less. Needs root; prints "skipped: needs root" otherwise, and fails under
+//! with a measured flow. Needs root; prints "skipped: needs root" otherwise, and fails under
 //! `CI=true`.
 
 mod common;
@@ -74,6 +74,14 @@ impl Variant {
             Variant::Sh(Classifier::Iptables) | Variant::Batch(Classifier::Iptables)
         )
     }
+
+    const ALL: [Variant; 5] = [
+        Variant::Sh(Classifier::Iptables),
+        Variant::Sh(Classifier::U32),
+        Variant::Nft,
+        Variant::Batch(Classifier::Iptables),
+        Variant::Batch(Classifier::U32),
+    ];
 
     fn usable(self, plan: &Plan) -> bool {
         !self.u32() || emit::u32_expressible(plan).items.is_empty()
@@ -552,7 +560,6 @@ fn cycle(v: Variant) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let start = std::time::Instant::now();
     let corpus = corpus();
-    let mut measured = Vec::new();
     for (k, (name, plan)) in corpus.iter().enumerate() {
         if !v.usable(plan) {
             eprintln!("{v:?}: {name}: not expressible, skipped");
@@ -601,71 +608,12 @@ fn cycle(v: Variant) {
         );
         assert_foreign_intact(&bed, &what);
 
-        let fl = flows(iface, &probes);
-        if !fl.is_empty() {
-            let (p, class) = &fl[v.index() % fl.len()];
-            let id = iface.classid(*class);
-            let lim = limit(iface, *class);
-            let ideal = lim as f64 * 1448.0 / 1514.0;
-            // A CPU-starved run (a loaded CI machine) only ever delivers LESS: up to three
-            // attempts for the lower bound; an overshoot fails at once.
-            let mut ratios = Vec::new();
-            for _ in 0..3 {
-                let before = bed.classes(&iface.name);
-                let (goodput, rx_bytes) = bed.iperf(&p.dst.to_string(), p.dport, Some(p.sport), 2);
-                let after = bed.classes(&iface.name);
-                let delta = |l: &str| after[l].bytes - before[l].bytes;
-                assert!(
-                    delta(&id) >= rx_bytes,
-                    "{what}: flow {p:?} should be in {id}: {} bytes there, {rx_bytes} received",
-                    delta(&id)
-                );
-                for l in leaves(iface) {
-                    if l != id {
-                        assert!(
-                            delta(&l) * 20 < delta(&id),
-                            "{what}: flow {p:?} leaked into {l}: {}",
-                            delta(&l)
-                        );
-                    }
-                }
-                let ratio = goodput / ideal;
-                assert!(
-                    ratio <= 1.02,
-                    "{what}: class {id} limited to {lim} delivered {goodput:.0} bit/s = {ratio:.3} of {ideal:.0}"
-                );
-                ratios.push(ratio);
-                if ratio >= 0.93 {
-                    break;
-                }
-            }
-            let best = ratios.iter().copied().fold(0.0, f64::max);
-            measured.push(format!(
-                "{name}: {id} limit {} Mbit/s: {:.1} Mbit/s ({})",
-                lim / 1_000_000,
-                best * ideal / 1e6,
-                ratios
-                    .iter()
-                    .map(|r| format!("{r:.3}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            assert!(
-                best >= 0.93,
-                "{what}: class {id} limited to {lim} delivered at best {best:.3} of {ideal:.0} bit/s (attempts {ratios:?})"
-            );
-        }
-
         bed.apply(&v.script(plan, true));
         assert_all_gone(&bed, plan, &what);
         assert_foreign_intact(&bed, &what);
         bed.apply(&v.script(plan, true));
     }
-    eprintln!(
-        "{v:?}: {} in {:.1}s",
-        measured.join("; "),
-        start.elapsed().as_secs_f64()
-    );
+    eprintln!("{v:?}: {:.1}s", start.elapsed().as_secs_f64());
 }
 
 #[test]
@@ -691,6 +639,120 @@ fn batch_iptables_on_the_kernel() {
 #[test]
 fn batch_u32_on_the_kernel() {
     cycle(Variant::Batch(Classifier::U32));
+}
+
+/// The goodput measurement, a bench rather than a test (it is timed): run by
+/// `bench/goodput.sh`, which records the table it prints in docs/targets.md.
+///
+/// For each target and each corpus example with a class limited to at most `MAX_FLOW`, one
+/// iperf3 TCP flow through that class (each target takes another class of the example) must
+/// land in its byte counter, leak into no other leaf, and deliver 0.93..1.02 of limit x
+/// 1448/1514 of goodput (the receiver's figure). A CPU-starved run (a loaded machine) only
+/// ever delivers LESS, so a flow below the lower bound is measured again, up to three times;
+/// an overshoot fails at once.
+#[test]
+#[ignore = "timed: a measurement run by bench/goodput.sh"]
+fn goodput_per_target() {
+    if !need_root() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let secs: u32 = std::env::var("GOODPUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for v in Variant::ALL {
+        for (name, plan) in corpus() {
+            if !v.usable(&plan) {
+                continue;
+            }
+            let iface = &plan.interfaces[0];
+            let probes = probes(iface);
+            let fl = flows(iface, &probes);
+            if fl.is_empty() {
+                continue;
+            }
+            let what = format!("{v:?} {name}");
+            let others: Vec<&str> = plan.interfaces[1..]
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect();
+            let bed = Bed::new(&iface.name, &others);
+            for p in &probes {
+                bed.add_remote(&p.dst.to_string());
+            }
+            bed.apply(&v.script(&plan, false));
+            let (p, class) = &fl[v.index() % fl.len()];
+            let id = iface.classid(*class);
+            let lim = limit(iface, *class);
+            let ideal = lim as f64 * 1448.0 / 1514.0;
+            let mut ratios = Vec::new();
+            for _ in 0..3 {
+                let before = bed.classes(&iface.name);
+                let (goodput, rx_bytes) =
+                    bed.iperf(&p.dst.to_string(), p.dport, Some(p.sport), secs);
+                let after = bed.classes(&iface.name);
+                let delta = |l: &str| after[l].bytes - before[l].bytes;
+                assert!(
+                    delta(&id) >= rx_bytes,
+                    "{what}: flow {p:?} should be in {id}: {} bytes there, {rx_bytes} received",
+                    delta(&id)
+                );
+                for l in leaves(iface) {
+                    if l != id {
+                        assert!(
+                            delta(&l) * 20 < delta(&id),
+                            "{what}: flow {p:?} leaked into {l}: {}",
+                            delta(&l)
+                        );
+                    }
+                }
+                let ratio = goodput / ideal;
+                ratios.push(ratio);
+                if ratio > 1.02 || ratio >= 0.93 {
+                    break;
+                }
+            }
+            let best = ratios.iter().copied().fold(0.0, f64::max);
+            let target = match v {
+                Variant::Sh(Classifier::Iptables) => "sh (iptables)",
+                Variant::Sh(Classifier::U32) => "sh (u32)",
+                Variant::Nft => "nft",
+                Variant::Batch(Classifier::Iptables) => "batch (iptables)",
+                Variant::Batch(Classifier::U32) => "batch (u32)",
+            };
+            rows.push(format!(
+                "| {target} | {name} | {id} | {} | {:.1} | {} |",
+                lim as f64 / 1e6,
+                best * ideal / 1e6,
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if !(0.93..=1.02).contains(&best) || ratios.iter().any(|r| *r > 1.02) {
+                failures.push(format!(
+                    "{what}: class {id} limited to {lim} delivered {best:.3} of {ideal:.0} bit/s (attempts {ratios:?})"
+                ));
+            }
+            bed.apply(&v.script(&plan, true));
+        }
+    }
+    println!(
+        "| target | example | class | limit (Mbit/s) | goodput (Mbit/s) | goodput / (limit x 1448/1514), per attempt |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!("{r}");
+    }
+    assert!(
+        failures.is_empty(),
+        "goodput outside 0.93..1.02 of the ideal:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Switching targets on a live interface converges: each apply leaves exactly its own

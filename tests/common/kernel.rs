@@ -1,15 +1,19 @@
-//! Helpers for tests that run scripts against the real kernel: root checks, running commands,
-//! reading `tc -s -d class show`, a namespace pair whose shaped device carries the plan's
-//! interface name, single-packet probes and iperf3 flows.
+//! Helpers for tests that run scripts or the tcc binary against the real kernel: root checks,
+//! running commands, reading `tc -s -d class show`, the namespace test bed, single-packet
+//! probes and iperf3 flows.
 //!
-//! Namespace A holds the shaped device (named like the plan's interface, 10.99.0.1/24), B its
-//! veth peer `v1` (10.99.0.2/24) plus every extra address a test sends to (added with
-//! `add_remote`, routed from A via 10.99.0.2). Permanent neighbour entries and disabled IPv6
-//! keep ARP and IPv6 chatter out of the counters. Everything lives in the two namespaces,
-//! which are deleted on drop, even when a test panics.
+//! `Bed` is the one test bed. `Bed::new` makes a namespace pair: A holds the shaped device
+//! (named like the plan's interface, 10.99.0.1/24), B its veth peer `v1` (10.99.0.2/24) plus
+//! every extra address a test sends to (added with `add_remote`, routed from A via 10.99.0.2).
+//! Permanent neighbour entries and disabled IPv6 keep ARP and IPv6 chatter out of the
+//! counters. `Bed::single` makes namespace A alone, with a veth pair per interface name, for
+//! tests that only read back what was configured. Either way the tcc binary runs inside A
+//! (`tcc`), and tcc's own netlink reader can run there too (`inside`, `live`). Everything lives
+//! in the namespaces, which are deleted on drop, even when a test panics.
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn ci() -> bool {
@@ -166,32 +170,40 @@ pub const B_ADDR: &str = "10.99.0.2";
 const A_MAC: &str = "02:00:00:00:00:01";
 const B_MAC: &str = "02:00:00:00:00:02";
 
-/// Two namespaces joined by a veth pair; A's end is named `dev`.
+/// The namespace test bed: A alone (`single`) or A and B joined by a veth pair (`new`).
 pub struct Bed {
     pub a: String,
-    pub b: String,
+    /// None for a single-namespace bed.
+    pub b: Option<String>,
+    /// The shaped device in A (the first device of a single-namespace bed).
     pub dev: String,
     pidfiles: std::cell::RefCell<Vec<std::path::PathBuf>>,
 }
 
+/// A fresh suffix for namespace names: the process id and a counter.
+fn bed_id() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    format!("{}-{n}", std::process::id())
+}
+
 impl Bed {
     /// A bed whose shaped device is `dev`; `others` are further devices created in A (veth
-    /// pairs whose peers stay in A), for plans naming several interfaces.
+    /// pairs whose peers `tccpeerN` stay in A, down), for plans naming several interfaces.
     pub fn new(dev: &str, others: &[&str]) -> Bed {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}-{n}", std::process::id());
+        let id = bed_id();
         let bed = Bed {
             a: format!("tcc-t-a-{id}"),
-            b: format!("tcc-t-b-{id}"),
+            b: Some(format!("tcc-t-b-{id}")),
             dev: dev.to_string(),
             pidfiles: Default::default(),
         };
+        let b = bed.b();
         run(&["ip", "netns", "add", &bed.a]);
-        run(&["ip", "netns", "add", &bed.b]);
+        run(&["ip", "netns", "add", b]);
         run(&[
             "ip", "link", "add", dev, "netns", &bed.a, "type", "veth", "peer", "name", "v1",
-            "netns", &bed.b,
+            "netns", b,
         ]);
         bed.a_run(&[
             "sysctl",
@@ -203,7 +215,7 @@ impl Bed {
         bed.b_run(&["ip", "link", "set", "v1", "address", B_MAC]);
         bed.a_run(&["ip", "addr", "add", &format!("{A_ADDR}/24"), "dev", dev]);
         bed.b_run(&["ip", "addr", "add", &format!("{B_ADDR}/24"), "dev", "v1"]);
-        for (ns, d) in [(&bed.a, dev), (&bed.b, "v1")] {
+        for (ns, d) in [(bed.a.as_str(), dev), (b, "v1")] {
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
             run(&["ip", "-n", ns, "link", "set", d, "up"]);
         }
@@ -234,20 +246,85 @@ impl Bed {
             "permanent",
         ]);
         for (i, o) in others.iter().enumerate() {
-            bed.a_run(&[
-                "ip",
-                "link",
-                "add",
-                o,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &format!("tccpeer{i}"),
-            ]);
-            bed.a_run(&["ip", "link", "set", o, "up"]);
+            bed.add_veth(o, &format!("tccpeer{i}"), false);
         }
         bed
+    }
+
+    /// Namespace A alone, with a veth pair per name in `devs` (peer `tccpeerN`, both ends up
+    /// in A); `dev` is the first name.
+    pub fn single(devs: &[&str]) -> Bed {
+        let bed = Bed {
+            a: format!("tcc-t-{}", bed_id()),
+            b: None,
+            dev: devs.first().unwrap_or(&"").to_string(),
+            pidfiles: Default::default(),
+        };
+        run(&["ip", "netns", "add", &bed.a]);
+        for (i, dev) in devs.iter().enumerate() {
+            bed.add_veth(dev, &format!("tccpeer{i}"), true);
+        }
+        bed
+    }
+
+    /// B's name; panics on a single-namespace bed.
+    pub fn b(&self) -> &str {
+        self.b.as_deref().expect("a single-namespace bed has no B")
+    }
+
+    /// A veth pair `dev`-`peer` inside A, `dev` up (and `peer` if `peer_up`).
+    fn add_veth(&self, dev: &str, peer: &str, peer_up: bool) {
+        self.ip(&["link", "add", dev, "type", "veth", "peer", "name", peer]);
+        self.ip(&["link", "set", dev, "up"]);
+        if peer_up {
+            self.ip(&["link", "set", peer, "up"]);
+        }
+    }
+
+    /// `ip -n A ARGS`.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut full = vec!["ip", "-n", &self.a];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    /// Run the tcc binary inside A (no colour); its output, whatever its status.
+    pub fn tcc(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.a, env!("CARGO_BIN_EXE_tcc")])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    /// Run `f` on a thread that has entered A.
+    pub fn inside<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.a);
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a valid namespace fd affects only this thread.
+            let r = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns {path}");
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// tcc's netlink view of `dev` in A.
+    pub fn live(&self) -> tcc::apply::live::Live {
+        self.live_of(&self.dev)
+    }
+
+    /// tcc's netlink view of a device in A.
+    pub fn live_of(&self, dev: &str) -> tcc::apply::live::Live {
+        use tcc::apply::live::{ifindex, Live};
+        let dev = dev.to_string();
+        self.inside(move || {
+            let mut s = tcc::apply::nl::Socket::open().unwrap();
+            Live::read(&mut s, ifindex(&dev).unwrap()).unwrap()
+        })
     }
 
     pub fn a_run(&self, args: &[&str]) -> String {
@@ -257,7 +334,7 @@ impl Bed {
     }
 
     pub fn b_run(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.b];
+        let mut full = vec!["ip", "netns", "exec", self.b()];
         full.extend_from_slice(args);
         run(&full)
     }
@@ -271,7 +348,7 @@ impl Bed {
         let _ = Command::new("ip")
             .args([
                 "-n",
-                &self.b,
+                self.b(),
                 "addr",
                 "add",
                 &format!("{addr}/32"),
@@ -339,7 +416,7 @@ impl Bed {
     /// Run one iperf3 TCP flow from A to `dst:dport` (client port `cport`, if any) for
     /// `secs` seconds after a one-second warm-up; the receiver's goodput in bit/s and bytes.
     pub fn iperf(&self, dst: &str, dport: u16, cport: Option<u16>, secs: u32) -> (f64, u64) {
-        let pidfile = std::env::temp_dir().join(format!("{}-iperf.pid", self.b));
+        let pidfile = std::env::temp_dir().join(format!("{}-iperf.pid", self.b()));
         self.pidfiles.borrow_mut().push(pidfile.clone());
         let _ = std::fs::remove_file(&pidfile);
         self.b_run(&[
@@ -444,7 +521,7 @@ impl Bed {
 impl Drop for Bed {
     fn drop(&mut self) {
         self.kill_iperf();
-        for ns in [&self.a, &self.b] {
+        for ns in std::iter::once(&self.a).chain(&self.b) {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
