@@ -54,6 +54,6 @@ pub fn check(file: usize, name: &str, text: &str) -> (Plan, Diagnostics) {
     } else {
         analyze(file, text)
     };
-    diagnostic::lint::apply_suppressions(file, text, &mut diags);
+    report::lint::apply_suppressions(file, text, &mut diags);
     (plan, diags)
 }

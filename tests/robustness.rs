@@ -85,7 +85,7 @@ fn ten_megabytes_of_garbage() {
     );
     // The layout tools take the same inputs.
     let _ = tcc::syntax::fmt::layout(&garbage);
-    let _ = tcc::diagnostic::lint::suppressions(&garbage);
+    let _ = tcc::report::lint::suppressions(&garbage);
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn thousand_level_nesting_is_refused_with_a_clear_error() {
     assert_eq!(codes(&deep), vec![Code::LoopTooLarge]);
     assert!(tcc::syntax::fmt::format(&deep).is_err());
     let _ = tcc::syntax::fmt::layout(&deep);
-    let _ = tcc::diagnostic::lint::suppressions(&deep);
+    let _ = tcc::report::lint::suppressions(&deep);
     // A string ending in an escaped backslash closes there: the blocks after it still count
     // (the guard once took the closing quote as escaped and let 200k blocks reach pest).
     let tricky = format!("let x = \"\\\\\"\n{IFACE}{}", "class c { ".repeat(200_000));

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     sources.add("fuzz.shape", text);
     let _ = tcc::report::to_plain_string(&sources, &diags.items);
     let _ = tcc::report::ci::sarif(&sources, &diags.items, &|d| d.severity());
-    let _ = tcc::diagnostic::lint::suppressions(text);
+    let _ = tcc::report::lint::suppressions(text);
     if let Ok(formatted) = tcc::syntax::fmt::format(text) {
         assert_eq!(tcc::syntax::fmt::layout(&formatted), formatted, "fmt is not idempotent");
         assert_eq!(

@@ -71,10 +71,7 @@ pub fn teardown(iface: &str, waiting: impl FnOnce(&Path)) -> Result<Teardown, Ap
         _ => Qdisc::Absent,
     };
     let nft = match nft::current_marker(iface) {
-        Ok(Some(_)) => Some(
-            nft::run(&nft::delete_script(iface))
-                .map(|()| nft::table_name(iface))
-        ),
+        Ok(Some(_)) => Some(nft::run(&nft::delete_script(iface)).map(|()| nft::table_name(iface))),
         _ => None,
     };
     Ok(Teardown { qdisc, nft })

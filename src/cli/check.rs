@@ -2,8 +2,8 @@
 //! the output formats human, json, github and sarif.
 
 use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, ExitCode, Format};
-use crate::diagnostic::lint::{self, Levels};
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::report::lint::{self, Levels};
 use crate::report::{self, Sources};
 use std::io::Write;
 

@@ -147,7 +147,7 @@ pub fn print_explanation(code: &str) -> ExitCode {
             ExitCode::Ok
         }
         None => io_error(
-            &crate::diagnostic::lint::parse_selector(code)
+            &crate::report::lint::parse_selector(code)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| format!("`{code}` is not a diagnostic code")),

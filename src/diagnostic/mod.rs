@@ -4,7 +4,6 @@
 //! happens only at the edge, in `report`.
 
 pub mod explanations;
-pub mod lint;
 
 use serde::Serialize;
 

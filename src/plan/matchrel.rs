@@ -10,6 +10,8 @@
 //! A negated address test still restricts the family: `! dst 10.0.0.0/8` means "an IPv4 packet
 //! whose destination is outside 10/8" (it is emitted to `iptables` only), which is what
 //! `Match::family` says too.
+//!
+//! Size: about 400 lines of code; the rest is its unit tests, kept beside the relations they pin.
 
 use crate::plan::{Criterion, Family, Match, PortRange, Test};
 use ipnet::IpNet;

@@ -2,6 +2,7 @@
 //! Architecture invariant: the only place that turns a `Diagnostic` into text.
 
 pub mod ci;
+pub mod lint;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use codespan_reporting::diagnostic as cs;

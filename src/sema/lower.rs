@@ -4,8 +4,9 @@
 //! Errors are collected, not fatal: a class with a bad property is still created (with what
 //! could be evaluated) so that later checks can still speak about the rest of the file.
 //!
-//! Longer than 600 lines: one `Lowerer` walks the whole AST (definitions, interfaces, classes,
-//! matches) and its steps share its scopes and diagnostics; splitting it is left for later.
+//! Size: over 600 lines because one `Lowerer` walks the whole AST (definitions, interfaces,
+//! classes, matches) and its steps share its scopes, rule table and diagnostics; pieces that need
+//! none of that state (values, matches, ids) already live in their own files.
 
 use super::matches::{self, RuleTable};
 use super::value::{self, with_suggestion, Scopes, VKind, Val};
