@@ -12,10 +12,10 @@ use crate::apply::lock::has_net_admin;
 use crate::apply::run::{self, Classifier, Event, Options};
 use crate::apply::status;
 use crate::apply::teardown::{self, Qdisc};
-use crate::cli::{self, ColorWhen, ExitCode};
-use crate::emit;
+use crate::cli::diags::{self, LintArgs};
+use crate::cli::{self, ColorWhen, ExitCode, Format};
 use crate::plan::units::format_rate;
-use crate::report::{self, Sources};
+use crate::report::Sources;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,8 @@ pub struct ApplyArgs {
     /// Print every message sent, not only a summary.
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub lint: LintArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -60,6 +62,8 @@ pub struct PlanArgs {
     /// How packets are sorted into classes (as for `tcc apply`).
     #[arg(long, value_enum, default_value_t = ApplyClassifier::Nft)]
     pub classifier: ApplyClassifier,
+    #[command(flatten)]
+    pub lint: LintArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -108,25 +112,36 @@ fn fail(e: &ApplyError) -> ExitCode {
     }
 }
 
-/// Read, analyse and check a source for the u32 classifier; print diagnostics.
-fn load(file: &Path, color: ColorWhen, u32: bool) -> Result<crate::plan::Plan, ExitCode> {
+/// The classifier `tcc apply` and `tcc plan` offer instead of u32.
+const APPLY_ALTERNATIVE: &str = "the nft classifier (`--classifier nft`, the default)";
+
+/// Read, analyse and check a source (for the u32 classifier too, with `u32`); print its
+/// diagnostics under the lint levels of `lint`.
+fn load(
+    file: &Path,
+    color: ColorWhen,
+    u32: bool,
+    lint: &LintArgs,
+) -> Result<crate::plan::Plan, ExitCode> {
+    let levels = lint.levels().map_err(|e| cli::io_error(&e))?;
     let (name, text) = cli::read_input(file).map_err(|e| cli::io_error(&e))?;
     let mut sources = Sources::new();
     let id = sources.add(name, text.clone());
-    let (plan, mut diags) = crate::analyze(id, &text);
-    if u32 && !diags.has_errors() {
-        diags.extend(emit::u32_expressible(&plan));
-        diags.sort();
+    let (plan, found) = diags::analyze_shape(id, &text, u32.then_some(APPLY_ALTERNATIVE));
+    let mut items = found.items;
+    match diags::report(
+        Format::Human,
+        color,
+        &sources,
+        &mut items,
+        &levels,
+        diags::Summary::OnErrors,
+        1,
+    ) {
+        Err(_) => Err(ExitCode::Usage),
+        Ok(true) => Err(ExitCode::Failed),
+        Ok(false) => Ok(plan),
     }
-    let mut err = cli::stderr(color);
-    if report::emit_human(&mut err, &sources, &diags.items).is_err() {
-        return Err(ExitCode::Usage);
-    }
-    if diags.has_errors() {
-        cli::summary(&mut err, &diags.items);
-        return Err(ExitCode::Failed);
-    }
-    Ok(plan)
 }
 
 fn options(interface: Option<&str>, classifier: ApplyClassifier) -> Options<'_> {
@@ -150,7 +165,12 @@ fn counts(steps: &[Step]) -> String {
 }
 
 pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
-    let plan = match load(&a.file, color, a.classifier == ApplyClassifier::U32) {
+    let plan = match load(
+        &a.file,
+        color,
+        a.classifier == ApplyClassifier::U32,
+        &a.lint,
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -186,6 +206,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
                 file: a.file,
                 interface: a.interface,
                 classifier: a.classifier,
+                lint: a.lint,
             },
             color,
         );
@@ -193,7 +214,12 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
     if let Err(c) = need_net_admin("apply") {
         return c;
     }
-    let plan = match load(&a.file, color, a.classifier == ApplyClassifier::U32) {
+    let plan = match load(
+        &a.file,
+        color,
+        a.classifier == ApplyClassifier::U32,
+        &a.lint,
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };

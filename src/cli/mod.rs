@@ -6,13 +6,13 @@
 pub mod apply;
 pub mod check;
 pub mod compile;
+pub mod diags;
 pub mod explain;
 pub mod input;
 pub mod tools;
 
-use crate::diagnostic::{Diagnostic, Severity};
-use crate::emit::{self, Classifier, ShOptions};
-use crate::report::{self, Sources};
+use crate::emit::{Classifier, ShOptions};
+use crate::report::Sources;
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 pub(crate) use input::read_input;
@@ -88,6 +88,8 @@ pub struct CompileArgs {
     /// `rules.iptables`, ...) into this directory (targets nft and batch).
     #[arg(long, value_name = "DIR")]
     pub emit_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub lint: diags::LintArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,15 +101,8 @@ pub struct CheckArgs {
     /// Output format for diagnostics: `human` (stderr), `json`, `github` or `sarif` (stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Report CODE (or every warning, with `warnings`) as an error: `--deny warnings`.
-    #[arg(long, value_name = "CODE|warnings")]
-    pub deny: Vec<String>,
-    /// Do not report the warning or hint CODE (or any warning, with `warnings`).
-    #[arg(long, value_name = "CODE|warnings")]
-    pub allow: Vec<String>,
-    /// Report the hint or warning CODE as a warning (undoes an `--allow warnings` for it).
-    #[arg(long, value_name = "CODE|warnings")]
-    pub warn: Vec<String>,
+    #[command(flatten)]
+    pub lint: diags::LintArgs,
     /// Print the long explanation of CODE and exit (same as `tcc explain-code CODE`).
     #[arg(long, value_name = "CODE")]
     pub explain: Option<String>,
@@ -233,28 +228,35 @@ pub(crate) fn io_error(msg: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
+    let levels = match a.lint.levels() {
+        Ok(l) => l,
+        Err(e) => return io_error(&e),
+    };
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let (plan, mut diags) = crate::analyze(id, &text);
     let classifier = match a.classifier {
         ClassifierArg::Iptables => Classifier::Iptables,
         ClassifierArg::U32 => Classifier::U32,
     };
-    if classifier == Classifier::U32 && !diags.has_errors() {
-        diags.extend(emit::u32_expressible(&plan));
-        diags.sort();
-    }
-    let mut err = stderr(color);
-    if report::emit_human(&mut err, &sources, &diags.items).is_err() {
-        return ExitCode::Usage;
-    }
-    if diags.has_errors() {
-        summary(&mut err, &diags.items);
-        return ExitCode::Failed;
+    let u32_alt = (classifier == Classifier::U32).then_some(crate::emit::COMPILE_ALTERNATIVE);
+    let (plan, found) = diags::analyze_shape(id, &text, u32_alt);
+    let mut items = found.items;
+    match diags::report(
+        Format::Human,
+        color,
+        &sources,
+        &mut items,
+        &levels,
+        diags::Summary::OnErrors,
+        1,
+    ) {
+        Err(_) => return ExitCode::Usage,
+        Ok(true) => return ExitCode::Failed,
+        Ok(false) => {}
     }
     let opts = ShOptions {
         classifier,
@@ -311,22 +313,4 @@ fn write_script(path: &Path, script: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
-}
-
-pub(crate) fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
-    let n = |s| diags.iter().filter(|d| d.severity() == s).count();
-    let (e, w) = (n(Severity::Error), n(Severity::Warning));
-    let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
-    let _ = if e > 0 {
-        writeln!(
-            out,
-            "{} and {} found",
-            plural(e, "error"),
-            plural(w, "warning")
-        )
-    } else if w > 0 {
-        writeln!(out, "{} found", plural(w, "warning"))
-    } else {
-        Ok(())
-    };
 }

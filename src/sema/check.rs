@@ -98,6 +98,7 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
                     format!("prio on class `{}` has no effect", c.name),
                 )
                 .label("this class has children")
+                .note("tcc leaves it out of the scripts it writes and the changes it applies")
                 .help("HTB uses prio only on leaf classes; set it on the children"),
             );
         }
