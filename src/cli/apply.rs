@@ -20,6 +20,35 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub const APPLY_EXAMPLES: &str = "Examples:
+  tcc apply site.shape                          # as root: send only what differs
+  tcc apply site.shape --interface eth1         # one interface of the plan
+  tcc apply site.shape --dry-run                # = tcc plan site.shape
+  tcc apply site.shape --classifier u32 -v      # u32 filters; print every message sent
+
+Exit status: 0 applied (or nothing to do), 1 errors in the source or the kernel refused a change
+(the previous state is restored), 2 usage, I/O or permission problem, 3 (--dry-run) changes
+pending.";
+
+pub const PLAN_EXAMPLES: &str = "Examples:
+  tcc plan site.shape                           # what `tcc apply` would change
+  tcc plan site.shape --interface eth1
+  tcc plan site.shape; [ $? -eq 3 ] && tcc apply site.shape   # apply only when needed
+
+Exit status: 0 up to date, 3 changes would be made, 1 errors in the source, 2 usage or I/O
+error. Needs no privileges.";
+
+pub const STATUS_EXAMPLES: &str = "Examples:
+  tcc status                                    # every interface with a root qdisc
+  tcc status --interface eth1 --interval 5      # rates measured over 5 seconds
+  tcc status -i eth1 --interval 0               # one reading, the kernel's rate estimates";
+
+pub const TEARDOWN_EXAMPLES: &str = "Examples:
+  tcc teardown --interface eth1                 # as root: tcc's HTB qdisc and nft table
+
+Only an HTB root qdisc and the table `inet tcc_<iface>` are removed; anything else is left
+alone. Exit status: 0 done, 1 the kernel refused, 2 usage or permission problem.";
+
 /// How `tcc apply` sorts packets into classes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ApplyClassifier {

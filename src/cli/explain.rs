@@ -7,6 +7,16 @@ use clap::ValueEnum;
 use std::io::Write;
 use std::path::PathBuf;
 
+pub const EXPLAIN_EXAMPLES: &str = "Examples:
+  tcc explain apply.sh                          # what the script sets up, in words, with lints
+  tcc explain apply.sh -- eth0 100mbit          # values for $1 and $2
+  tcc explain apply.sh --format json            # the plan, notes and diagnostics
+  tcc explain apply.sh --format svg > tree.svg  # the class trees as a picture
+  tcc explain apply.sh --to shape > site.shape  # import into the .shape language
+  tcc explain apply.sh --allow S0002            # quiet a lint (or `# tcc: allow S0002`)
+
+Exit status: 0 read, 1 the script has errors, 2 usage or I/O error.";
+
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
     /// The shell script to read (`-` for standard input).

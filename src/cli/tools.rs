@@ -9,6 +9,13 @@ use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/examples.rs"));
 
+pub const EXPLAIN_CODE_EXAMPLES: &str = "Examples:
+  tcc explain-code E0201                        # what it means, how to fix it, an example
+  tcc explain-code --list                       # every code with its summary";
+
+pub const MAN_EXAMPLES: &str = "Examples:
+  tcc man -o /usr/local/share/man/man1          # tcc.1 and one page per subcommand";
+
 pub const FMT_EXAMPLES: &str = "Examples:
   tcc fmt site.shape               # rewrite in place
   tcc fmt --check configs/         # exit 1 and list the files that are not formatted
