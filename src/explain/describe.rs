@@ -147,7 +147,7 @@ fn class_words(iface: &Interface, i: usize) -> String {
 fn label(iface: &Interface, i: usize) -> String {
     let id = iface.classid(i);
     let name = &iface.classes[i].name;
-    if *name == format!("c{:x}", iface.classes[i].minor) {
+    if *name == crate::plan::Class::unnamed(iface.classes[i].minor) {
         id
     } else {
         format!("{id} ({name})")

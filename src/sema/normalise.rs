@@ -58,7 +58,7 @@ pub fn quantum(iface: &mut Interface, diags: &mut Diagnostics) {
     let listed: Vec<String> = fixed
         .iter()
         .take(6)
-        .map(|&(i, _, set)| format!("`{}` {set}", iface.classes[i].name))
+        .map(|&(i, _, set)| format!("`{}` {set}", iface.name_of(&iface.classes[i])))
         .collect();
     let more = if fixed.len() > 6 {
         format!(" and {} more", fixed.len() - 6)
