@@ -168,6 +168,10 @@ impl std::fmt::Display for Step {
         };
         if self.detail.is_empty() {
             write!(f, "{sign} {}", self.object)
+        } else if self.object.ends_with(':') {
+            // A qdisc handle (`1:`) ends in a colon already: `+ root qdisc htb 1: default 12`,
+            // as tc and `tcc status` write it, not `1:: default 12`.
+            write!(f, "{sign} {} {}", self.object, self.detail)
         } else {
             write!(f, "{sign} {}: {}", self.object, self.detail)
         }
@@ -439,6 +443,23 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_qdisc_step_reads_as_tc_writes_it() {
+        let step = |object: &str, detail: &str| Step {
+            change: Change::Add,
+            object: object.into(),
+            detail: detail.into(),
+            msg: root_qdisc_del(1),
+        };
+        let q = step(
+            &format!("root qdisc htb {}", fmt_handle(tc_handle(1, 0))),
+            "default 12 r2q 10",
+        );
+        assert_eq!(q.to_string(), "+ root qdisc htb 1: default 12 r2q 10");
+        let c = step("class 1:12 (web)", "rate 1mbit");
+        assert_eq!(c.to_string(), "+ class 1:12 (web): rate 1mbit");
+    }
 
     fn want(src: &str) -> Desired {
         let (plan, diags) = crate::analyze(0, src);

@@ -12,13 +12,42 @@ use crate::apply::lock::has_net_admin;
 use crate::apply::run::{self, Classifier, Event, Options};
 use crate::apply::status;
 use crate::apply::teardown::{self, Qdisc};
-use crate::cli::{self, ColorWhen, ExitCode};
-use crate::emit;
+use crate::cli::diags::{self, LintArgs};
+use crate::cli::{self, ColorWhen, ExitCode, Format};
 use crate::plan::units::format_rate;
-use crate::report::{self, Sources};
+use crate::report::Sources;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub const APPLY_EXAMPLES: &str = "Examples:
+  tcc apply site.shape                          # as root: send only what differs
+  tcc apply site.shape --interface eth1         # one interface of the plan
+  tcc apply site.shape --dry-run                # = tcc plan site.shape
+  tcc apply site.shape --classifier u32 -v      # u32 filters; print every message sent
+
+Exit status: 0 applied (or nothing to do), 1 errors in the source or the kernel refused a change
+(the previous state is restored), 2 usage, I/O or permission problem, 3 (--dry-run) changes
+pending.";
+
+pub const PLAN_EXAMPLES: &str = "Examples:
+  tcc plan site.shape                           # what `tcc apply` would change
+  tcc plan site.shape --interface eth1
+  tcc plan site.shape; [ $? -eq 3 ] && tcc apply site.shape   # apply only when needed
+
+Exit status: 0 up to date, 3 changes would be made, 1 errors in the source, 2 usage or I/O
+error. Needs no privileges.";
+
+pub const STATUS_EXAMPLES: &str = "Examples:
+  tcc status                                    # every interface with a root qdisc
+  tcc status --interface eth1 --interval 5      # rates measured over 5 seconds
+  tcc status -i eth1 --interval 0               # one reading, the kernel's rate estimates";
+
+pub const TEARDOWN_EXAMPLES: &str = "Examples:
+  tcc teardown --interface eth1                 # as root: tcc's HTB qdisc and nft table
+
+Only an HTB root qdisc and the table `inet tcc_<iface>` are removed; anything else is left
+alone. Exit status: 0 done, 1 the kernel refused, 2 usage or permission problem.";
 
 /// How `tcc apply` sorts packets into classes.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -48,6 +77,8 @@ pub struct ApplyArgs {
     /// Print every message sent, not only a summary.
     #[arg(long, short)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub lint: LintArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -60,6 +91,8 @@ pub struct PlanArgs {
     /// How packets are sorted into classes (as for `tcc apply`).
     #[arg(long, value_enum, default_value_t = ApplyClassifier::Nft)]
     pub classifier: ApplyClassifier,
+    #[command(flatten)]
+    pub lint: LintArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -108,25 +141,36 @@ fn fail(e: &ApplyError) -> ExitCode {
     }
 }
 
-/// Read, analyse and check a source for the u32 classifier; print diagnostics.
-fn load(file: &Path, color: ColorWhen, u32: bool) -> Result<crate::plan::Plan, ExitCode> {
+/// The classifier `tcc apply` and `tcc plan` offer instead of u32.
+const APPLY_ALTERNATIVE: &str = "the nft classifier (`--classifier nft`, the default)";
+
+/// Read, analyse and check a source (for the u32 classifier too, with `u32`); print its
+/// diagnostics under the lint levels of `lint`.
+fn load(
+    file: &Path,
+    color: ColorWhen,
+    u32: bool,
+    lint: &LintArgs,
+) -> Result<crate::plan::Plan, ExitCode> {
+    let levels = lint.levels().map_err(|e| cli::io_error(&e))?;
     let (name, text) = cli::read_input(file).map_err(|e| cli::io_error(&e))?;
     let mut sources = Sources::new();
     let id = sources.add(name, text.clone());
-    let (plan, mut diags) = crate::analyze(id, &text);
-    if u32 && !diags.has_errors() {
-        diags.extend(emit::u32_expressible(&plan));
-        diags.sort();
+    let (plan, found) = diags::analyze_shape(id, &text, u32.then_some(APPLY_ALTERNATIVE));
+    let mut items = found.items;
+    match diags::report(
+        Format::Human,
+        color,
+        &sources,
+        &mut items,
+        &levels,
+        diags::Summary::OnErrors,
+        1,
+    ) {
+        Err(_) => Err(ExitCode::Usage),
+        Ok(true) => Err(ExitCode::Failed),
+        Ok(false) => Ok(plan),
     }
-    let mut err = cli::stderr(color);
-    if report::emit_human(&mut err, &sources, &diags.items).is_err() {
-        return Err(ExitCode::Usage);
-    }
-    if diags.has_errors() {
-        cli::summary(&mut err, &diags.items);
-        return Err(ExitCode::Failed);
-    }
-    Ok(plan)
 }
 
 fn options(interface: Option<&str>, classifier: ApplyClassifier) -> Options<'_> {
@@ -150,7 +194,12 @@ fn counts(steps: &[Step]) -> String {
 }
 
 pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
-    let plan = match load(&a.file, color, a.classifier == ApplyClassifier::U32) {
+    let plan = match load(
+        &a.file,
+        color,
+        a.classifier == ApplyClassifier::U32,
+        &a.lint,
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };
@@ -186,6 +235,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
                 file: a.file,
                 interface: a.interface,
                 classifier: a.classifier,
+                lint: a.lint,
             },
             color,
         );
@@ -193,7 +243,12 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
     if let Err(c) = need_net_admin("apply") {
         return c;
     }
-    let plan = match load(&a.file, color, a.classifier == ApplyClassifier::U32) {
+    let plan = match load(
+        &a.file,
+        color,
+        a.classifier == ApplyClassifier::U32,
+        &a.lint,
+    ) {
         Ok(p) => p,
         Err(c) => return c,
     };

@@ -1,11 +1,10 @@
 //! `tcc check`: many inputs (files, directories, stdin), lint levels, in-file suppressions, and
 //! the output formats human, json, github and sarif.
 
-use crate::cli::{io_error, read_input, stderr, CheckArgs, ColorWhen, ExitCode, Format};
-use crate::diagnostic::{Diagnostic, Severity};
-use crate::report::lint::{self, Levels};
-use crate::report::{self, Sources};
-use std::io::Write;
+use crate::cli::diags::{self, Summary};
+use crate::cli::{io_error, read_input, CheckArgs, ColorWhen, ExitCode};
+use crate::diagnostic::Diagnostic;
+use crate::report::Sources;
 
 pub const CHECK_EXAMPLES: &str = "Examples:
   tcc check site.shape                        # human-readable, exit 1 on errors
@@ -23,16 +22,7 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     if let Some(code) = &a.explain {
         return crate::cli::tools::print_explanation(code);
     }
-    let parse_all = |v: &[String]| -> Result<Vec<lint::Selector>, lint::LevelError> {
-        v.iter().map(|s| lint::parse_selector(s)).collect()
-    };
-    let levels = match (|| {
-        Levels::new(
-            &parse_all(&a.allow)?,
-            &parse_all(&a.warn)?,
-            &parse_all(&a.deny)?,
-        )
-    })() {
+    let levels = match a.lint.levels() {
         Ok(l) => l,
         Err(e) => return io_error(&e),
     };
@@ -48,69 +38,20 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
             Err(e) => return io_error(&e),
         };
         let id = sources.add(name.clone(), text.clone());
-        let (_, diags) = crate::check(id, &name, &text);
-        all.extend(diags.items);
+        let (_, found) = crate::check(id, &name, &text);
+        all.extend(found.items);
     }
-    all.retain(|d| levels.severity(d.code).is_some());
-    let severity = |d: &Diagnostic| levels.severity(d.code).unwrap_or(Severity::Hint);
-
-    let mut out = std::io::stdout().lock();
-    let written = match a.format {
-        Format::Json => {
-            let report = report::to_json_with(&sources, &all, &severity);
-            serde_json::to_writer_pretty(&mut out, &report)
-                .map_err(std::io::Error::other)
-                .and_then(|_| writeln!(out))
-        }
-        Format::Github => {
-            out.write_all(crate::report::ci::github(&sources, &all, &severity).as_bytes())
-        }
-        Format::Sarif => {
-            let log = crate::report::ci::sarif(&sources, &all, &severity);
-            serde_json::to_writer_pretty(&mut out, &log)
-                .map_err(std::io::Error::other)
-                .and_then(|_| writeln!(out))
-        }
-        Format::Human => {
-            let mut err = stderr(color);
-            report::emit_human_with(&mut err, &sources, &all, &severity)
-                .and_then(|_| summary(&mut err, &all, &severity, inputs.len()))
-        }
-    };
-    if written.and_then(|_| out.flush()).is_err() {
-        return ExitCode::Usage;
-    }
-    if all.iter().any(|d| severity(d) == Severity::Error) {
-        ExitCode::Failed
-    } else {
-        ExitCode::Ok
-    }
-}
-
-fn summary(
-    out: &mut dyn Write,
-    diags: &[Diagnostic],
-    severity: &dyn Fn(&Diagnostic) -> Severity,
-    files: usize,
-) -> std::io::Result<()> {
-    let get = |s| diags.iter().filter(|d| severity(d) == s).count();
-    let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
-    let (e, w) = (get(Severity::Error), get(Severity::Warning));
-    let in_files = if files > 1 {
-        format!(" in {}", plural(files, "file"))
-    } else {
-        String::new()
-    };
-    if e > 0 {
-        writeln!(
-            out,
-            "{} and {} found{in_files}",
-            plural(e, "error"),
-            plural(w, "warning")
-        )
-    } else if w > 0 {
-        writeln!(out, "{} found{in_files}", plural(w, "warning"))
-    } else {
-        Ok(())
+    match diags::report(
+        a.format,
+        color,
+        &sources,
+        &mut all,
+        &levels,
+        Summary::Always,
+        inputs.len(),
+    ) {
+        Err(_) => ExitCode::Usage,
+        Ok(true) => ExitCode::Failed,
+        Ok(false) => ExitCode::Ok,
     }
 }

@@ -1,10 +1,21 @@
 //! `tcc explain FILE [-- ARGS...] [--format text|json|dot] [--to shape]`.
 
+use crate::cli::diags::{self, LintArgs};
 use crate::cli::{ColorWhen, ExitCode};
 use crate::report::{self, Sources};
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::PathBuf;
+
+pub const EXPLAIN_EXAMPLES: &str = "Examples:
+  tcc explain apply.sh                          # what the script sets up, in words, with lints
+  tcc explain apply.sh -- eth0 100mbit          # values for $1 and $2
+  tcc explain apply.sh --format json            # the plan, notes and diagnostics
+  tcc explain apply.sh --format svg > tree.svg  # the class trees as a picture
+  tcc explain apply.sh --to shape > site.shape  # import into the .shape language
+  tcc explain apply.sh --allow S0002            # quiet a lint (or `# tcc: allow S0002`)
+
+Exit status: 0 read, 1 the script has errors, 2 usage or I/O error.";
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
@@ -19,6 +30,8 @@ pub struct ExplainArgs {
     /// Positional parameters for the script (`$1`, `$2`...), after `--`.
     #[arg(last = true)]
     pub args: Vec<String>,
+    #[command(flatten)]
+    pub lint: LintArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +53,10 @@ pub enum ImportTarget {
 }
 
 pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
+    let levels = match a.lint.levels() {
+        Ok(l) => l,
+        Err(e) => return crate::cli::io_error(&e),
+    };
     let (name, text) = match crate::cli::read_input(&a.file) {
         Ok(x) => x,
         Err(e) => {
@@ -49,9 +66,12 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let ex = crate::explain::explain(id, &text, &a.args);
+    let mut ex = crate::explain::explain(id, &text, &a.args);
+    crate::report::lint::apply_suppressions(id, &text, &mut ex.diags);
+    diags::filter(&levels, &mut ex.diags.items);
+    let severity = |d: &crate::diagnostic::Diagnostic| diags::severity_under(&levels, d);
     let mut out = std::io::stdout().lock();
-    let mut status = if ex.diags.has_errors() {
+    let mut status = if diags::has_errors(&levels, &ex.diags.items) {
         ExitCode::Failed
     } else {
         ExitCode::Ok
@@ -86,7 +106,7 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
             out.write_all(crate::explain::describe::text(&ex, &sources, id).as_bytes())
         }
         (None, ExplainFormat::Json) => {
-            let v = crate::explain::describe::json(&ex, &sources);
+            let v = crate::explain::describe::json_with(&ex, &sources, &severity);
             serde_json::to_writer_pretty(&mut out, &v)
                 .map_err(std::io::Error::other)
                 .and_then(|_| writeln!(out))
@@ -101,7 +121,7 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
     }
     if a.format != ExplainFormat::Json {
         let mut err = crate::cli::stderr(color);
-        if report::emit_human(&mut err, &sources, &ex.diags.items).is_err() {
+        if report::emit_human_with(&mut err, &sources, &ex.diags.items, &severity).is_err() {
             return ExitCode::Usage;
         }
     }

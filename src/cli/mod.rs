@@ -6,13 +6,13 @@
 pub mod apply;
 pub mod check;
 pub mod compile;
+pub mod diags;
 pub mod explain;
 pub mod input;
 pub mod tools;
 
-use crate::diagnostic::{Diagnostic, Severity};
-use crate::emit::{self, Classifier, ShOptions};
-use crate::report::{self, Sources};
+use crate::emit::{Classifier, ShOptions};
+use crate::report::Sources;
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 pub(crate) use input::read_input;
@@ -39,21 +39,28 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Compile a .shape file to a script that applies it.
+    #[command(after_help = COMPILE_EXAMPLES)]
     Compile(CompileArgs),
     /// Check .shape files (and .sh scripts, read as `tcc explain` reads them); exit 1 on errors.
     #[command(after_help = crate::cli::check::CHECK_EXAMPLES)]
     Check(CheckArgs),
     /// Read a tc/iptables shell script: explain it, lint it, or import it (`--to shape`).
+    #[command(after_help = crate::cli::explain::EXPLAIN_EXAMPLES)]
     Explain(crate::cli::explain::ExplainArgs),
     /// Apply a .shape file to the kernel over netlink (only what differs from the live state).
+    #[command(after_help = crate::cli::apply::APPLY_EXAMPLES)]
     Apply(crate::cli::apply::ApplyArgs),
     /// Show what `tcc apply` would change; exit 0 if nothing, 3 if something would change.
+    #[command(after_help = crate::cli::apply::PLAN_EXAMPLES)]
     Plan(crate::cli::apply::PlanArgs),
     /// Show the live class tree with per-class counters and current rates.
+    #[command(after_help = crate::cli::apply::STATUS_EXAMPLES)]
     Status(crate::cli::apply::StatusArgs),
     /// Remove tcc's configuration (the HTB root qdisc) from an interface.
+    #[command(after_help = crate::cli::apply::TEARDOWN_EXAMPLES)]
     Teardown(crate::cli::apply::TeardownArgs),
     /// Explain a diagnostic code at length, with an example (like `rustc --explain`).
+    #[command(after_help = crate::cli::tools::EXPLAIN_CODE_EXAMPLES)]
     ExplainCode(crate::cli::tools::ExplainCodeArgs),
     /// Rewrite .shape files in the canonical layout (comments kept).
     #[command(after_help = crate::cli::tools::FMT_EXAMPLES)]
@@ -65,8 +72,19 @@ pub enum Command {
     #[command(after_help = crate::cli::tools::COMPLETIONS_EXAMPLES)]
     Completions(crate::cli::tools::CompletionsArgs),
     /// Write man pages (tcc.1 and one per subcommand) into a directory.
+    #[command(after_help = crate::cli::tools::MAN_EXAMPLES)]
     Man(crate::cli::tools::ManArgs),
 }
+
+pub const COMPILE_EXAMPLES: &str = "Examples:
+  tcc compile site.shape -o apply.sh                  # tc + iptables script
+  tcc compile site.shape --teardown -o undo.sh        # removes exactly what apply.sh makes
+  tcc compile site.shape --classifier u32             # tc u32 filters instead of iptables
+  tcc compile site.shape --target nft --emit-dir out/ # nftables; raw parts in out/
+  tcc compile site.shape --allow H0002 -o apply.sh    # quiet a hint (or `# tcc: allow H0002`)
+
+Warnings and hints are printed on stderr and do not stop the script; `--deny warnings` makes
+them errors. Exit status: 0 written, 1 errors in the source, 2 usage or I/O error.";
 
 #[derive(clap::Args, Debug)]
 pub struct CompileArgs {
@@ -88,6 +106,8 @@ pub struct CompileArgs {
     /// `rules.iptables`, ...) into this directory (targets nft and batch).
     #[arg(long, value_name = "DIR")]
     pub emit_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub lint: diags::LintArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,15 +119,8 @@ pub struct CheckArgs {
     /// Output format for diagnostics: `human` (stderr), `json`, `github` or `sarif` (stdout).
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Report CODE (or every warning, with `warnings`) as an error: `--deny warnings`.
-    #[arg(long, value_name = "CODE|warnings")]
-    pub deny: Vec<String>,
-    /// Do not report the warning or hint CODE (or any warning, with `warnings`).
-    #[arg(long, value_name = "CODE|warnings")]
-    pub allow: Vec<String>,
-    /// Report the hint or warning CODE as a warning (undoes an `--allow warnings` for it).
-    #[arg(long, value_name = "CODE|warnings")]
-    pub warn: Vec<String>,
+    #[command(flatten)]
+    pub lint: diags::LintArgs,
     /// Print the long explanation of CODE and exit (same as `tcc explain-code CODE`).
     #[arg(long, value_name = "CODE")]
     pub explain: Option<String>,
@@ -210,20 +223,38 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 pub(crate) fn stderr(color: ColorWhen) -> StandardStream {
-    let choice = match color {
+    StandardStream::stderr(color_choice(
+        color,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+        std::io::stderr().is_terminal(),
+    ))
+}
+
+/// Whether to colour, as https://no-color.org asks: with `auto`, a `NO_COLOR` that is present
+/// and not empty turns colour off, an empty one does not; so do a stream that is not a
+/// terminal and `TERM=dumb`. Decided here rather than by termcolor's `Auto`, which treats an
+/// empty `NO_COLOR` as set.
+pub(crate) fn color_choice(
+    color: ColorWhen,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+    is_terminal: bool,
+) -> ColorChoice {
+    match color {
         ColorWhen::Always => ColorChoice::Always,
         ColorWhen::Never => ColorChoice::Never,
         ColorWhen::Auto => {
-            if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-                || !std::io::stderr().is_terminal()
+            if no_color.is_some_and(|v| !v.is_empty())
+                || !is_terminal
+                || term.is_some_and(|t| t == "dumb")
             {
                 ColorChoice::Never
             } else {
-                ColorChoice::Auto
+                ColorChoice::Always
             }
         }
-    };
-    StandardStream::stderr(choice)
+    }
 }
 
 /// Print an input/output (or usage) error; exit status 2.
@@ -233,28 +264,35 @@ pub(crate) fn io_error(msg: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
+    let levels = match a.lint.levels() {
+        Ok(l) => l,
+        Err(e) => return io_error(&e),
+    };
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let (plan, mut diags) = crate::analyze(id, &text);
     let classifier = match a.classifier {
         ClassifierArg::Iptables => Classifier::Iptables,
         ClassifierArg::U32 => Classifier::U32,
     };
-    if classifier == Classifier::U32 && !diags.has_errors() {
-        diags.extend(emit::u32_expressible(&plan));
-        diags.sort();
-    }
-    let mut err = stderr(color);
-    if report::emit_human(&mut err, &sources, &diags.items).is_err() {
-        return ExitCode::Usage;
-    }
-    if diags.has_errors() {
-        summary(&mut err, &diags.items);
-        return ExitCode::Failed;
+    let u32_alt = (classifier == Classifier::U32).then_some(crate::emit::COMPILE_ALTERNATIVE);
+    let (plan, found) = diags::analyze_shape(id, &text, u32_alt);
+    let mut items = found.items;
+    match diags::report(
+        Format::Human,
+        color,
+        &sources,
+        &mut items,
+        &levels,
+        diags::Summary::OnErrors,
+        1,
+    ) {
+        Err(_) => return ExitCode::Usage,
+        Ok(true) => return ExitCode::Failed,
+        Ok(false) => {}
     }
     let opts = ShOptions {
         classifier,
@@ -313,20 +351,29 @@ fn write_script(path: &Path, script: &str) -> std::io::Result<()> {
     })
 }
 
-pub(crate) fn summary(out: &mut StandardStream, diags: &[Diagnostic]) {
-    let n = |s| diags.iter().filter(|d| d.severity() == s).count();
-    let (e, w) = (n(Severity::Error), n(Severity::Warning));
-    let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
-    let _ = if e > 0 {
-        writeln!(
-            out,
-            "{} and {} found",
-            plural(e, "error"),
-            plural(w, "warning")
-        )
-    } else if w > 0 {
-        writeln!(out, "{} found", plural(w, "warning"))
-    } else {
-        Ok(())
-    };
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_is_honoured_when_present_and_not_empty() {
+        let c = |nc: Option<&str>, term: Option<&str>, tty| {
+            color_choice(
+                ColorWhen::Auto,
+                nc.map(OsStr::new),
+                term.map(OsStr::new),
+                tty,
+            )
+        };
+        assert_eq!(c(None, Some("xterm"), true), ColorChoice::Always);
+        assert_eq!(c(Some(""), Some("xterm"), true), ColorChoice::Always);
+        assert_eq!(c(Some("1"), Some("xterm"), true), ColorChoice::Never);
+        assert_eq!(c(None, Some("xterm"), false), ColorChoice::Never);
+        assert_eq!(c(None, Some("dumb"), true), ColorChoice::Never);
+        assert_eq!(
+            color_choice(ColorWhen::Always, Some(OsStr::new("1")), None, false),
+            ColorChoice::Always
+        );
+    }
 }

@@ -9,6 +9,13 @@ use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/examples.rs"));
 
+pub const EXPLAIN_CODE_EXAMPLES: &str = "Examples:
+  tcc explain-code E0201                        # what it means, how to fix it, an example
+  tcc explain-code --list                       # every code with its summary";
+
+pub const MAN_EXAMPLES: &str = "Examples:
+  tcc man -o /usr/local/share/man/man1          # tcc.1 and one page per subcommand";
+
 pub const FMT_EXAMPLES: &str = "Examples:
   tcc fmt site.shape               # rewrite in place
   tcc fmt --check configs/         # exit 1 and list the files that are not formatted
@@ -53,6 +60,8 @@ pub struct GraphArgs {
     /// Where to write it (default: standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub lint: crate::cli::diags::LintArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,18 +232,31 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
 }
 
 pub fn graph(a: GraphArgs, color: ColorWhen) -> ExitCode {
+    use crate::cli::diags;
+    let levels = match a.lint.levels() {
+        Ok(l) => l,
+        Err(e) => return io_error(&e),
+    };
     let (name, text) = match read_input(&a.file) {
         Ok(x) => x,
         Err(e) => return io_error(&e),
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let (plan, diags) = crate::analyze(id, &text);
-    if diags.has_errors() {
-        let mut err = stderr(color);
-        let _ = report::emit_human(&mut err, &sources, &diags.items);
-        crate::cli::summary(&mut err, &diags.items);
-        return ExitCode::Failed;
+    let (plan, found) = diags::analyze_shape(id, &text, None);
+    let mut items = found.items;
+    match diags::report(
+        crate::cli::Format::Human,
+        color,
+        &sources,
+        &mut items,
+        &levels,
+        diags::Summary::OnErrors,
+        1,
+    ) {
+        Err(_) => return ExitCode::Usage,
+        Ok(true) => return ExitCode::Failed,
+        Ok(false) => {}
     }
     let title = crate::cli::file_name(&name);
     let picture = match a.format {

@@ -34,6 +34,9 @@ fn esc(s: &str) -> String {
             '>' => o += "&gt;",
             '"' => o += "&quot;",
             '\'' => o += "&#39;",
+            // A newline in a tooltip (`<title>`) is a line break; other control characters
+            // (only a name could hold one) are shown as `?`.
+            '\n' => o += "&#10;",
             c if c.is_control() => o.push('?'),
             c => o.push(c),
         }
@@ -170,7 +173,7 @@ fn class_row(
     let w = BOX_W - (x - LEFT);
     let mut s = format!(
         "<g><title>{}</title>\n<rect x=\"{x:.0}\" y=\"{y:.0}\" width=\"{w:.0}\" height=\"46\" rx=\"5\" class=\"{}\" stroke=\"{color}\"/>\n",
-        esc(&format!("{} {}\n{}", c.name, iface.classid(i), matches.join("\n"))),
+        esc(format!("{} {}\n{}", c.name, iface.classid(i), matches.join("\n")).trim_end()),
         if leaf { "box" } else { "inner" }
     );
     s += &format!(
@@ -352,5 +355,15 @@ mod tests {
         );
         let svg = super::svg(&plan, "t");
         assert!(svg.contains("&lt;b&gt;&amp;") && !svg.contains("<b>"));
+    }
+
+    #[test]
+    fn tooltips_break_lines_instead_of_showing_question_marks() {
+        let src = "interface eth0 { rate 1gbit; default b\n class a { rate 200mbit; match tcp }\n class b { rate 700mbit } }\n";
+        let (plan, _) = crate::analyze(0, src);
+        let svg = svg(&plan, "t");
+        assert!(svg.contains("<title>a 1:10&#10;tcp</title>"), "{svg}");
+        assert!(svg.contains("<title>b 1:11</title>"), "{svg}");
+        assert!(!svg.contains('?'), "{svg}");
     }
 }

@@ -10,6 +10,6 @@ pub mod graph;
 pub mod sh;
 
 pub use crate::dialect::sh::quote::sh_quote;
-pub use crate::dialect::u32::u32_expressible;
+pub use crate::dialect::u32::{u32_expressible, u32_expressible_with, COMPILE_ALTERNATIVE};
 pub use batch::{batch, nft, Emitted};
 pub use sh::{sh, Classifier, ShOptions};

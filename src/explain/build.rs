@@ -81,7 +81,7 @@ impl Sim {
                         .name
                         .clone()
                         .filter(|n| !names.contains(n))
-                        .unwrap_or_else(|| format!("c{:x}", c.minor));
+                        .unwrap_or_else(|| crate::plan::Class::unnamed(c.minor));
                     let rate = c.rate.unwrap_or(0);
                     let mut spans = c.spans;
                     if c.rate.is_none() {

@@ -147,7 +147,7 @@ fn class_words(iface: &Interface, i: usize) -> String {
 fn label(iface: &Interface, i: usize) -> String {
     let id = iface.classid(i);
     let name = &iface.classes[i].name;
-    if *name == format!("c{:x}", iface.classes[i].minor) {
+    if *name == crate::plan::Class::unnamed(iface.classes[i].minor) {
         id
     } else {
         format!("{id} ({name})")
@@ -326,6 +326,15 @@ struct JsonFilter {
 
 /// The explanation as JSON (schema version 1): the plan, notes and the diagnostics.
 pub fn json(ex: &Explained, sources: &Sources) -> serde_json::Value {
+    json_with(ex, sources, &|d| d.severity())
+}
+
+/// Like `json`, with each diagnostic's severity decided by `severity` (lint levels).
+pub fn json_with(
+    ex: &Explained,
+    sources: &Sources,
+    severity: &dyn Fn(&crate::diagnostic::Diagnostic) -> crate::diagnostic::Severity,
+) -> serde_json::Value {
     let interfaces = ex
         .plan_as_written
         .interfaces
@@ -375,7 +384,7 @@ pub fn json(ex: &Explained, sources: &Sources) -> serde_json::Value {
         other_commands: &ex.other,
         set_e: ex.set_e,
         conditional_commands: ex.conditional,
-        diagnostics: report::to_json(sources, &ex.diags.items),
+        diagnostics: report::to_json_with(sources, &ex.diags.items, severity),
     };
     serde_json::to_value(j).unwrap_or(serde_json::Value::Null)
 }

@@ -125,6 +125,25 @@ impl Interface {
     pub fn classid(&self, idx: usize) -> String {
         format!("{:x}:{:x}", self.handle, self.classes[idx].minor)
     }
+
+    /// How messages name class `c` of this interface: its name, or its classid (`1:10`) when
+    /// it has none (a class read from a script without a name, see `Class::unnamed`).
+    pub fn name_of(&self, c: &Class) -> String {
+        if c.name == Class::unnamed(c.minor) {
+            format!("{:x}:{:x}", self.handle, c.minor)
+        } else {
+            c.name.clone()
+        }
+    }
+}
+
+impl Class {
+    /// The placeholder name of a class that has none (read from a script): `c` and its minor
+    /// in hex, an identifier a `.shape` import can use. Messages show the classid instead
+    /// (`Interface::name_of`).
+    pub fn unnamed(minor: u16) -> String {
+        format!("c{minor:x}")
+    }
 }
 
 /// "Traffic matching `m` goes to class `class`."

@@ -1,6 +1,6 @@
-//! Lint levels for `tcc check`: `--allow`/`--warn`/`--deny CODE`, `--deny warnings`, and
-//! in-file suppressions (`# tcc: allow W0104` on a line, or on the line opening a block to cover
-//! the whole block). Errors cannot be allowed or weakened: they make the plan invalid.
+//! Lint levels for every command that reports diagnostics: `--allow`/`--warn`/`--deny CODE`,
+//! `--deny warnings`, and in-file suppressions (`# tcc: allow W0104` on a line, or on the line
+//! opening a block to cover the whole block). Errors cannot be allowed or weakened: they make the plan invalid.
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Severity, Span};
 use crate::syntax::token::{self as lex, Kind};

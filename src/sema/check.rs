@@ -67,8 +67,8 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
                 let f = &iface.classes[first];
                 diags.push(
                     Diagnostic::new(Code::DuplicateClassid, c.spans.classid.unwrap_or(c.span), format!("classid {} is used twice", iface.classid(i)))
-                        .label(format!("class `{}`", c.name))
-                        .secondary(f.spans.classid.unwrap_or(f.span), format!("also class `{}`", f.name))
+                        .label(format!("class `{}`", iface.name_of(c)))
+                        .secondary(f.spans.classid.unwrap_or(f.span), format!("also class `{}`", iface.name_of(f)))
                         .note("the kernel refuses the second one with \"File exists\", half way through applying")
                         .help("give one of them another classid, or drop `classid` and let tcc assign one"),
                 );
@@ -81,7 +81,7 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
             let mut d = Diagnostic::new(
                 Code::TooDeep,
                 c.span,
-                format!("class `{}` is nested {depth} levels deep", c.name),
+                format!("class `{}` is nested {depth} levels deep", iface.name_of(c)),
             )
             .label(format!("HTB allows at most {MAX_DEPTH} levels"))
             .note("the kernel refuses it: \"sch_htb: tree is too deep\"");
@@ -95,9 +95,10 @@ fn tree(iface: &Interface, has_root: bool, diags: &mut Diagnostics) {
                 Diagnostic::new(
                     Code::PrioOnInnerClass,
                     c.spans.prio.unwrap_or(c.span),
-                    format!("prio on class `{}` has no effect", c.name),
+                    format!("prio on class `{}` has no effect", iface.name_of(c)),
                 )
                 .label("this class has children")
+                .note("tcc leaves it out of the scripts it writes and the changes it applies")
                 .help("HTB uses prio only on leaf classes; set it on the children"),
             );
         }
@@ -116,7 +117,7 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
         }
         if c.rate == 0 {
             diags.push(
-                Diagnostic::new(Code::ZeroRate, rate_span(iface, i), format!("class `{}` has a rate of zero", c.name))
+                Diagnostic::new(Code::ZeroRate, rate_span(iface, i), format!("class `{}` has a rate of zero", iface.name_of(c)))
                     .label("nothing is guaranteed")
                     .help("give it at least a small rate such as `8kbit`; use `ceil` for what it may borrow"),
             );
@@ -127,7 +128,7 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
                 Diagnostic::new(
                     Code::CeilBelowRate,
                     ceil_span(iface, i),
-                    format!("ceil of `{}` is below its rate", c.name),
+                    format!("ceil of `{}` is below its rate", iface.name_of(c)),
                 )
                 .label(format!("ceil {}", human_rate(c.ceil)))
                 .secondary(rate_span(iface, i), format!("rate {}", human_rate(c.rate)))
@@ -142,9 +143,9 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
             let pc = &iface.classes[p];
             if c.ceil > pc.ceil && pc.spans.rate.is_some() {
                 diags.push(
-                    Diagnostic::new(Code::CeilAboveParent, ceil_span(iface, i), format!("ceil of `{}` is above its parent's", c.name))
+                    Diagnostic::new(Code::CeilAboveParent, ceil_span(iface, i), format!("ceil of `{}` is above its parent's", iface.name_of(c)))
                         .label(format!("ceil {}", human_rate(c.ceil)))
-                        .secondary(ceil_span(iface, p), format!("parent `{}` may use at most {}", pc.name, human_rate(pc.ceil)))
+                        .secondary(ceil_span(iface, p), format!("parent `{}` may use at most {}", iface.name_of(pc), human_rate(pc.ceil)))
                         .note("a class can never send faster than its parent, so this ceil is never reached")
                         .help(format!("lower the ceil to {} or less", format_rate(pc.ceil))),
                 );
@@ -175,7 +176,7 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
             .map(|&k| {
                 format!(
                     "`{}` {}",
-                    iface.classes[k].name,
+                    iface.name_of(&iface.classes[k]),
                     format_rate(iface.classes[k].rate)
                 )
             })
@@ -205,7 +206,7 @@ fn rates(iface: &Interface, diags: &mut Diagnostics) {
                 rate_span(iface, k),
                 format!(
                     "`{}` {}",
-                    iface.classes[k].name,
+                    iface.name_of(&iface.classes[k]),
                     format_rate(iface.classes[k].rate)
                 ),
             );
@@ -231,7 +232,7 @@ fn defaults(iface: &Interface, default_span: Option<Span>, diags: &mut Diagnosti
         Some(d) if !iface.is_leaf(d) => {
             let c = &iface.classes[d];
             diags.push(
-                Diagnostic::new(Code::DefaultNotLeaf, default_span.unwrap_or(iface.span), format!("default class `{}` has children", c.name))
+                Diagnostic::new(Code::DefaultNotLeaf, default_span.unwrap_or(iface.span), format!("default class `{}` has children", iface.name_of(c)))
                     .label("HTB can queue packets only in a leaf class")
                     .secondary(c.span, "defined here")
                     .help("name one of its leaf classes, or add a leaf such as `class other { rate 10mbit }`"),
@@ -258,7 +259,7 @@ fn filters(iface: &Interface, diags: &mut Diagnostics) {
             reported[f.class] = true;
             let c = &iface.classes[f.class];
             diags.push(
-                Diagnostic::new(Code::MatchOnInnerClass, f.span, format!("`match` on class `{}`, which has children", c.name))
+                Diagnostic::new(Code::MatchOnInnerClass, f.span, format!("`match` on class `{}`, which has children", iface.name_of(c)))
                     .label("traffic can only be queued in a leaf class")
                     .secondary(c.span, "this class has children")
                     .help("move the `match` into one of its children, or add a leaf child for this traffic"),
@@ -281,8 +282,8 @@ fn shadowed(iface: &Interface, diags: &mut Diagnostics) {
             let earlier = &iface.filters[i];
             diags.push(
                 Diagnostic::new(Code::ShadowedMatch, f.span, "this match can never fire")
-                    .label(format!("meant for `{}`", iface.classes[f.class].name))
-                    .secondary(earlier.span, format!("every such packet already goes to `{}` here", iface.classes[earlier.class].name))
+                    .label(format!("meant for `{}`", iface.name_of(&iface.classes[f.class])))
+                    .secondary(earlier.span, format!("every such packet already goes to `{}` here", iface.name_of(&iface.classes[earlier.class])))
                     .note("the first match that fits a packet decides its class")
                     .help("remove it, or make it more specific than the earlier match, or move it before"),
             );

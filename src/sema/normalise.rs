@@ -1,6 +1,7 @@
 //! Normalising passes: changes made to a checked plan so that every backend emits the same
-//! thing without computing it again. Today one: a quantum is filled in where rate/r2q leaves
-//! HTB's range, so emitters never compute one. Each change is reported (H0002).
+//! thing without computing it again. A quantum is filled in where rate/r2q leaves HTB's range,
+//! so emitters never compute one (reported: H0002); `prio` is dropped from classes with
+//! children, which HTB ignores it on (reported by the checker: W0106).
 
 use super::check::rate_span;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -15,6 +16,18 @@ pub const QUANTUM_MAX: u64 = 200_000;
 pub fn normalise(plan: &mut Plan, diags: &mut Diagnostics) {
     for iface in &mut plan.interfaces {
         quantum(iface, diags);
+        inner_prio(iface);
+    }
+}
+
+/// Drop `prio` from classes with children: HTB uses it on leaves only, and W0106 has told the
+/// author so; no backend then emits or sends what the warning said is ignored.
+pub fn inner_prio(iface: &mut Interface) {
+    let leaves = iface.leaves();
+    for (c, leaf) in iface.classes.iter_mut().zip(leaves) {
+        if !leaf {
+            c.prio = None;
+        }
     }
 }
 
@@ -45,7 +58,7 @@ pub fn quantum(iface: &mut Interface, diags: &mut Diagnostics) {
     let listed: Vec<String> = fixed
         .iter()
         .take(6)
-        .map(|&(i, _, set)| format!("`{}` {set}", iface.classes[i].name))
+        .map(|&(i, _, set)| format!("`{}` {set}", iface.name_of(&iface.classes[i])))
         .collect();
     let more = if fixed.len() > 6 {
         format!(" and {} more", fixed.len() - 6)

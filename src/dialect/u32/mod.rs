@@ -24,21 +24,30 @@ pub use sel::{Dir, Field, Ip, Key, KeyError, Sel, SelError, Selector, Width};
 /// More u32 filters than this for one match is refused as not expressible.
 pub const MAX_FILTERS_PER_MATCH: usize = 256;
 
-const HELP: &str = "use the iptables classifier (`--classifier iptables`), which can express it";
+/// The classifier `tcc compile` offers instead of u32.
+pub const COMPILE_ALTERNATIVE: &str = "the iptables classifier (`--classifier iptables`)";
 
 /// `Code::NotExpressible` errors for every criterion of `plan` that the u32 classifier cannot
-/// express. The CLI runs this before emitting with `Classifier::U32`.
+/// express, with help naming `tcc compile`'s alternative. The CLI runs this before emitting
+/// with `Classifier::U32`.
 pub fn u32_expressible(plan: &Plan) -> Diagnostics {
+    u32_expressible_with(plan, COMPILE_ALTERNATIVE)
+}
+
+/// Like `u32_expressible`, with the help suggesting `alternative` (a classifier the command
+/// at hand accepts, e.g. "the nft classifier (`--classifier nft`)").
+pub fn u32_expressible_with(plan: &Plan, alternative: &str) -> Diagnostics {
+    let help = format!("use {alternative}, which can express it");
     let mut ds = Diagnostics::default();
     for iface in &plan.interfaces {
         for f in &iface.filters {
-            check_filter(f, &mut ds);
+            check_filter(f, &help, &mut ds);
         }
     }
     ds
 }
 
-fn check_filter(f: &Filter, ds: &mut Diagnostics) {
+fn check_filter(f: &Filter, help: &str, ds: &mut Diagnostics) {
     let mut ok = true;
     for c in &f.m.criteria {
         if c.negated {
@@ -50,7 +59,7 @@ fn check_filter(f: &Filter, ds: &mut Diagnostics) {
                     "the u32 classifier cannot express a negated test",
                 )
                 .label("negated here")
-                .help(HELP),
+                .help(help),
             );
         }
         if let Test::Mark { .. } = c.test {
@@ -63,7 +72,7 @@ fn check_filter(f: &Filter, ds: &mut Diagnostics) {
                 )
                 .label("mark test here")
                 .note("tc accepts `match mark`, but kernels built without CONFIG_CLS_U32_MARK ignore it and the filter then catches every packet")
-                .help(HELP),
+                .help(help),
             );
         }
     }
@@ -82,7 +91,7 @@ fn check_filter(f: &Filter, ds: &mut Diagnostics) {
                     ),
                 )
                 .note("address lists, port ranges and length ranges multiply into one u32 filter per combination")
-                .help(HELP),
+                .help(help),
             );
         }
     }

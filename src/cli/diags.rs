@@ -1,0 +1,152 @@
+//! Diagnostics as every command reports them: the lint-level flags every such command shares
+//! (`LintArgs`: `--allow`, `--warn`, `--deny`), the in-file suppressions (`# tcc: allow CODE`),
+//! and printing in the chosen format. One mechanism for `check`, `compile`, `plan`, `apply`,
+//! `explain` and `graph`.
+
+use crate::cli::{stderr, ColorWhen, Format};
+use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::plan::Plan;
+use crate::report::lint::{self, LevelError, Levels};
+use crate::report::{self, Sources};
+use std::io::Write;
+
+/// The lint-level flags, flattened into every command that prints diagnostics.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LintArgs {
+    /// Report CODE (or every warning, with `warnings`) as an error: `--deny warnings`.
+    #[arg(long, value_name = "CODE|warnings")]
+    pub deny: Vec<String>,
+    /// Do not report the warning or hint CODE (or any warning, with `warnings`).
+    #[arg(long, value_name = "CODE|warnings")]
+    pub allow: Vec<String>,
+    /// Report the hint or warning CODE as a warning (undoes an `--allow warnings` for it).
+    #[arg(long, value_name = "CODE|warnings")]
+    pub warn: Vec<String>,
+}
+
+impl LintArgs {
+    /// The levels the flags ask for; an unknown code or an error code given to `--allow` or
+    /// `--warn` is a usage error.
+    pub fn levels(&self) -> Result<Levels, LevelError> {
+        let parse = |v: &[String]| -> Result<Vec<lint::Selector>, LevelError> {
+            v.iter().map(|s| lint::parse_selector(s)).collect()
+        };
+        Levels::new(
+            &parse(&self.allow)?,
+            &parse(&self.warn)?,
+            &parse(&self.deny)?,
+        )
+    }
+}
+
+/// Parse, lower and check a `.shape` source as `compile`, `plan`, `apply` and `graph` do: with
+/// `u32_alternative` (the flag that names a classifier able to express what u32 cannot), the
+/// u32 classifier's limits are checked too; then the file's suppression comments are applied.
+pub fn analyze_shape(id: usize, text: &str, u32_alternative: Option<&str>) -> (Plan, Diagnostics) {
+    let (plan, mut diags) = crate::analyze(id, text);
+    if let Some(alt) = u32_alternative {
+        if !diags.has_errors() {
+            diags.extend(crate::emit::u32_expressible_with(&plan, alt));
+            diags.sort();
+        }
+    }
+    lint::apply_suppressions(id, text, &mut diags);
+    (plan, diags)
+}
+
+/// Drop the diagnostics `levels` allows; the rest keep their order.
+pub fn filter(levels: &Levels, diags: &mut Vec<Diagnostic>) {
+    diags.retain(|d| levels.severity(d.code).is_some());
+}
+
+/// The severity `d` is shown with under `levels` (call after `filter`).
+pub fn severity_under(levels: &Levels, d: &Diagnostic) -> Severity {
+    levels.severity(d.code).unwrap_or(Severity::Hint)
+}
+
+/// Whether any of `diags` is an error under `levels`.
+pub fn has_errors(levels: &Levels, diags: &[Diagnostic]) -> bool {
+    diags
+        .iter()
+        .any(|d| severity_under(levels, d) == Severity::Error)
+}
+
+/// When the one-line count of errors and warnings is printed after human diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Summary {
+    /// After any error or warning (`check`).
+    Always,
+    /// Only when there are errors (the commands that go on to produce something).
+    OnErrors,
+}
+
+/// Filter `diags` by `levels` and print them in `format` (human on stderr, the others on
+/// stdout); `files` is how many inputs were read (named in the summary when more than one).
+/// Returns whether any reported diagnostic is an error.
+pub fn report(
+    format: Format,
+    color: ColorWhen,
+    sources: &Sources,
+    diags: &mut Vec<Diagnostic>,
+    levels: &Levels,
+    summary: Summary,
+    files: usize,
+) -> std::io::Result<bool> {
+    filter(levels, diags);
+    let severity = |d: &Diagnostic| severity_under(levels, d);
+    let errors = has_errors(levels, diags);
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let r = report::to_json_with(sources, diags, &severity);
+            serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Github => {
+            out.write_all(report::ci::github(sources, diags, &severity).as_bytes())?
+        }
+        Format::Sarif => {
+            let log = report::ci::sarif(sources, diags, &severity);
+            serde_json::to_writer_pretty(&mut out, &log).map_err(std::io::Error::other)?;
+            writeln!(out)?;
+        }
+        Format::Human => {
+            let mut err = stderr(color);
+            report::emit_human_with(&mut err, sources, diags, &severity)?;
+            if summary == Summary::Always || errors {
+                write_summary(&mut err, diags, &severity, files)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(errors)
+}
+
+/// `2 errors and 1 warning found[ in 3 files]`, or nothing when there is neither.
+pub fn write_summary(
+    out: &mut dyn Write,
+    diags: &[Diagnostic],
+    severity: &dyn Fn(&Diagnostic) -> Severity,
+    files: usize,
+) -> std::io::Result<()> {
+    let get = |s| diags.iter().filter(|d| severity(d) == s).count();
+    let plural = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
+    let (e, w) = (get(Severity::Error), get(Severity::Warning));
+    let in_files = if files > 1 {
+        format!(" in {}", plural(files, "file"))
+    } else {
+        String::new()
+    };
+    if e > 0 {
+        writeln!(
+            out,
+            "{} and {} found{in_files}",
+            plural(e, "error"),
+            plural(w, "warning")
+        )
+    } else if w > 0 {
+        writeln!(out, "{} found{in_files}", plural(w, "warning"))
+    } else {
+        Ok(())
+    }
+}
