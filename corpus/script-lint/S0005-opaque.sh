@@ -1,4 +1,5 @@
 #!/bin/sh
 # expect: S0005
-# A token bucket filter as the root qdisc: described, but not an HTB tree the plan models.
-tc qdisc add dev eth0 root tbf rate 1mbit burst 32kbit latency 400ms
+# An ingress qdisc with no filter on it: described, but it changes no traffic by itself and is
+# not part of the plan.
+tc qdisc add dev eth0 ingress

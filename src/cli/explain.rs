@@ -82,7 +82,35 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
             let mut s2 = Sources::new();
             let id2 = s2.add("import.shape", shape.clone());
             let (plan2, d2) = crate::analyze(id2, &shape);
-            if !d2.has_errors() && crate::explain::to_shape::equivalent(&ex.plan, &plan2).is_ok() {
+            let lost: Vec<(Option<String>, String)> = ex
+                .lost()
+                .iter()
+                .map(|d| {
+                    let (line, _) = sources.line_col(d.primary.file, d.primary.start);
+                    let dev = ex
+                        .notes
+                        .iter()
+                        .find(|n| n.span == d.primary)
+                        .and_then(|n| n.device.clone());
+                    (dev, format!("line {line} [{}]: {}", d.code, d.message))
+                })
+                .collect();
+            let shape = crate::explain::to_shape::with_losses(&shape, &lost);
+            if !lost.is_empty() {
+                eprintln!(
+                    "tcc: the import is not equivalent: {} piece{} of the script that change{} how packets are queued, limited or classified {} not carried:",
+                    lost.len(),
+                    if lost.len() == 1 { "" } else { "s" },
+                    if lost.len() == 1 { "s" } else { "" },
+                    if lost.len() == 1 { "is" } else { "are" },
+                );
+                for (_, t) in &lost {
+                    eprintln!("  - {t}");
+                }
+                status = ExitCode::Failed;
+            } else if !d2.has_errors()
+                && crate::explain::to_shape::equivalent(&ex.plan, &plan2).is_ok()
+            {
                 eprintln!(
                     "tcc: checked: `tcc compile` of this file gives the plan the script sets up"
                 );

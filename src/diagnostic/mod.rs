@@ -179,6 +179,8 @@ codes! {
     DecimalId = "S0004", Warning, "tc id written as if decimal, but tc reads it as hex";
     Opaque = "S0005", Hint, "configuration the shaping plan does not model";
     ObsoleteSyntax = "S0006", Error, "command that current tc or iptables refuses";
+    KernelRefuses = "S0007", Warning, "command the kernel refuses: it changes nothing";
+    NotCarried = "S0008", Warning, "setting that changes traffic but is not in the plan";
 }
 
 impl std::fmt::Display for Code {

@@ -1,6 +1,7 @@
 //! Explaining an imported plan: in plain words (the default), as JSON for tools, and as a
 //! Graphviz DOT picture of the class tree.
 
+use super::lower::Place;
 use super::Explained;
 use crate::emit::graph::{dot_with, DotStyle};
 use crate::plan::units::human_rate;
@@ -132,6 +133,12 @@ fn class_words(iface: &Interface, i: usize) -> String {
             human_rate(c.rate),
             human_rate(c.ceil)
         )
+    } else if c.ceil < c.rate {
+        format!(
+            "is limited to {} (its ceil, below its rate of {}: the kernel lets the ceil win)",
+            human_rate(c.ceil),
+            human_rate(c.rate)
+        )
     } else {
         format!("guarantees and is limited to {}", human_rate(c.rate))
     };
@@ -141,7 +148,84 @@ fn class_words(iface: &Interface, i: usize) -> String {
     if let Some(m) = c.mtu {
         let _ = write!(s, ", mtu {m}");
     }
+    if let Some(b) = c.burst {
+        let _ = write!(s, ", burst {b} bytes");
+    }
+    if let Some(b) = c.cburst {
+        let _ = write!(s, ", cburst {b} bytes");
+    }
+    if let Some(q) = c.quantum {
+        let _ = write!(s, ", quantum {q} bytes");
+    }
     s
+}
+
+/// Line ranges in words: "lines 1-3, 6 and 9".
+fn lines_text(mut lines: Vec<usize>) -> String {
+    lines.sort_unstable();
+    lines.dedup();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for l in lines {
+        match runs.last_mut() {
+            Some((_, hi)) if *hi + 1 == l => *hi = l,
+            _ => runs.push((l, l)),
+        }
+    }
+    let items: Vec<String> = runs
+        .iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    let word = if items.len() == 1 && runs[0].0 == runs[0].1 {
+        "line"
+    } else {
+        "lines"
+    };
+    format!("{word} {}", list_words(&items))
+}
+
+/// The three places every command ends in, with lines.
+fn endings_text(ex: &Explained, sources: &Sources, out: &mut String) {
+    if ex.endings.is_empty() {
+        return;
+    }
+    let line = |e: &super::lower::Ending| sources.line_col(e.span.file, e.span.start).0;
+    let of = |p: Place| ex.endings.iter().filter(move |e| e.place == p);
+    out.push_str("\nEvery command, by where it ends:\n");
+    let modelled: Vec<usize> = of(Place::Modelled).map(line).collect();
+    if modelled.is_empty() {
+        out.push_str("  modelled (part of the plan): none\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "  modelled (part of the plan): {}",
+            lines_text(modelled)
+        );
+    }
+    let other: Vec<usize> = of(Place::NotShaping).map(line).collect();
+    if !other.is_empty() {
+        let _ = writeln!(out, "  not about shaping: {}", lines_text(other));
+    }
+    let mut seen = Vec::new();
+    let not: Vec<_> = of(Place::NotModelled).collect();
+    if !not.is_empty() {
+        out.push_str("  not modelled:\n");
+    }
+    for e in not {
+        for r in &e.reasons {
+            let key = (line(e), r.clone());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let _ = writeln!(out, "    - line {} [{}]: {}", line(e), r.code, r.what);
+        }
+    }
 }
 
 fn label(iface: &Interface, i: usize) -> String {
@@ -165,8 +249,8 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
     for iface in &plan.interfaces {
         let _ = writeln!(
             out,
-            "\nInterface {}: an HTB tree under qdisc {:x}:",
-            iface.name, iface.handle
+            "\nInterface {}: an HTB tree under qdisc {:x}: (r2q {}):",
+            iface.name, iface.handle, iface.r2q
         );
         let mut kids: Vec<Vec<usize>> = vec![Vec::new(); iface.classes.len() + 1];
         for (k, c) in iface.classes.iter().enumerate() {
@@ -264,6 +348,7 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
     if !ex.set_e {
         out.push_str("The script does not `set -e`: a failing command does not stop it, so a half-applied configuration is possible.\n");
     }
+    endings_text(ex, sources, &mut out);
     if !ex.other.is_empty() {
         let _ = writeln!(
             out,
@@ -290,13 +375,22 @@ struct JsonExplain<'a> {
     other_commands: &'a [String],
     set_e: bool,
     conditional_commands: usize,
+    commands: Vec<JsonEnding<'a>>,
     diagnostics: report::JsonReport,
+}
+
+#[derive(Serialize)]
+struct JsonEnding<'a> {
+    line: usize,
+    #[serde(flatten)]
+    ending: &'a super::lower::Ending,
 }
 
 #[derive(Serialize)]
 struct JsonIface {
     name: String,
     handle: String,
+    r2q: u32,
     default: Option<String>,
     classes: Vec<JsonClass>,
     filters: Vec<JsonFilter>,
@@ -342,6 +436,7 @@ pub fn json_with(
         .map(|i| JsonIface {
             name: i.name.clone(),
             handle: format!("{:x}:", i.handle),
+            r2q: i.r2q,
             default: i.default.map(|d| i.classid(d)),
             classes: (0..i.classes.len())
                 .map(|k| {
@@ -384,6 +479,14 @@ pub fn json_with(
         other_commands: &ex.other,
         set_e: ex.set_e,
         conditional_commands: ex.conditional,
+        commands: ex
+            .endings
+            .iter()
+            .map(|e| JsonEnding {
+                line: sources.line_col(e.span.file, e.span.start).0,
+                ending: e,
+            })
+            .collect(),
         diagnostics: report::to_json_with(sources, &ex.diags.items, severity),
     };
     serde_json::to_value(j).unwrap_or(serde_json::Value::Null)

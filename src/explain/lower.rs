@@ -15,7 +15,7 @@
 //! plan is then checked by `sema::check_plan`, so the codes are those of `tcc check`.
 
 use super::sim::Sim;
-use crate::diagnostic::{Diagnostics, Span};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::dialect::sh::Script;
 use crate::plan::Plan;
 
@@ -27,6 +27,48 @@ pub struct Note {
     #[serde(skip)]
     pub span: Span,
 }
+
+/// Where a command of the script ends: exactly one of three places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// Part of the plan.
+    Modelled,
+    /// Not about shaping (`echo`, `ip link show`, a filter-table rule...).
+    NotShaping,
+    /// A diagnostic with a code says what it does and why the plan does not hold it.
+    NotModelled,
+}
+
+/// One command the script runs and where it ends.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Ending {
+    pub place: Place,
+    /// The command's words, expanded.
+    pub command: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// For `NotModelled`: the diagnostics that say what it does, each a code and a message.
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reason {
+    pub code: Code,
+    pub what: String,
+}
+
+/// Codes that put a command under "not modelled".
+pub const NOT_MODELLED: &[Code] = &[
+    Code::ScriptNotFollowed,
+    Code::Opaque,
+    Code::KernelRefuses,
+    Code::NotCarried,
+];
+
+/// Codes of the pieces an import loses: what changes traffic (or may, as far as tcc can tell)
+/// and is not in the plan.
+pub const LOST: &[Code] = &[Code::ScriptNotFollowed, Code::NotCarried];
 
 /// The result of reading a script.
 #[derive(Debug, Default)]
@@ -46,6 +88,52 @@ pub struct Explained {
     pub removes: Vec<String>,
     pub set_e: bool,
     pub conditional: usize,
+    /// Every command the script runs, in order, with where it ends.
+    pub endings: Vec<Ending>,
+}
+
+impl Explained {
+    /// What an import of this script loses: every diagnostic whose code is in `LOST`.
+    pub fn lost(&self) -> Vec<&Diagnostic> {
+        self.diags
+            .items
+            .iter()
+            .filter(|d| LOST.contains(&d.code))
+            .collect()
+    }
+}
+
+fn within(inner: Span, outer: Span) -> bool {
+    inner.file == outer.file && inner.start >= outer.start && inner.end <= outer.end
+}
+
+/// Each command's place: not modelled when a diagnostic in `NOT_MODELLED` points into it, not
+/// about shaping when the simulation put it aside, modelled otherwise.
+fn endings(ran: &[(Span, String, bool)], diags: &Diagnostics) -> Vec<Ending> {
+    ran.iter()
+        .map(|(span, text, other)| {
+            let reasons: Vec<Reason> = diags
+                .items
+                .iter()
+                .filter(|d| NOT_MODELLED.contains(&d.code) && within(d.primary, *span))
+                .map(|d| Reason {
+                    code: d.code,
+                    what: d.message.clone(),
+                })
+                .collect();
+            let place = match (reasons.is_empty(), other) {
+                (false, _) => Place::NotModelled,
+                (true, true) => Place::NotShaping,
+                (true, false) => Place::Modelled,
+            };
+            Ending {
+                place,
+                command: text.clone(),
+                span: *span,
+                reasons,
+            }
+        })
+        .collect()
 }
 
 pub fn lower(script: Script) -> Explained {
@@ -55,6 +143,7 @@ pub fn lower(script: Script) -> Explained {
         diags: script.diags,
         notes: Vec::new(),
         other: Vec::new(),
+        ran: Vec::new(),
     };
     let conditional = script.commands.iter().filter(|c| c.conditional).count();
     for cmd in &script.commands {
@@ -65,6 +154,7 @@ pub fn lower(script: Script) -> Explained {
     let mut diags = std::mem::take(&mut sim.diags);
     crate::sema::check_plan(&mut plan, &facts, &mut diags);
     diags.sort();
+    let endings = endings(&sim.ran, &diags);
     let leaves = sim.leaves();
     let removes = sim
         .devs
@@ -82,5 +172,6 @@ pub fn lower(script: Script) -> Explained {
         removes,
         set_e: script.set_e,
         conditional,
+        endings,
     }
 }

@@ -213,6 +213,50 @@ pub fn to_shape(plan: &Plan, source: &str) -> String {
     out
 }
 
+/// The import with a comment at each place where something the script does is not carried:
+/// `lost` holds (device, text); a piece of a device goes above that device's `interface`
+/// block, the others under the header.
+pub fn with_losses(shape: &str, lost: &[(Option<String>, String)]) -> String {
+    if lost.is_empty() {
+        return shape.to_string();
+    }
+    let comment = |t: &str| format!("# NOT CARRIED: {}\n", t.replace('\n', " "));
+    let mut out = String::new();
+    let mut placed = vec![false; lost.len()];
+    for (n, line) in shape.split_inclusive('\n').enumerate() {
+        if let Some(rest) = line.strip_prefix("interface ") {
+            let name = rest
+                .trim_end()
+                .trim_end_matches('{')
+                .trim()
+                .trim_matches('"');
+            for (k, (dev, t)) in lost.iter().enumerate() {
+                if !placed[k] && dev.as_deref() == Some(name) {
+                    out.push_str(&comment(t));
+                    placed[k] = true;
+                }
+            }
+        }
+        out.push_str(line);
+        if n == 0 {
+            for (k, (dev, t)) in lost.iter().enumerate() {
+                let has_iface = dev.as_ref().is_some_and(|d| {
+                    shape.lines().any(|l| {
+                        l.strip_prefix("interface ").is_some_and(|r| {
+                            r.trim_end().trim_end_matches('{').trim().trim_matches('"') == d
+                        })
+                    })
+                });
+                if !has_iface {
+                    out.push_str(&comment(t));
+                    placed[k] = true;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The interface `mtu`: the root class's when it becomes the interface `rate`, else the one
 /// every top-level class has.
 fn common_mtu(iface: &Interface) -> Option<u64> {

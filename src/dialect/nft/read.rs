@@ -47,7 +47,7 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
         }
         _ => (true, true, 0), // the family is optional (ip)
     };
-    let (v4, v6) = if skip == 0 { (true, false) } else { (v4, v6) };
+    let (mut v4, mut v6) = if skip == 0 { (true, false) } else { (v4, v6) };
     i += skip + 2; // table, chain
     let mut crit: Vec<Criterion> = Vec::new();
     let mut out_if = None;
@@ -90,6 +90,13 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
             test,
             span,
         };
+        // An `ip ...` selector matches IPv4 packets only, an `ip6 ...` one IPv6 packets only,
+        // whatever the table's family.
+        match (k, w.get(i + 1).copied()) {
+            ("ip", Some(_)) => v6 = false,
+            ("ip6", Some(_)) => v4 = false,
+            _ => {}
+        }
         match (k, w.get(i + 1).copied()) {
             ("oifname" | "oif", _) => {
                 i += 1;

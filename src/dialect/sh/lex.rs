@@ -66,8 +66,72 @@ impl Lexer<'_> {
         self.src[self.pos..].starts_with(s.as_bytes())
     }
 
+    /// After `<<` (or `<<-`): the delimiter word, unquoted, and whether tabs are stripped.
+    fn heredoc_delimiter(&mut self) -> Option<(String, bool)> {
+        let strip = self.peek() == Some(b'-');
+        if strip {
+            self.pos += 1;
+        }
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        while self.peek().is_some_and(|c| {
+            !matches!(
+                c,
+                b' ' | b'\t' | b'\r' | b'\n' | b';' | b'&' | b'|' | b'<' | b'>' | b')'
+            )
+        }) {
+            self.pos += 1;
+        }
+        let d: String = self.text[start..self.pos]
+            .chars()
+            .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+            .collect();
+        (!d.is_empty()).then_some((d, strip))
+    }
+
+    /// Skip a here-document's body (the lines after the command's line, up to the delimiter):
+    /// its lines are data, never commands. What it feeds is not read: S0001 says so.
+    fn skip_heredoc(&mut self, delim: &str, strip: bool) {
+        let start = self.pos;
+        loop {
+            let line_start = self.pos;
+            while self.peek().is_some_and(|c| c != b'\n') {
+                self.pos += 1;
+            }
+            let line = &self.text[line_start..self.pos];
+            let line = if strip {
+                line.trim_start_matches('\t')
+            } else {
+                line
+            };
+            let done = line.trim_end_matches('\r') == delim;
+            if self.peek() == Some(b'\n') {
+                self.pos += 1;
+            }
+            if done || self.peek().is_none() {
+                break;
+            }
+        }
+        let end = if self.pos > start && self.src.get(self.pos - 1) == Some(&b'\n') {
+            self.pos - 1
+        } else {
+            self.pos
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::ScriptNotFollowed,
+                self.span(start, end),
+                format!("a here-document (up to `{delim}`) is not read"),
+            )
+            .label("what these lines feed is not in the explanation"),
+        );
+    }
+
     pub(super) fn tokens(&mut self) -> Vec<Tok> {
         let mut out = Vec::new();
+        let mut pending: Vec<(String, bool)> = Vec::new();
         while let Some(c) = self.peek() {
             match c {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
@@ -75,6 +139,17 @@ impl Lexer<'_> {
                 b'\n' => {
                     out.push(Tok::Newline(self.span(self.pos, self.pos + 1)));
                     self.pos += 1;
+                    for (d, strip) in std::mem::take(&mut pending) {
+                        self.skip_heredoc(&d, strip);
+                    }
+                }
+                b'<' if self.at("<<") && !self.at("<<<") => {
+                    let s = self.span(self.pos, self.pos + 2);
+                    self.pos += 2;
+                    out.push(Tok::Op("<<", s));
+                    if let Some(d) = self.heredoc_delimiter() {
+                        pending.push(d);
+                    }
                 }
                 b'#' => {
                     let start = self.pos;

@@ -133,6 +133,23 @@ mod tests {
         assert_eq!(r.commands[8].comment.as_deref(), Some("c"));
     }
 
+    /// A here-document's lines are data: never commands (before, `class add ...` fed to
+    /// `tc -batch -` came out as a command `class`, "not about shaping"); each body is reported.
+    #[test]
+    fn heredoc_bodies_are_not_commands() {
+        let s = "tc -batch - <<-'EOF'\n\tclass add dev eth0\n\tEOF\ncat <<X >f; echo a\nqdisc x\nX\necho b\n";
+        assert_eq!(cmds(s, &[]), ["tc -batch -", "cat", "echo a", "echo b"]);
+        let r = read(0, s, &[]);
+        assert_eq!(
+            r.diags
+                .items
+                .iter()
+                .filter(|d| d.message.starts_with("a here-document"))
+                .count(),
+            2
+        );
+    }
+
     #[test]
     fn never_panics_on_broken_input() {
         for s in [
@@ -163,6 +180,10 @@ mod tests {
             "x=$((1/0))",
             "while; do",
             "fi done",
+            "cat <<",
+            "cat <<-",
+            "cat <<'E\n",
+            "cat <<E; cat <<F\nE\n",
         ] {
             let _ = read(0, s, &[]);
         }

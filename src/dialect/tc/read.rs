@@ -141,6 +141,16 @@ pub fn parse(cmd: &Command) -> Result<Option<TcCmd>, (Span, String)> {
                 c.kind = Some(w[i].clone());
                 i += 1;
             }
+            // `parent root`: the device's root (tc accepts it for qdiscs and filters alike).
+            "parent" if next.is_some_and(|v| v.text == "root") => {
+                c.root = true;
+                i += 2;
+            }
+            "ingress" if obj == Obj::Filter => {
+                c.ingress = true;
+                i += 1;
+            }
+            "egress" if obj == Obj::Filter => i += 1,
             "parent" => {
                 let v = need()?;
                 c.parent = Some(parse_id(v).ok_or_else(|| bad_id(v))?);

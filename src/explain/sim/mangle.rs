@@ -123,7 +123,18 @@ impl Sim {
     /// The classifying rules that apply to `dev` in family `fam`, in first-match-wins order.
     pub(in crate::explain) fn ipt_entries(&mut self, fam: usize, dev: &str) -> Vec<Entry> {
         let mut flat: Vec<Flat> = Vec::new();
-        for ch in ["OUTPUT", "FORWARD", "POSTROUTING"] {
+        let mut hooks: Vec<String> = ["OUTPUT", "FORWARD", "POSTROUTING"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        hooks.extend(
+            self.tables[fam]
+                .chains
+                .iter()
+                .map(|(n, _)| n.clone())
+                .filter(|n| n.starts_with(super::nft::PREFIX)),
+        );
+        for ch in &hooks {
             self.flatten(fam, ch, dev, &[], 0, &mut flat);
         }
         let mut terminal = Vec::new();

@@ -94,6 +94,8 @@ pub(super) struct Sim {
     pub(super) diags: Diagnostics,
     pub(super) notes: Vec<Note>,
     pub(super) other: Vec<String>,
+    /// Every command run, with whether it went to `other` (not about shaping).
+    pub(super) ran: Vec<(Span, String, bool)>,
 }
 
 pub(super) fn words_text(ws: &[Word]) -> String {
@@ -122,6 +124,30 @@ impl Sim {
         );
     }
 
+    /// Something that changes how packets are queued, limited or classified, but that the plan
+    /// cannot hold: S0008, and a note in the explanation.
+    pub(super) fn lost(&mut self, device: Option<&str>, span: Span, text: String) {
+        self.diags.push(
+            Diagnostic::new(Code::NotCarried, span, text.clone())
+                .label("changes traffic; not in the plan")
+                .note("`--to shape` cannot carry this: the import would queue, limit or classify differently"),
+        );
+        self.notes.push(Note {
+            device: device.map(str::to_string),
+            text,
+            span,
+        });
+    }
+
+    /// A command the kernel (or tc) refuses: it changes nothing, as on the machine.
+    pub(super) fn refused(&mut self, span: Span, text: String, answer: &str) {
+        self.diags.push(
+            Diagnostic::new(Code::KernelRefuses, span, text)
+                .label(format!("fails: \"{answer}\""))
+                .note("the command changes nothing; the explanation goes on as the script would"),
+        );
+    }
+
     pub(super) fn note(&mut self, device: Option<&str>, span: Span, text: String) {
         self.diags.push(
             Diagnostic::new(Code::Opaque, span, text.clone())
@@ -135,6 +161,13 @@ impl Sim {
     }
 
     pub(super) fn command(&mut self, cmd: &Command) {
+        let before = self.other.len();
+        self.command_inner(cmd);
+        let other = self.other.len() > before;
+        self.ran.push((cmd.span, words_text(&cmd.words), other));
+    }
+
+    fn command_inner(&mut self, cmd: &Command) {
         let name = cmd.words[0]
             .text
             .rsplit('/')
@@ -204,6 +237,18 @@ impl Sim {
         for (f, t) in self.tables.iter().enumerate() {
             let tool = if f == 0 { "iptables" } else { "ip6tables" };
             for (name, rules) in &t.chains {
+                if let Some(n) = name.strip_prefix(nft::PREFIX) {
+                    let fam = if f == 0 { "IPv4" } else { "IPv6" };
+                    if !rules.is_empty() {
+                        out.push(format!(
+                            "nft chain `{}` with {} rule{} for {fam}",
+                            n.trim(),
+                            rules.len(),
+                            if rules.len() == 1 { "" } else { "s" }
+                        ));
+                    }
+                    continue;
+                }
                 if !rules.is_empty() || !BUILTIN.contains(&name.as_str()) {
                     out.push(format!(
                         "{tool} mangle chain {name} with {} rule{}",

@@ -2,7 +2,7 @@
 //! leaf qdiscs and u32 filters.
 
 use super::{is_name, words_text, CRec, Root, Sim, U32Rec};
-use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::dialect::sh::{Command, Word};
 use crate::dialect::tc::read::{self as tc, Id, Obj, TcCmd, Verb};
 use crate::plan::units::{self, Rate, Size, UnitError};
@@ -45,7 +45,28 @@ impl Sim {
             }
             return;
         }
+        if t.verb != Verb::Del && !kind.is_empty() && !KNOWN_QDISCS.contains(&kind.as_str()) {
+            let why = if REMOVED_QDISCS.contains(&kind.as_str()) {
+                "Error: Specified qdisc kind is unknown."
+            } else {
+                "Unknown qdisc, hence option is unparsable"
+            };
+            self.refused(
+                cmd.span,
+                format!("a qdisc of unknown kind `{kind}`: it is not built"),
+                why,
+            );
+            return;
+        }
         if t.root {
+            if t.verb == Verb::Add && self.devs[d].root.is_some() {
+                self.refused(
+                    cmd.span,
+                    format!("`tc qdisc add ... root` on `{dn}`, which already has a root qdisc"),
+                    "Error: Exclusivity flag on, cannot modify.",
+                );
+                return;
+            }
             if t.verb == Verb::Del {
                 let dev = &mut self.devs[d];
                 dev.root = None;
@@ -57,8 +78,9 @@ impl Sim {
                 return;
             }
             if t.verb == Verb::Change {
-                if let Some(root) = self.devs[d].root.as_mut() {
-                    if let Some(Ok(dflt)) = htb_qdisc_opts(&t.opts).map(|o| o.map(|o| o.0)) {
+                if self.devs[d].root.is_some() {
+                    let (dflt, _) = self.htb_qdisc_opts(dn, &t.opts);
+                    if let Some(root) = self.devs[d].root.as_mut() {
                         root.default = dflt.or(root.default.clone());
                     }
                 }
@@ -94,22 +116,15 @@ impl Sim {
                     span: cmd.span,
                 });
                 let opts = words_text(&t.opts);
-                self.note(
+                self.lost(
                     Some(dn),
                     cmd.span,
-                    format!("root qdisc `{kind} {opts}` on `{dn}`: only HTB trees are modelled")
+                    format!("a root qdisc `{kind} {opts}` on `{dn}`: its queueing and limits are not in the plan (only HTB trees are modelled)")
                         .replace("  ", " "),
                 );
                 return;
             }
-            let (default, r2q) = match htb_qdisc_opts(&t.opts) {
-                Some(Ok(x)) => x,
-                Some(Err((s, m))) => {
-                    self.not_followed(s, m);
-                    (None, 10)
-                }
-                None => (None, 10),
-            };
+            let (default, r2q) = self.htb_qdisc_opts(dn, &t.opts);
             self.devs[d].root = Some(Root {
                 handle,
                 kind,
@@ -123,13 +138,25 @@ impl Sim {
         match (&t.parent, t.verb) {
             (Some(p), Verb::Del) => self.devs[d].leafq.retain(|(m, _, _)| *m != p.minor),
             (Some(p), _) => {
+                let root = self.devs[d].root.as_ref().map(|r| r.handle);
+                if Some(p.major) != root || !self.devs[d].class_ix.contains_key(&p.minor) {
+                    self.refused(
+                        cmd.span,
+                        format!("a qdisc under {}, which is not a class on `{dn}`", p.text),
+                        "Error: Failed to find specified qdisc.",
+                    );
+                    return;
+                }
                 let opts = words_text(&t.opts);
                 let text = format!("{kind} {opts}").trim().to_string();
                 self.devs[d].leafq.push((p.minor, text.clone(), cmd.span));
-                self.note(
+                self.lost(
                     Some(dn),
                     cmd.span,
-                    format!("leaf qdisc `{text}` under class {}", p.text),
+                    format!(
+                        "a `{text}` qdisc on {}: its queueing is not in the plan",
+                        p.text
+                    ),
                 );
             }
             (None, _) => {
@@ -143,7 +170,39 @@ impl Sim {
             self.not_followed(cmd.span, "a tc class without `classid`".into());
             return;
         };
+        let exists = self.devs[d].class_ix.contains_key(&id.minor);
         if t.verb == Verb::Del {
+            let dev = &self.devs[d];
+            let children = dev.classes.iter().any(|c| {
+                c.parent
+                    .as_ref()
+                    .is_some_and(|p| p.minor == id.minor && p.major == id.major && p.minor != 0)
+            });
+            let filtered = dev.u32.iter().any(|f| f.flowid.minor == id.minor);
+            if !exists {
+                self.refused(
+                    cmd.span,
+                    format!("deletes class {}, which does not exist on `{dn}`", id.text),
+                    "Error: Specified class not found.",
+                );
+                return;
+            }
+            if children || filtered {
+                let why = if children {
+                    "it has child classes"
+                } else {
+                    "a filter points at it"
+                };
+                self.refused(
+                    cmd.span,
+                    format!(
+                        "deletes class {}, which is in use ({why}): the class stays",
+                        id.text
+                    ),
+                    "Error: HTB class in use.",
+                );
+                return;
+            }
             let dev = &mut self.devs[d];
             dev.classes.retain(|c| c.minor != id.minor);
             dev.class_ix = HashMap::new();
@@ -154,13 +213,29 @@ impl Sim {
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
         if kind != "htb" {
-            self.note(
+            self.lost(
                 Some(dn),
                 cmd.span,
                 format!(
-                    "class {} of kind `{kind}` (only HTB classes are modelled)",
+                    "class {} of kind `{kind}`: its rates are not in the plan (only HTB classes are modelled)",
                     id.text
                 ),
+            );
+            return;
+        }
+        if t.verb == Verb::Add && exists {
+            self.refused(
+                cmd.span,
+                format!("adds class {}, which already exists on `{dn}`", id.text),
+                "RTNETLINK answers: File exists",
+            );
+            return;
+        }
+        if t.verb == Verb::Change && !exists {
+            self.refused(
+                cmd.span,
+                format!("changes class {}, which does not exist on `{dn}`", id.text),
+                "Error: Specified class not found.",
             );
             return;
         }
@@ -237,7 +312,11 @@ impl Sim {
                     c.spans.mtu = Some(v.span);
                 }
                 _ => {
-                    self.not_followed(o[i].span, format!("HTB class option `{k}` is not modelled"));
+                    self.lost(
+                        Some(dn),
+                        o[i].span,
+                        format!("`{k} {}` on class {} not carried", v.text, id.text),
+                    );
                 }
             }
             i += 2;
@@ -291,12 +370,24 @@ impl Sim {
             return;
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
+        if t.ingress || t.parent.as_ref().is_some_and(|p| p.major == 0xffff) {
+            let what = match police_rate(&t.opts) {
+                Some(r) => format!("a police action on ingress drops above {r}"),
+                None => format!("a `{kind}` filter on incoming traffic"),
+            };
+            self.lost(
+                Some(dn),
+                cmd.span,
+                format!("{what} on `{dn}`: the plan shapes outgoing traffic only"),
+            );
+            return;
+        }
         if kind != "u32" {
-            self.note(
+            self.lost(
                 Some(dn),
                 cmd.span,
                 format!(
-                    "a `{kind}` filter ({}): only u32 filters are modelled",
+                    "a `{kind}` filter ({}): its classification is not in the plan (only u32 filters are modelled)",
                     words_text(&t.opts)
                 ),
             );
@@ -312,10 +403,10 @@ impl Sim {
             "ipv6" => (false, true),
             "all" => (true, true),
             other => {
-                self.note(
+                self.lost(
                     Some(dn),
                     cmd.span,
-                    format!("a u32 filter for protocol `{other}`"),
+                    format!("a u32 filter for protocol `{other}`: its classification is not in the plan"),
                 );
                 return;
             }
@@ -323,10 +414,10 @@ impl Sim {
         let u = match tc::parse_u32(&t.opts) {
             Ok(u) => u,
             Err((s, m)) => {
-                self.note(
+                self.lost(
                     Some(dn),
                     s,
-                    format!("{m}; this filter is not part of the plan"),
+                    format!("{m}; this filter's classification is not in the plan"),
                 );
                 return;
             }
@@ -338,7 +429,8 @@ impl Sim {
         if let Some(p) = &t.parent {
             let root = self.devs[d].root.as_ref().map(|r| r.handle);
             if p.minor != 0 || Some(p.major) != root {
-                self.note(Some(dn), p.span, format!("a filter attached to {} rather than the root qdisc; read as if on the root", p.text));
+                self.lost(Some(dn), p.span, format!("a filter attached to {} rather than the root qdisc: HTB consults it only for packets a filter on the qdisc sends to that class", p.text));
+                return;
             }
         }
         let has_ports = u
@@ -366,38 +458,92 @@ impl Sim {
     }
 }
 
-/// HTB qdisc options: `default X`, `r2q N`.
-type QOpts = Result<(Option<Id>, u32), (Span, String)>;
-fn htb_qdisc_opts(o: &[Word]) -> Option<QOpts> {
-    let mut dflt = None;
-    let mut r2q = 10;
-    let mut i = 0;
-    while i < o.len() {
-        let v = o.get(i + 1);
-        match (o[i].text.as_str(), v) {
-            ("default", Some(v)) => {
-                dflt = Some(match tc::parse_id(v) {
-                    Some(id) => id,
+/// Qdisc kinds this kernel generation knows (tc builds them when the module is there).
+const KNOWN_QDISCS: &[&str] = &[
+    "htb",
+    "tbf",
+    "sfq",
+    "fq_codel",
+    "codel",
+    "fq",
+    "fq_pie",
+    "pie",
+    "cake",
+    "netem",
+    "prio",
+    "pfifo",
+    "bfifo",
+    "pfifo_fast",
+    "pfifo_head_drop",
+    "red",
+    "gred",
+    "sfb",
+    "choke",
+    "hfsc",
+    "drr",
+    "qfq",
+    "ets",
+    "mq",
+    "mqprio",
+    "multiq",
+    "taprio",
+    "etf",
+    "skbprio",
+    "plug",
+    "hhf",
+    "noqueue",
+    "ingress",
+    "clsact",
+];
+/// Removed from Linux in 6.3: tc still parses them, the kernel refuses them.
+const REMOVED_QDISCS: &[&str] = &["cbq", "atm", "dsmark"];
+
+/// `police rate R` (or `police R`) among a filter's options, as written.
+fn police_rate(o: &[Word]) -> Option<String> {
+    let p = o.iter().position(|w| w.text == "police")?;
+    let rest = &o[p + 1..];
+    let r = rest.iter().position(|w| w.text == "rate")?;
+    rest.get(r + 1).map(|w| w.text.clone())
+}
+
+impl Sim {
+    /// HTB qdisc options: `default X`, `r2q N`; any other is not carried (S0008), and the
+    /// options after it are still read.
+    fn htb_qdisc_opts(&mut self, dn: &str, o: &[Word]) -> (Option<Id>, u32) {
+        let mut dflt = None;
+        let mut r2q = 10;
+        let mut i = 0;
+        while i < o.len() {
+            let v = o.get(i + 1);
+            match (o[i].text.as_str(), v) {
+                ("default", Some(v)) => match tc::parse_id(v) {
+                    Some(id) => dflt = Some(id),
                     None => {
-                        return Some(Err((
-                            v.span,
-                            format!("`default {}` is not a class id", v.text),
-                        )))
+                        self.not_followed(v.span, format!("`default {}` is not a class id", v.text))
                     }
-                });
+                },
+                ("r2q", Some(v)) => match v.text.parse() {
+                    Ok(n) => r2q = n,
+                    Err(_) => {
+                        self.not_followed(v.span, format!("`r2q {}` is not a number", v.text))
+                    }
+                },
+                ("offload", _) => {
+                    self.lost(Some(dn), o[i].span, "`offload` not carried".into());
+                    i += 1;
+                    continue;
+                }
+                (k, v) => {
+                    let v = v.map(|v| v.text.as_str()).unwrap_or("");
+                    self.lost(
+                        Some(dn),
+                        o[i].span,
+                        format!("`{k} {v}` on the HTB qdisc of `{dn}` not carried"),
+                    );
+                }
             }
-            ("r2q", Some(v)) => match v.text.parse() {
-                Ok(n) => r2q = n,
-                Err(_) => return Some(Err((v.span, format!("`r2q {}` is not a number", v.text)))),
-            },
-            (k, _) => {
-                return Some(Err((
-                    o[i].span,
-                    format!("HTB qdisc option `{k}` is not modelled"),
-                )))
-            }
+            i += 2;
         }
-        i += 2;
+        (dflt, r2q)
     }
-    Some(Ok((dflt, r2q)))
 }
