@@ -73,10 +73,15 @@ pub struct StatusArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["file", "interface"])))]
 pub struct TeardownArgs {
-    /// The interface whose tcc configuration (its HTB root qdisc) is removed.
+    /// The .shape file: remove tcc's configuration of its interfaces, and take only an HTB root
+    /// qdisc with the plan's handle for tcc's.
+    pub file: Option<PathBuf>,
+    /// The interface whose tcc configuration is removed (without a file: any HTB root qdisc
+    /// counts as tcc's).
     #[arg(long, short)]
-    pub interface: String,
+    pub interface: Option<String>,
 }
 
 fn need_net_admin(what: &str) -> Result<(), ExitCode> {
@@ -247,12 +252,42 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
     }
 }
 
-pub fn teardown_cmd(a: TeardownArgs) -> ExitCode {
+pub fn teardown_cmd(a: TeardownArgs, color: ColorWhen) -> ExitCode {
     if let Err(c) = need_net_admin("teardown") {
         return c;
     }
-    let iface = &a.interface;
-    let t = match teardown::teardown(iface, waiting) {
+    // (interface, handle of tcc's root when the plan is known)
+    let targets: Vec<(String, Option<u16>)> = match &a.file {
+        Some(f) => {
+            let plan = match load(f, color, false) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            if let Some(i) = &a.interface {
+                if !plan.interfaces.iter().any(|p| &p.name == i) {
+                    return fail(&ApplyError::NotInPlan(i.clone()));
+                }
+            }
+            plan.interfaces
+                .iter()
+                .filter(|p| a.interface.as_ref().is_none_or(|i| *i == p.name))
+                .map(|p| (p.name.clone(), Some(crate::dialect::owned::root_major(p))))
+                .collect()
+        }
+        None => vec![(a.interface.clone().unwrap_or_default(), None)],
+    };
+    let mut code = ExitCode::Ok;
+    for (iface, handle) in &targets {
+        let c = teardown_one(iface, *handle);
+        if c != ExitCode::Ok && code == ExitCode::Ok {
+            code = c;
+        }
+    }
+    code
+}
+
+fn teardown_one(iface: &str, handle: Option<u16>) -> ExitCode {
+    let t = match teardown::teardown(iface, handle, waiting) {
         Ok(t) => t,
         Err(ApplyError::ReadLive { error, .. }) => {
             eprintln!("error: {error}");
@@ -278,6 +313,18 @@ pub fn teardown_cmd(a: TeardownArgs) -> ExitCode {
     match &t.nft {
         Some(Ok(table)) => println!("{iface}: removed nft table inet {table}"),
         Some(Err(e)) => eprintln!("error: {iface}: nft: {e}"),
+        None => {}
+    }
+    match &t.xt {
+        Some(Ok(chains)) => {
+            for c in chains {
+                println!(
+                    "{iface}: removed {} mangle chain {} and its POSTROUTING jump",
+                    c.tool, c.name
+                );
+            }
+        }
+        Some(Err(e)) => eprintln!("error: {iface}: {e}"),
         None => {}
     }
     if t.complete() {
