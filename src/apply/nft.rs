@@ -117,10 +117,7 @@ impl Listed {
         let lines = table.lines().map(str::trim);
         Listed {
             marker: marker_of(table),
-            rules: lines
-                .clone()
-                .filter(|l| !l.ends_with('{') && handle_comment(l))
-                .count(),
+            rules: lines.clone().filter(|l| is_rule(l)).count(),
             hooked: lines.clone().any(|l| {
                 l.starts_with("type filter hook postrouting priority mangle;")
                     && l.contains("policy accept")
@@ -159,10 +156,12 @@ impl Listed {
     }
 }
 
-/// Whether a listed line ends with nft's `# handle N`.
-fn handle_comment(l: &str) -> bool {
-    l.rsplit_once("# handle ")
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+/// Whether a line of `nft -a list` ends a rule: it ends with nft's `# handle N` and does not
+/// open a block (`table ... { # handle 4`, `chain ... { # handle 1`).
+fn is_rule(l: &str) -> bool {
+    l.rsplit_once("# handle ").is_some_and(|(before, n)| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !before.trim_end().ends_with('{')
+    })
 }
 
 /// The tcc comment in a listed table (empty when it has none).
@@ -202,6 +201,18 @@ pub fn run(script: &str) -> Result<(), NftError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `nft -a list table` printed for a table of two rules, and after
+    /// `nft flush chain`: the rules are counted, the table and chain lines are not.
+    #[test]
+    fn a_listing_counts_its_rules() {
+        let full = "table inet tcc_v_0_1_75ebaf2d { # handle 4\n\tcomment \"tcc 15a5c8aa8b27bec8\"\n\tchain postrouting { # handle 1\n\t\ttype filter hook postrouting priority mangle; policy accept;\n\t\toifname != \"v-0.1\" return # handle 2\n\t\tmeta priority set tcp dport map { 22 : 1:12,\n\t\t\t443 : 1:11 } return # handle 5\n\t}\n}\n";
+        let l = Listed::of(full);
+        assert_eq!((l.rules, l.hooked), (2, true));
+        assert_eq!(l.marker, "tcc 15a5c8aa8b27bec8");
+        let flushed = "table inet t { # handle 4\n\tcomment \"tcc 1\"\n\tchain postrouting { # handle 1\n\t\ttype filter hook postrouting priority mangle; policy accept;\n\t}\n}\n";
+        assert_eq!(Listed::of(flushed).rules, 0);
+    }
 
     /// `tcc apply` and `tcc compile --target nft` write the same table for an interface, also
     /// for names nft identifiers cannot hold (`.`, `-`): otherwise both tables would classify
