@@ -51,7 +51,13 @@ enum Way {
     Apply,
 }
 
-const WAYS: [Way; 5] = [Way::ShIptables, Way::ShU32, Way::Batch, Way::Nft, Way::Apply];
+const WAYS: [Way; 5] = [
+    Way::ShIptables,
+    Way::ShU32,
+    Way::Batch,
+    Way::Nft,
+    Way::Apply,
+];
 
 fn plan(src: &str) -> Plan {
     let (plan, diags) = tcc::analyze(0, src);
@@ -156,7 +162,10 @@ fn assert_foreign_intact(bed: &Bed, what: &str) {
     let t = bed.a_run(&["nft", "list", "table", "inet", "foreign"]);
     assert!(t.contains("icmp accept"), "{what}: foreign nft table:\n{t}");
     let q = bed.a_run(&["tc", "qdisc", "show", "dev", OTHER]);
-    assert!(q.contains("qdisc tbf 5: root"), "{what}: foreign qdisc:\n{q}");
+    assert!(
+        q.contains("qdisc tbf 5: root"),
+        "{what}: foreign qdisc:\n{q}"
+    );
 }
 
 /// Nothing tcc makes is left on DEV.
@@ -231,7 +240,12 @@ fn every_way_after_every_other_converges() {
     for way in WAYS {
         apply(&bed, way, P1, &f1);
         let o = bed.tcc(&["teardown", &f1]);
-        assert_eq!(o.status.code(), Some(0), "teardown after {way:?}: {}", out(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "teardown after {way:?}: {}",
+            out(&o)
+        );
         assert_all_gone(&bed, &format!("tcc teardown after {way:?}"));
         assert_foreign_intact(&bed, &format!("tcc teardown after {way:?}"));
     }
@@ -276,7 +290,11 @@ fn apply_plan_and_teardown_see_the_scripts_chains() {
     bed.apply(&script(Way::ShIptables, &plan(P2), false));
     let o = bed.tcc(&["teardown", "--interface", DEV]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    assert!(out(&o).contains("removed iptables mangle chain tcc-v-0.1"), "{}", out(&o));
+    assert!(
+        out(&o).contains("removed iptables mangle chain tcc-v-0.1"),
+        "{}",
+        out(&o)
+    );
     assert_all_gone(&bed, "tcc teardown after sh");
 }
 
@@ -296,6 +314,18 @@ fn plan_sees_a_flushed_nft_chain() {
     let o = bed.tcc(&["plan", &f1]);
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
     assert!(out(&o).contains("rules 0 -> "), "{}", out(&o));
+    let o = bed.tcc(&["plan", "--format", "json", &f1]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["interfaces"][0]["changes"][0];
+    assert_eq!(
+        (&c["change"], &v["interfaces"][0]["interface"]),
+        (&"change".into(), &DEV.into())
+    );
+    assert!(
+        c["detail"].as_str().unwrap().contains("rules 0 -> 2"),
+        "{v}"
+    );
     apply(&bed, Way::Apply, P1, &f1);
     assert_classified(&bed, P1, "re-applied after a flush");
     let o = bed.tcc(&["plan", &f1]);
@@ -321,7 +351,9 @@ fn teardowns_leave_a_foreign_root_qdisc() {
         args.extend_from_slice(q);
         for way in WAYS {
             let _ = std::process::Command::new("ip")
-                .args(["netns", "exec", &bed.a, "tc", "qdisc", "del", "dev", DEV, "root"])
+                .args([
+                    "netns", "exec", &bed.a, "tc", "qdisc", "del", "dev", DEV, "root",
+                ])
                 .output();
             bed.a_run(&args);
             let what = format!("{way:?} teardown over {}", q[0]);

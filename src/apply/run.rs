@@ -223,10 +223,7 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
             nft::script(iface),
             step(
                 Change::Change,
-                format!(
-                    "{}; replaced in one transaction",
-                    l.drift(iface).join(", ")
-                ),
+                format!("{}; replaced in one transaction", l.drift(iface).join(", ")),
             ),
         )),
         (false, None) => Some((
@@ -252,7 +249,10 @@ fn xt_change(iface: &str) -> Option<(Vec<xt::Chain>, Step)> {
         .collect();
     let step = Step {
         change: Change::Delete,
-        object: format!("iptables mangle chain {}", crate::dialect::owned::chain_name(iface)),
+        object: format!(
+            "iptables mangle chain {}",
+            crate::dialect::owned::chain_name(iface)
+        ),
         detail: format!(
             "left by the sh/batch target: {}, and its POSTROUTING jump",
             what.join(", ")

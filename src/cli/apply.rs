@@ -60,6 +60,43 @@ pub struct PlanArgs {
     /// How packets are sorted into classes (as for `tcc apply`).
     #[arg(long, value_enum, default_value_t = ApplyClassifier::Nft)]
     pub classifier: ApplyClassifier,
+    /// `text`, or `json`: one object per interface with its changes
+    /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail"}]}`).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// How `tcc plan` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn plan_json(work: &[run::Comparison]) -> String {
+    let ifaces: Vec<serde_json::Value> = work
+        .iter()
+        .map(|w| {
+            let changes: Vec<serde_json::Value> = w
+                .all_steps()
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "change": match s.change {
+                            Change::Add => "add",
+                            Change::Change => "change",
+                            Change::Delete => "delete",
+                        },
+                        "object": s.object,
+                        "detail": s.detail,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "interface": w.name, "changes": changes })
+        })
+        .collect();
+    serde_json::json!({ "interfaces": ifaces }).to_string()
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,13 +201,16 @@ pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let mut out = std::io::stdout().lock();
-    let mut any = false;
+    let any = work.iter().any(|w| w.changes() > 0);
+    if a.format == PlanFormat::Json {
+        let _ = writeln!(out, "{}", plan_json(&work));
+        return if any { ExitCode::Changes } else { ExitCode::Ok };
+    }
     for w in &work {
         if w.changes() == 0 {
             let _ = writeln!(out, "{}: up to date", w.name);
             continue;
         }
-        any = true;
         let all = w.all_steps();
         let _ = writeln!(out, "{}: {}", w.name, counts(&all));
         for s in &all {
@@ -191,6 +231,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
                 file: a.file,
                 interface: a.interface,
                 classifier: a.classifier,
+                format: PlanFormat::Text,
             },
             color,
         );

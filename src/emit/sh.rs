@@ -185,7 +185,9 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
         } else {
             u32_filters(iface, out);
         }
-        out.push_str("# Remove an nft classification made by the nft target or tcc apply, if any.\n");
+        out.push_str(
+            "# Remove an nft classification made by the nft target or tcc apply, if any.\n",
+        );
         let _ = writeln!(out, "tcc_drop_nft {}", table_name(&iface.name));
     }
 }
