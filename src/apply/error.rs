@@ -137,6 +137,8 @@ pub enum Failure {
     NotHeld(Vec<Step>),
     /// `nft` refused the classification table.
     Nft(NftError),
+    /// The mangle chains another target left could not be removed.
+    Xt(super::xt::XtError),
 }
 
 impl fmt::Display for Failure {
@@ -156,6 +158,7 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::Nft(e) => write!(f, "nft refused the classification table: {e}"),
+            Failure::Xt(e) => write!(f, "removing the iptables chains of a script: {e}"),
         }
     }
 }

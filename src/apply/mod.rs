@@ -18,3 +18,4 @@ pub mod nl;
 pub mod run;
 pub mod status;
 pub mod teardown;
+pub mod xt;

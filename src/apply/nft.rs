@@ -11,10 +11,9 @@
 //! their own that `nft` already is, and the transaction is just as atomic. Re-applying is
 //! detected by the digest.
 
-use crate::dialect::nft::print::chain;
+use crate::dialect::nft::print;
 pub use crate::dialect::nft::print::table_name;
 use crate::plan::Interface;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
@@ -46,38 +45,19 @@ impl std::fmt::Display for NftError {
 
 impl std::error::Error for NftError {}
 
-/// The body of the table (without the digest comment): the `nft` target's chain, so that
-/// `tcc apply` and `tcc compile --target nft` classify alike in a table of the same name.
-fn body(iface: &Interface) -> String {
-    chain(iface)
-}
-
-/// FNV-1a, to tell whether the table holds exactly what we would write.
-fn digest(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// The comment that marks the table's content.
+/// The comment that marks the table's content (`dialect::nft::print::marker`).
 pub fn marker(iface: &Interface) -> String {
-    format!("tcc {}", digest(&body(iface)))
+    print::marker(iface)
 }
 
-/// The whole `nft -f` transaction that replaces the interface's table.
+/// The whole `nft -f` transaction that replaces the interface's table: the `nft` target's
+/// table (`print::table_body`), so both write the same table, comment included.
 pub fn script(iface: &Interface) -> String {
     let t = table_name(&iface.name);
-    let mut s = String::new();
-    let _ = writeln!(s, "add table inet {t}");
-    let _ = writeln!(s, "delete table inet {t}");
-    let _ = writeln!(s, "table inet {t} {{");
-    let _ = writeln!(s, "\tcomment \"{}\"", marker(iface));
-    s.push_str(&body(iface));
-    let _ = writeln!(s, "}}");
-    s
+    format!(
+        "add table inet {t}\ndelete table inet {t}\n{}",
+        print::table_body(iface)
+    )
 }
 
 /// The transaction that removes the table (nothing when it is absent).
@@ -86,10 +66,11 @@ pub fn delete_script(iface: &str) -> String {
     format!("add table inet {t}\ndelete table inet {t}\n")
 }
 
-/// The interface's table as `nft list` prints it (valid `nft -f` input), `None` when absent.
+/// The interface's table as `nft -a list` prints it (valid `nft -f` input: the handles are
+/// comments), `None` when absent.
 pub fn current_table(iface: &str) -> Result<Option<String>, NftError> {
     let out = Command::new("nft")
-        .args(["list", "table", "inet", &table_name(iface)])
+        .args(["-a", "list", "table", "inet", &table_name(iface)])
         .stdin(Stdio::null())
         .output()
         .map_err(NftError::Spawn)?;
@@ -115,10 +96,72 @@ pub fn restore_script(iface: &str, before: Option<&str>) -> String {
     s
 }
 
-/// The comment of the interface's table: `None` when there is no such table,
-/// `Some("")` for a table without a comment.
-pub fn current_marker(iface: &str) -> Result<Option<String>, NftError> {
-    Ok(current_table(iface)?.map(|text| marker_of(&text)))
+/// What the interface's table holds: `None` when there is no such table.
+pub fn current(iface: &str) -> Result<Option<Listed>, NftError> {
+    Ok(current_table(iface)?.map(|text| Listed::of(&text)))
+}
+
+/// What a listed table (`current_table`) holds, as `tcc plan` compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The table's comment (empty when it has none).
+    pub marker: String,
+    /// The rules of its chains (one `# handle N` per rule in `nft -a list`).
+    pub rules: usize,
+    /// Whether a chain is hooked at postrouting with the mangle priority.
+    pub hooked: bool,
+}
+
+impl Listed {
+    pub fn of(table: &str) -> Listed {
+        let lines = table.lines().map(str::trim);
+        Listed {
+            marker: marker_of(table),
+            rules: lines.clone().filter(|l| is_rule(l)).count(),
+            hooked: lines.clone().any(|l| {
+                l.starts_with("type filter hook postrouting priority mangle;")
+                    && l.contains("policy accept")
+            }),
+        }
+    }
+
+    /// Whether the table holds what tcc writes for `iface`: the same marker (the rules tcc
+    /// wrote), still as many rules (none flushed, deleted or added by hand) and still hooked.
+    pub fn holds(&self, iface: &Interface) -> bool {
+        self.marker == marker(iface) && self.rules == print::rule_count(iface) && self.hooked
+    }
+
+    /// What differs from `iface`'s table, for `tcc plan`: `rules 0 -> 5`, ...
+    pub fn drift(&self, iface: &Interface) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.marker != marker(iface) {
+            let m = if self.marker.is_empty() {
+                "(none)"
+            } else {
+                &self.marker
+            };
+            out.push(format!("comment \"{m}\" -> \"{}\"", marker(iface)));
+        }
+        if self.rules != print::rule_count(iface) {
+            out.push(format!(
+                "rules {} -> {}",
+                self.rules,
+                print::rule_count(iface)
+            ));
+        }
+        if !self.hooked {
+            out.push("chain not hooked at postrouting (mangle priority) -> hooked".into());
+        }
+        out
+    }
+}
+
+/// Whether a line of `nft -a list` ends a rule: it ends with nft's `# handle N` and does not
+/// open a block (`table ... { # handle 4`, `chain ... { # handle 1`).
+fn is_rule(l: &str) -> bool {
+    l.rsplit_once("# handle ").is_some_and(|(before, n)| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && !before.trim_end().ends_with('{')
+    })
 }
 
 /// The tcc comment in a listed table (empty when it has none).
@@ -159,6 +202,18 @@ pub fn run(script: &str) -> Result<(), NftError> {
 mod tests {
     use super::*;
 
+    /// What `nft -a list table` printed for a table of two rules, and after
+    /// `nft flush chain`: the rules are counted, the table and chain lines are not.
+    #[test]
+    fn a_listing_counts_its_rules() {
+        let full = "table inet tcc_v_0_1_75ebaf2d { # handle 4\n\tcomment \"tcc 15a5c8aa8b27bec8\"\n\tchain postrouting { # handle 1\n\t\ttype filter hook postrouting priority mangle; policy accept;\n\t\toifname != \"v-0.1\" return # handle 2\n\t\tmeta priority set tcp dport map { 22 : 1:12,\n\t\t\t443 : 1:11 } return # handle 5\n\t}\n}\n";
+        let l = Listed::of(full);
+        assert_eq!((l.rules, l.hooked), (2, true));
+        assert_eq!(l.marker, "tcc 15a5c8aa8b27bec8");
+        let flushed = "table inet t { # handle 4\n\tcomment \"tcc 1\"\n\tchain postrouting { # handle 1\n\t\ttype filter hook postrouting priority mangle; policy accept;\n\t}\n}\n";
+        assert_eq!(Listed::of(flushed).rules, 0);
+    }
+
     /// `tcc apply` and `tcc compile --target nft` write the same table for an interface, also
     /// for names nft identifiers cannot hold (`.`, `-`): otherwise both tables would classify
     /// and a teardown by one would leave the other.
@@ -186,8 +241,8 @@ mod tests {
             assert!(target.contains(&format!("table inet {t} {{\n")), "{target}");
             assert!(delete_script(&iface.name).contains(&format!("delete table inet {t}\n")));
             // The same rules, too: the target's chain is the applied table's body.
-            assert!(applied.contains(&chain(iface)));
-            assert!(target.contains(&chain(iface)));
+            assert!(applied.contains(&print::table_body(iface)));
+            assert!(target.contains(&print::table_body(iface)));
         }
     }
 }

@@ -10,6 +10,7 @@ use super::live::{ifindex, Live};
 use super::lock;
 use super::nft;
 use super::nl::Socket;
+use super::xt;
 use crate::plan::{Interface, Plan};
 use std::path::Path;
 
@@ -42,14 +43,23 @@ pub struct Comparison {
     nft: Option<(String, Step)>,
     /// The table before (as listed), to put back if a later interface fails.
     nft_before: Option<String>,
+    /// The mangle chains of the sh/batch targets found on the interface, to remove, and
+    /// their line in the diff.
+    xt: Option<(Vec<xt::Chain>, Step)>,
     want: Desired,
     ps: Psched,
 }
 
 impl Comparison {
-    /// How many changes (netlink messages and the nftables transaction) there are.
+    /// How many changes (netlink messages, the nftables transaction, the removal of a
+    /// script's iptables chains) there are.
     pub fn changes(&self) -> usize {
-        self.steps.len() + self.nft.is_some() as usize
+        self.steps.len() + self.nft.is_some() as usize + self.xt.is_some() as usize
+    }
+
+    /// The line of the iptables chains to remove, if any.
+    pub fn xt_step(&self) -> Option<&Step> {
+        self.xt.as_ref().map(|x| &x.1)
     }
 
     /// The nftables transaction's line in the diff, if it is to run.
@@ -57,9 +67,14 @@ impl Comparison {
         self.nft.as_ref().map(|n| &n.1)
     }
 
-    /// Every change: the netlink steps, then the nftables transaction.
+    /// Every change: the netlink steps, the nftables transaction, the iptables chains.
     pub fn all_steps(&self) -> Vec<Step> {
-        self.steps.iter().chain(self.nft_step()).cloned().collect()
+        self.steps
+            .iter()
+            .chain(self.nft_step())
+            .chain(self.xt_step())
+            .cloned()
+            .collect()
     }
 }
 
@@ -71,18 +86,25 @@ pub struct Applied {
     pub steps: Vec<Step>,
     /// The nftables transaction's line in the diff, when one ran.
     pub nft: Option<Step>,
+    /// The removal of a script's iptables chains, when it ran.
+    pub xt: Option<Step>,
     /// What the kernel said about messages it accepted (extended acks).
     pub warnings: Vec<String>,
 }
 
 impl Applied {
     pub fn up_to_date(&self) -> bool {
-        self.steps.is_empty() && self.nft.is_none()
+        self.steps.is_empty() && self.nft.is_none() && self.xt.is_none()
     }
 
-    /// Every change: the netlink steps, then the nftables transaction.
+    /// Every change: the netlink steps, the nftables transaction, the iptables chains.
     pub fn all_steps(&self) -> Vec<Step> {
-        self.steps.iter().chain(&self.nft).cloned().collect()
+        self.steps
+            .iter()
+            .chain(&self.nft)
+            .chain(&self.xt)
+            .cloned()
+            .collect()
     }
 }
 
@@ -138,12 +160,14 @@ pub fn compare(
             Some(_) => nft::current_table(&iface.name).ok().flatten(),
             None => None,
         };
+        let xt = xt_change(&iface.name);
         work.push(Comparison {
             name: iface.name.clone(),
             live,
             steps,
             nft,
             nft_before,
+            xt,
             want,
             ps,
         });
@@ -162,7 +186,7 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
         detail,
         msg: super::nl::Msg::new(0, 0),
     };
-    let current = match nft::current_marker(&iface.name) {
+    let current = match nft::current(&iface.name) {
         Ok(c) => c,
         Err(NftError::Spawn(_)) if u32 => None,
         // `tcc plan` without privileges: nftables cannot be read, so it cannot be compared.
@@ -194,19 +218,48 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
             nft::delete_script(&iface.name),
             step(Change::Delete, "classification moves to u32 filters".into()),
         )),
-        (false, Some(m)) if m == nft::marker(iface) => None,
-        (false, cur) => Some((
+        (false, Some(l)) if l.holds(iface) => None,
+        (false, Some(l)) => Some((
             nft::script(iface),
             step(
-                if cur.is_some() {
-                    Change::Change
-                } else {
-                    Change::Add
-                },
-                format!("{rules} filter(s), replaced in one transaction"),
+                Change::Change,
+                format!("{}; replaced in one transaction", l.drift(iface).join(", ")),
+            ),
+        )),
+        (false, None) => Some((
+            nft::script(iface),
+            step(
+                Change::Add,
+                format!("{rules} filter(s), in one transaction"),
             ),
         )),
     })
+}
+
+/// The mangle chains of the sh and batch targets on the interface: `apply` removes them, so
+/// that only the classification it asked for is left.
+fn xt_change(iface: &str) -> Option<(Vec<xt::Chain>, Step)> {
+    let found = xt::present(iface);
+    if found.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = found
+        .iter()
+        .map(|c| format!("{} {} ({} rule(s))", c.tool, c.name, c.rules))
+        .collect();
+    let step = Step {
+        change: Change::Delete,
+        object: format!(
+            "iptables mangle chain {}",
+            crate::dialect::owned::chain_name(iface)
+        ),
+        detail: format!(
+            "left by the sh/batch target: {}, and its POSTROUTING jump",
+            what.join(", ")
+        ),
+        msg: super::nl::Msg::new(0, 0),
+    };
+    Some((found, step))
 }
 
 /// `tcc plan`: what `apply` would change, changing nothing.
@@ -227,6 +280,7 @@ pub fn apply(plan: &Plan, opts: &Options, mut on: impl FnMut(Event)) -> Result<(
                 name: w.name.clone(),
                 steps: vec![],
                 nft: None,
+                xt: None,
                 warnings: vec![],
             }));
             continue;
@@ -237,6 +291,7 @@ pub fn apply(plan: &Plan, opts: &Options, mut on: impl FnMut(Event)) -> Result<(
                 name: w.name.clone(),
                 steps: w.steps.clone(),
                 nft: w.nft_step().cloned(),
+                xt: w.xt_step().cloned(),
                 warnings,
             })),
             Err((failure, restored)) => {
@@ -259,24 +314,71 @@ pub fn apply(plan: &Plan, opts: &Options, mut on: impl FnMut(Event)) -> Result<(
 }
 
 /// Send one interface's changes; on failure, its previous state is restored.
+///
+/// Order: when the tree changes AND the nftables table is replaced, the old table is deleted
+/// first (one transaction), then the tree is changed, then the new table is added. A run
+/// killed in between leaves packets unclassified (the default class), never the old table's
+/// rules sending packets to the new tree's class ids; `tcc plan` shows the missing table and
+/// the next `apply` adds it. The iptables chains of a script go last, once the new
+/// classification is in place.
 fn send(
     sock: &mut Socket,
     w: &Comparison,
 ) -> Result<Vec<String>, (Failure, Result<(), RestoreError>)> {
-    let warnings = exec::run(sock, &w.live, &w.steps).map_err(|e| e.into_parts())?;
+    let replace_nft = w.nft.is_some() && !w.steps.is_empty() && w.nft_before.is_some();
+    if replace_nft {
+        if let Err(e) = nft::run(&nft::delete_script(&w.name)) {
+            return Err((Failure::Nft(e), Ok(())));
+        }
+    }
+    // Put the tree back, and the table when it was deleted above.
+    let undo = |sock: &mut Socket| -> Result<(), RestoreError> {
+        exec::restore(sock, &w.live)?;
+        if replace_nft {
+            let script = nft::restore_script(&w.name, w.nft_before.as_deref());
+            nft::run(&script).map_err(RestoreError::Nft)?;
+        }
+        Ok(())
+    };
+    let warnings = match exec::run(sock, &w.live, &w.steps) {
+        Ok(warnings) => warnings,
+        Err(e) => {
+            let (failure, restored) = e.into_parts();
+            let restored = restored.and_then(|()| {
+                if replace_nft {
+                    let script = nft::restore_script(&w.name, w.nft_before.as_deref());
+                    nft::run(&script).map_err(RestoreError::Nft)
+                } else {
+                    Ok(())
+                }
+            });
+            return Err((failure, restored));
+        }
+    };
     if !w.steps.is_empty() {
         // The kernel may accept a message and keep less than it said (a u32 mark test on a
         // kernel without CONFIG_CLS_U32_MARK is dropped silently): read back and compare.
         if let Err(f) = verify(sock, w) {
-            return Err((f, exec::restore(sock, &w.live)));
+            return Err((f, undo(sock)));
         }
     }
     if let Some((script, _)) = &w.nft {
         // The nftables transaction is atomic: when it fails it changed nothing, and the
         // traffic-control steps before it are undone.
         if let Err(e) = nft::run(script) {
-            let f = Failure::Nft(e);
-            return Err((f, exec::restore(sock, &w.live)));
+            return Err((Failure::Nft(e), undo(sock)));
+        }
+    }
+    if w.xt.is_some() {
+        if let Err(e) = xt::remove(&w.name) {
+            let restored = undo(sock).and_then(|()| match (&w.nft, replace_nft) {
+                (Some(_), false) => {
+                    let script = nft::restore_script(&w.name, w.nft_before.as_deref());
+                    nft::run(&script).map_err(RestoreError::Nft)
+                }
+                _ => Ok(()),
+            });
+            return Err((Failure::Xt(e), restored));
         }
     }
     Ok(warnings)

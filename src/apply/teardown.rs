@@ -1,5 +1,6 @@
-//! `tcc teardown` as a library call: remove tcc's HTB root qdisc (with its classes and filters)
-//! and its nftables table from one interface.
+//! `tcc teardown` as a library call: remove from one interface everything tcc owns
+//! (`dialect::owned`): its HTB root qdisc (with its classes and filters), its nftables table,
+//! and the mangle chains and jumps of the sh and batch targets.
 
 use super::encode::root_qdisc_del;
 use super::error::{ApplyError, NftError};
@@ -8,6 +9,8 @@ use super::lock;
 use super::nft;
 use super::nl::{Ack, KernelError};
 use super::run::open;
+use super::xt;
+use crate::dialect::owned::is_tcc_root;
 use std::path::Path;
 
 /// What became of the root qdisc.
@@ -17,7 +20,7 @@ pub enum Qdisc {
     Removed { handle: u32, classes: usize },
     /// The kernel refused to delete it (`None`: without saying why).
     Refused(Option<KernelError>),
-    /// The root qdisc is not an HTB one: left alone.
+    /// The root qdisc is not tcc's (not an HTB one, or not with the plan's handle): left alone.
     Foreign { kind: String, handle: u32 },
     /// There is no configured root qdisc.
     Absent,
@@ -29,18 +32,27 @@ pub struct Teardown {
     pub qdisc: Qdisc,
     /// The nftables table, when there was one: its name once removed, or why not.
     pub nft: Option<Result<String, NftError>>,
+    /// The mangle chains of the sh/batch targets, when there were any: removed, or why not.
+    pub xt: Option<Result<Vec<xt::Chain>, xt::XtError>>,
 }
 
 impl Teardown {
     /// Whether everything that was there is gone.
     pub fn complete(&self) -> bool {
-        !matches!(self.qdisc, Qdisc::Refused(_)) && !matches!(self.nft, Some(Err(_)))
+        !matches!(self.qdisc, Qdisc::Refused(_))
+            && !matches!(self.nft, Some(Err(_)))
+            && !matches!(self.xt, Some(Err(_)))
     }
 }
 
 /// Remove tcc's configuration from `iface`, under the lock (`waiting` is called before waiting
-/// for another run).
-pub fn teardown(iface: &str, waiting: impl FnOnce(&Path)) -> Result<Teardown, ApplyError> {
+/// for another run). `handle`: the major of tcc's root qdisc when the plan is known (an HTB
+/// root with another handle is then left alone); `None`: any HTB root is taken as tcc's.
+pub fn teardown(
+    iface: &str,
+    handle: Option<u16>,
+    waiting: impl FnOnce(&Path),
+) -> Result<Teardown, ApplyError> {
     let Some(ifx) = ifindex(iface) else {
         return Err(ApplyError::NoDevice(iface.to_string()));
     };
@@ -51,7 +63,7 @@ pub fn teardown(iface: &str, waiting: impl FnOnce(&Path)) -> Result<Teardown, Ap
         error,
     })?;
     let qdisc = match live.root() {
-        Some(r) if r.kind == "htb" && r.handle != 0 => {
+        Some(r) if is_tcc_root(&r.kind, (r.handle >> 16) as u16, handle) => {
             let acks = sock
                 .batch(&[root_qdisc_del(ifx)])
                 .map_err(ApplyError::Netlink)?;
@@ -70,9 +82,11 @@ pub fn teardown(iface: &str, waiting: impl FnOnce(&Path)) -> Result<Teardown, Ap
         },
         _ => Qdisc::Absent,
     };
-    let nft = match nft::current_marker(iface) {
+    let nft = match nft::current(iface) {
         Ok(Some(_)) => Some(nft::run(&nft::delete_script(iface)).map(|()| nft::table_name(iface))),
         _ => None,
     };
-    Ok(Teardown { qdisc, nft })
+    let chains = xt::present(iface);
+    let xt = (!chains.is_empty()).then(|| xt::remove(iface).map(|()| chains));
+    Ok(Teardown { qdisc, nft, xt })
 }

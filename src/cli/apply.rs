@@ -93,6 +93,43 @@ pub struct PlanArgs {
     pub classifier: ApplyClassifier,
     #[command(flatten)]
     pub lint: LintArgs,
+    /// `text`, or `json`: one object per interface with its changes
+    /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail"}]}`).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// How `tcc plan` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn plan_json(work: &[run::Comparison]) -> String {
+    let ifaces: Vec<serde_json::Value> = work
+        .iter()
+        .map(|w| {
+            let changes: Vec<serde_json::Value> = w
+                .all_steps()
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "change": match s.change {
+                            Change::Add => "add",
+                            Change::Change => "change",
+                            Change::Delete => "delete",
+                        },
+                        "object": s.object,
+                        "detail": s.detail,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "interface": w.name, "changes": changes })
+        })
+        .collect();
+    serde_json::json!({ "interfaces": ifaces }).to_string()
 }
 
 #[derive(clap::Args, Debug)]
@@ -106,10 +143,17 @@ pub struct StatusArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["file", "interface"])))]
 pub struct TeardownArgs {
-    /// The interface whose tcc configuration (its HTB root qdisc) is removed.
+    /// The .shape file: remove tcc's configuration of its interfaces, and take only an HTB root
+    /// qdisc with the plan's handle for tcc's.
+    pub file: Option<PathBuf>,
+    /// The interface whose tcc configuration is removed (without a file: any HTB root qdisc
+    /// counts as tcc's).
     #[arg(long, short)]
-    pub interface: String,
+    pub interface: Option<String>,
+    #[command(flatten)]
+    pub lint: LintArgs,
 }
 
 fn need_net_admin(what: &str) -> Result<(), ExitCode> {
@@ -208,13 +252,16 @@ pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let mut out = std::io::stdout().lock();
-    let mut any = false;
+    let any = work.iter().any(|w| w.changes() > 0);
+    if a.format == PlanFormat::Json {
+        let _ = writeln!(out, "{}", plan_json(&work));
+        return if any { ExitCode::Changes } else { ExitCode::Ok };
+    }
     for w in &work {
         if w.changes() == 0 {
             let _ = writeln!(out, "{}: up to date", w.name);
             continue;
         }
-        any = true;
         let all = w.all_steps();
         let _ = writeln!(out, "{}: {}", w.name, counts(&all));
         for s in &all {
@@ -236,6 +283,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
                 interface: a.interface,
                 classifier: a.classifier,
                 lint: a.lint,
+                format: PlanFormat::Text,
             },
             color,
         );
@@ -302,12 +350,42 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
     }
 }
 
-pub fn teardown_cmd(a: TeardownArgs) -> ExitCode {
+pub fn teardown_cmd(a: TeardownArgs, color: ColorWhen) -> ExitCode {
     if let Err(c) = need_net_admin("teardown") {
         return c;
     }
-    let iface = &a.interface;
-    let t = match teardown::teardown(iface, waiting) {
+    // (interface, handle of tcc's root when the plan is known)
+    let targets: Vec<(String, Option<u16>)> = match &a.file {
+        Some(f) => {
+            let plan = match load(f, color, false, &a.lint) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            if let Some(i) = &a.interface {
+                if !plan.interfaces.iter().any(|p| &p.name == i) {
+                    return fail(&ApplyError::NotInPlan(i.clone()));
+                }
+            }
+            plan.interfaces
+                .iter()
+                .filter(|p| a.interface.as_ref().is_none_or(|i| *i == p.name))
+                .map(|p| (p.name.clone(), Some(crate::dialect::owned::root_major(p))))
+                .collect()
+        }
+        None => vec![(a.interface.clone().unwrap_or_default(), None)],
+    };
+    let mut code = ExitCode::Ok;
+    for (iface, handle) in &targets {
+        let c = teardown_one(iface, *handle);
+        if c != ExitCode::Ok && code == ExitCode::Ok {
+            code = c;
+        }
+    }
+    code
+}
+
+fn teardown_one(iface: &str, handle: Option<u16>) -> ExitCode {
+    let t = match teardown::teardown(iface, handle, waiting) {
         Ok(t) => t,
         Err(ApplyError::ReadLive { error, .. }) => {
             eprintln!("error: {error}");
@@ -333,6 +411,18 @@ pub fn teardown_cmd(a: TeardownArgs) -> ExitCode {
     match &t.nft {
         Some(Ok(table)) => println!("{iface}: removed nft table inet {table}"),
         Some(Err(e)) => eprintln!("error: {iface}: nft: {e}"),
+        None => {}
+    }
+    match &t.xt {
+        Some(Ok(chains)) => {
+            for c in chains {
+                println!(
+                    "{iface}: removed {} mangle chain {} and its POSTROUTING jump",
+                    c.tool, c.name
+                );
+            }
+        }
+        Some(Err(e)) => eprintln!("error: {iface}: {e}"),
         None => {}
     }
     if t.complete() {

@@ -213,7 +213,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(a) => crate::cli::apply::apply_cmd(a, color),
         Command::Plan(a) => crate::cli::apply::plan_cmd(a, color),
         Command::Status(a) => crate::cli::apply::status_cmd(a),
-        Command::Teardown(a) => crate::cli::apply::teardown_cmd(a),
+        Command::Teardown(a) => crate::cli::apply::teardown_cmd(a, color),
         Command::ExplainCode(a) => crate::cli::tools::explain_code(a),
         Command::Fmt(a) => crate::cli::tools::fmt(a, color),
         Command::Graph(a) => crate::cli::tools::graph(a, color),

@@ -6,6 +6,7 @@
 
 pub mod iptables;
 pub mod nft;
+pub mod owned;
 pub mod sh;
 pub mod tc;
 pub mod u32;

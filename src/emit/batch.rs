@@ -5,18 +5,18 @@
 //! the script as here-documents, and are also returned as raw parts (`tree.batch`,
 //! `rules.iptables`, `rules.ip6tables`, `rules.nft`) for `--emit-dir`.
 //!
-//! What a script owns, per interface `X`: the root qdisc of `X`; the mangle chain `tcc-X` and
-//! the rule `POSTROUTING -o X -j tcc-X` in iptables and ip6tables (the same objects as the
-//! `sh` target, so the two converge on each other); the nft table `inet tcc_X`. Applying one
-//! target removes the classification the other targets may have left for `X`; teardown
-//! removes all of them, and nothing else.
+//! What a script owns, per interface `X` (`dialect::owned`, the same for every target and `tcc
+//! apply`): the root qdisc of `X`; the mangle chain `tcc-X` and the rule
+//! `POSTROUTING -o X -j tcc-X` in iptables and ip6tables; the nft table `inet tcc_X`. Applying
+//! one target removes the classification the other targets may have left for `X`; teardown
+//! removes all of them (the root qdisc only when it is tcc's HTB), and nothing else.
 //!
 //! The iptables input declares `:tcc-X - [0:0]`, which with `--noflush` empties that chain
 //! (or creates it) and refills it in the same commit: the chain is replaced atomically and
 //! re-applying gives the same state.
 
 use super::sh::{chain_name, header, new_chain_name, preflight, Classifier, ShOptions};
-use super::sh::{FN_DROP, FN_DROP_ALL, FN_FAIL};
+use super::sh::{teardown_iface, FN_DEL_ROOT, FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_FAIL};
 use crate::dialect::iptables::print::{classify_rules, RuleLine, Tool};
 use crate::dialect::nft::print::{ruleset, table_name, teardown_ruleset};
 use crate::dialect::sh::quote::{comment_text, sh_quote};
@@ -34,14 +34,6 @@ pub struct Emitted {
 /// The here-document delimiter. No line of a part can equal it: every line tcc writes there
 /// starts with a command word, a tab or `#`.
 const EOF: &str = "TCC_EOF";
-
-const FN_DROP_NFT: &str = r#"# tcc_drop_nft TABLE: delete the nft table inet TABLE if nft is installed and it exists.
-tcc_drop_nft() {
-	if command -v nft >/dev/null 2>&1 && nft list table inet "$1" >/dev/null 2>&1; then
-		nft delete table inet "$1"
-	fi
-}
-"#;
 
 /// The `tc -batch` input for all interfaces: root qdiscs, classes and (with `u32`) the u32
 /// filters, hashed. It expects the interfaces to have no root qdisc (the scripts delete it
@@ -114,13 +106,9 @@ fn tree(plan: &Plan, tree: &str, out: &mut String) {
 /// The script removing what any tcc target made for the plan's interfaces.
 fn teardown_script(plan: &Plan, opts: &ShOptions, classifier: &str) -> Emitted {
     let mut out = header(plan, &opts.source_name, true, classifier);
-    functions(&[FN_DROP, FN_DROP_ALL, FN_DROP_NFT], &mut out);
+    functions(&[FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_DEL_ROOT], &mut out);
     for iface in &plan.interfaces {
-        let dev = sh_quote(&iface.name);
-        let _ = writeln!(out, "\n# {}", comment_text(&iface.name));
-        let _ = writeln!(out, "tcc_drop_nft {}", table_name(&iface.name));
-        let _ = writeln!(out, "tcc_drop_all {dev}");
-        let _ = writeln!(out, "tc qdisc del dev {dev} root 2>/dev/null || true");
+        teardown_iface(iface, &mut out);
     }
     Emitted {
         script: out,

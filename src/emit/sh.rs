@@ -1,8 +1,12 @@
 //! The POSIX `sh` backend: a script that applies a plan with `tc` and iptables (or tc u32
 //! filters), and its teardown twin.
 //!
-//! What an apply script owns, per interface `X` (and nothing else):
-//! - the root qdisc of `X` (replaced: `tc qdisc del` then `add`);
+//! What an apply script owns, per interface `X` (and nothing else; `dialect::owned` is the one
+//! statement of it for every target and `tcc apply`):
+//! - the root qdisc of `X` (replaced: `tc qdisc del` then `add`; the teardown script deletes it
+//!   only when it is tcc's, an HTB with the plan's handle);
+//! - the nft table of the `nft` target and `tcc apply` (`inet tcc_X`), which a run removes once
+//!   its own classification is in place, so that switching targets converges;
 //! - with the iptables classifier, in the mangle table of both iptables and ip6tables: the chain
 //!   `tcc-X` and the rule `POSTROUTING -o X -j tcc-X`. A run builds the new rules in `tcc+X`,
 //!   hooks that chain in, removes the old chain and its jump, then renames the new chain
@@ -15,6 +19,7 @@
 //! other rules follow our jump.
 
 use crate::dialect::iptables::print::{classify_rules, RuleLine, Tool};
+use crate::dialect::nft::print::table_name;
 use crate::dialect::sh::quote::{comment_text, sh_quote};
 use crate::dialect::tc::print as tc;
 use crate::plan::{Interface, Plan};
@@ -40,16 +45,7 @@ pub struct ShOptions {
     pub source_name: String,
 }
 
-/// The tcc-owned mangle chain of interface `iface` (at most 19 of iptables' 28 characters).
-pub fn chain_name(iface: &str) -> String {
-    format!("tcc-{iface}")
-}
-
-/// The chain a run builds before renaming it to `chain_name(iface)`. The `+` keeps it apart
-/// from every other interface's final chain (`tcc-a-new` could be interface `a-new`'s).
-pub fn new_chain_name(iface: &str) -> String {
-    format!("tcc+{iface}")
-}
+pub use crate::dialect::owned::{chain_name, new_chain_name};
 
 pub(crate) const FN_FAIL: &str = r#"tcc_fail() {
 	echo "tcc: $*" >&2
@@ -77,6 +73,37 @@ tcc_drop_all() {
 	done
 }
 "#;
+
+pub(crate) const FN_DROP_NFT: &str = r#"# tcc_drop_nft TABLE: delete the nft table inet TABLE if nft is installed and it exists.
+tcc_drop_nft() {
+	if command -v nft >/dev/null 2>&1 && nft list table inet "$1" >/dev/null 2>&1; then
+		nft delete table inet "$1"
+	fi
+}
+"#;
+
+pub(crate) const FN_DEL_ROOT: &str = r#"# tcc_del_root DEV HANDLE: delete the root qdisc of DEV if it is tcc's (an HTB with handle
+# HANDLE); any other root qdisc is left alone.
+tcc_del_root() {
+	case "$(tc qdisc show dev "$1" root 2>/dev/null)" in
+	"qdisc htb $2: root"*) tc qdisc del dev "$1" root ;;
+	esac
+}
+"#;
+
+/// The teardown of one interface, in every target's teardown script: tcc's nft table, its
+/// mangle chains, its root qdisc (`dialect::owned`), nothing else.
+pub(crate) fn teardown_iface(iface: &Interface, out: &mut String) {
+    let dev = sh_quote(&iface.name);
+    let _ = writeln!(out, "\n# {}", comment_text(&iface.name));
+    let _ = writeln!(out, "tcc_drop_nft {}", table_name(&iface.name));
+    let _ = writeln!(out, "tcc_drop_all {dev}");
+    let _ = writeln!(
+        out,
+        "tcc_del_root {dev} {:x}",
+        crate::dialect::owned::root_major(iface)
+    );
+}
 
 /// The whole script for `plan`. Emitters take a checked plan and cannot fail.
 pub fn sh(plan: &Plan, opts: &ShOptions) -> String {
@@ -124,14 +151,9 @@ pub(crate) fn header(plan: &Plan, source_name: &str, teardown: bool, classifier:
 }
 
 fn teardown(plan: &Plan, out: &mut String) {
-    out.push_str(FN_DROP);
-    out.push('\n');
-    out.push_str(FN_DROP_ALL);
+    out.push_str(&[FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_DEL_ROOT].join("\n"));
     for iface in &plan.interfaces {
-        let dev = sh_quote(&iface.name);
-        let _ = writeln!(out, "\n# {}", comment_text(&iface.name));
-        let _ = writeln!(out, "tcc_drop_all {dev}");
-        let _ = writeln!(out, "tc qdisc del dev {dev} root 2>/dev/null || true");
+        teardown_iface(iface, out);
     }
 }
 
@@ -144,6 +166,8 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
         out.push('\n');
         out.push_str(FN_DROP_ALL);
     }
+    out.push('\n');
+    out.push_str(FN_DROP_NFT);
 
     let mut cmds = vec!["ip", "tc"];
     if iptables {
@@ -161,6 +185,10 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
         } else {
             u32_filters(iface, out);
         }
+        out.push_str(
+            "# Remove an nft classification made by the nft target or tcc apply, if any.\n",
+        );
+        let _ = writeln!(out, "tcc_drop_nft {}", table_name(&iface.name));
     }
 }
 

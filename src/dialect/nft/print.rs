@@ -72,9 +72,41 @@ fn table(iface: &Interface, out: &mut String) {
         comment_text(&iface.name)
     );
     let _ = writeln!(out, "table inet {t} {{}}\ndelete table inet {t}");
+    out.push_str(&table_body(iface));
+}
+
+/// The table with its marker comment: `table inet tcc_X { comment "tcc <digest>"; chain ... }`.
+/// The one rendering of tcc's table, for the `nft` target and `tcc apply` alike.
+pub fn table_body(iface: &Interface) -> String {
+    let t = table_name(&iface.name);
+    let mut out = String::new();
     let _ = writeln!(out, "table inet {t} {{");
+    let _ = writeln!(out, "\tcomment \"{}\"", marker(iface));
     out.push_str(&chain(iface));
     out.push_str("}\n");
+    out
+}
+
+/// The comment that marks tcc's table and what it should hold: `tcc ` and a digest of the
+/// chain tcc writes (`dialect::owned::digest`).
+pub fn marker(iface: &Interface) -> String {
+    format!("tcc {}", crate::dialect::owned::digest(&chain(iface)))
+}
+
+/// How many rules `chain(iface)` holds (`nft list` shows one `# handle` per rule): with the
+/// marker, what `tcc plan` compares a listed table with.
+pub fn rule_count(iface: &Interface) -> usize {
+    chain(iface)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with('#')
+                && !l.starts_with("chain ")
+                && !l.starts_with("type ")
+                && *l != "}"
+        })
+        .count()
 }
 
 /// The classifying chain of the interface's table: `\tchain postrouting { ... }` and a

@@ -1,0 +1,373 @@
+//! One owner of an interface's shaping (`dialect::owned`), on the real kernel: every way of
+//! applying (the `sh` script with iptables or u32, the `batch` script, the `nft` script and
+//! `tcc apply`) run after every other converges to exactly the plan asked for; `tcc plan` sees
+//! what another way left; teardowns remove all of tcc and nothing else.
+//!
+//! The device is named `v-0.1` (a `.` and a `-`: the nft table name is hashed, the iptables
+//! chain is `tcc-v-0.1`). Each step switches between two plans whose class ids differ (a class
+//! is added in front), so a classifier left by the previous way would send packets to the
+//! wrong class. Needs root; prints "skipped: needs root" otherwise, and fails under `CI=true`.
+
+mod common;
+
+use common::kernel::{
+    add_foreign_iptables, assert_foreign_iptables_intact, need_root, Bed, B_ADDR,
+};
+use std::process::Output;
+use tcc::emit::{self, Classifier, ShOptions};
+use tcc::plan::Plan;
+
+const DEV: &str = "v-0.1";
+/// A second interface in A with a foreign root qdisc, which no teardown may touch.
+const OTHER: &str = "w-2";
+
+/// Plan 1: https (tcp 443) to `web`, ssh (tcp 22) to `ssh`, the rest to `bulk`.
+const P1: &str = r#"interface "v-0.1" {
+    rate 100mbit
+    default bulk
+    class web { rate 30mbit; match tcp dport 443 }
+    class ssh { rate 10mbit; match tcp dport 22 }
+    class bulk { rate 10mbit }
+}
+"#;
+
+/// Plan 2: a class added in front shifts every class id, and web's rate changes.
+const P2: &str = r#"interface "v-0.1" {
+    rate 100mbit
+    default bulk
+    class dns { rate 5mbit; match udp dport 53 }
+    class web { rate 40mbit; match tcp dport 443 }
+    class ssh { rate 10mbit; match tcp dport 22 }
+    class bulk { rate 10mbit }
+}
+"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    ShIptables,
+    ShU32,
+    Batch,
+    Nft,
+    Apply,
+}
+
+const WAYS: [Way; 5] = [
+    Way::ShIptables,
+    Way::ShU32,
+    Way::Batch,
+    Way::Nft,
+    Way::Apply,
+];
+
+fn plan(src: &str) -> Plan {
+    let (plan, diags) = tcc::analyze(0, src);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    plan
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "status {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn script(way: Way, plan: &Plan, teardown: bool) -> String {
+    let opts = |classifier| ShOptions {
+        classifier,
+        teardown,
+        source_name: "kernel-owner".into(),
+    };
+    match way {
+        Way::ShIptables => emit::sh(plan, &opts(Classifier::Iptables)),
+        Way::ShU32 => emit::sh(plan, &opts(Classifier::U32)),
+        Way::Batch => emit::batch(plan, &opts(Classifier::Iptables)).script,
+        Way::Nft | Way::Apply => emit::nft(plan, &opts(Classifier::Iptables)).script,
+    }
+}
+
+/// Apply `src` the way `way` does.
+fn apply(bed: &Bed, way: Way, src: &str, file: &str) {
+    if way == Way::Apply {
+        let o = bed.tcc(&["apply", file]);
+        assert_eq!(o.status.code(), Some(0), "tcc apply: {}", out(&o));
+    } else {
+        bed.apply(&script(way, &plan(src), false));
+    }
+}
+
+/// The leaf whose packet counter moved when one packet was sent (tcp or udp to `port`).
+fn landed(bed: &Bed, tcp: bool, port: u16) -> Option<String> {
+    let before = bed.classes(DEV);
+    bed.send(tcp, B_ADDR, port, 40000 + port, 0, 0);
+    for _ in 0..25 {
+        let after = bed.classes(DEV);
+        let moved: Vec<String> = after
+            .iter()
+            .filter(|(id, c)| {
+                c.prio.is_some() && before.get(*id).is_some_and(|b| b.packets != c.packets)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !moved.is_empty() {
+            assert_eq!(moved.len(), 1, "several classes moved: {moved:?}");
+            return Some(moved[0].clone());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+/// Packets land in the classes `src` names for them.
+fn assert_classified(bed: &Bed, src: &str, what: &str) {
+    let p = plan(src);
+    let iface = &p.interfaces[0];
+    let id = |name: &str| iface.classid(iface.classes.iter().position(|c| c.name == name).unwrap());
+    assert_eq!(landed(bed, true, 443), Some(id("web")), "{what}: https");
+    assert_eq!(landed(bed, true, 22), Some(id("ssh")), "{what}: ssh");
+    assert_eq!(landed(bed, true, 8080), Some(id("bulk")), "{what}: other");
+}
+
+/// `tcc plan` with the classifier of `way` (nft for the nft script and apply, u32 for sh u32):
+/// its exit status and output.
+fn tcc_plan(bed: &Bed, way: Way, file: &str) -> Output {
+    match way {
+        Way::ShU32 => bed.tcc(&["plan", "--classifier", "u32", file]),
+        _ => bed.tcc(&["plan", file]),
+    }
+}
+
+const FOREIGN_NFT: &str = "table inet foreign {\n\tchain post {\n\t\ttype filter hook postrouting priority 10; policy accept;\n\t\tmeta l4proto icmp accept\n\t}\n}\n";
+
+fn add_foreign(bed: &Bed, dir: &std::path::Path) {
+    add_foreign_iptables(|args| bed.a_run(args));
+    bed.a_run(&["nft", "-f", &write(dir, "foreign.nft", FOREIGN_NFT)]);
+    bed.ip(&["link", "add", OTHER, "type", "veth", "peer", "name", "w-2p"]);
+    bed.a_run(&[
+        "tc", "qdisc", "add", "dev", OTHER, "root", "handle", "5:", "tbf", "rate", "1mbit",
+        "burst", "10k", "latency", "50ms",
+    ]);
+}
+
+fn assert_foreign_intact(bed: &Bed, what: &str) {
+    assert_foreign_iptables_intact(|args| bed.a_run(args), what);
+    let t = bed.a_run(&["nft", "list", "table", "inet", "foreign"]);
+    assert!(t.contains("icmp accept"), "{what}: foreign nft table:\n{t}");
+    let q = bed.a_run(&["tc", "qdisc", "show", "dev", OTHER]);
+    assert!(
+        q.contains("qdisc tbf 5: root"),
+        "{what}: foreign qdisc:\n{q}"
+    );
+}
+
+/// Nothing tcc makes is left on DEV.
+fn assert_all_gone(bed: &Bed, what: &str) {
+    let q = bed.a_run(&["tc", "qdisc", "show", "dev", DEV]);
+    assert!(!q.contains("htb"), "{what}: qdisc left: {q}");
+    let f = bed.a_run(&["tc", "filter", "show", "dev", DEV]);
+    assert!(f.trim().is_empty(), "{what}: filters left: {f}");
+    for tool in ["iptables-save", "ip6tables-save"] {
+        let m = bed.a_run(&[tool, "-t", "mangle"]);
+        assert!(!m.contains("tcc"), "{what}: {tool} left:\n{m}");
+    }
+    let r = bed.a_run(&["nft", "list", "tables"]);
+    assert!(!r.contains("tcc_"), "{what}: nft table left:\n{r}");
+}
+
+/// A walk through the complete directed graph on the five ways: every ordered pair (a, b),
+/// a != b, appears once as consecutive steps (an Eulerian circuit, 20 transitions).
+fn circuit() -> Vec<Way> {
+    let n = WAYS.len();
+    let mut used = vec![vec![false; n]; n];
+    let mut stack = vec![0usize];
+    let mut path = Vec::new();
+    while let Some(&v) = stack.last() {
+        match (0..n).find(|&w| w != v && !used[v][w]) {
+            Some(w) => {
+                used[v][w] = true;
+                stack.push(w);
+            }
+            None => path.push(stack.pop().unwrap()),
+        }
+    }
+    path.reverse();
+    path.into_iter().map(|i| WAYS[i]).collect()
+}
+
+#[test]
+fn the_circuit_covers_every_ordered_pair() {
+    let c = circuit();
+    let mut pairs: Vec<(Way, Way)> = c.windows(2).map(|w| (w[0], w[1])).collect();
+    assert_eq!(pairs.len(), 20);
+    pairs.sort_by_key(|p| format!("{p:?}"));
+    pairs.dedup();
+    assert_eq!(pairs.len(), 20);
+}
+
+/// Every transition between the five ways converges: packets land right, `tcc plan` (with the
+/// way's classifier) finds nothing to do, and then `tcc teardown` and every teardown script
+/// leave nothing of tcc's and everything foreign.
+#[test]
+fn every_way_after_every_other_converges() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = write(dir.path(), "p1.shape", P1);
+    let f2 = write(dir.path(), "p2.shape", P2);
+    let bed = Bed::new(DEV, &[]);
+    add_foreign(&bed, dir.path());
+    for (k, way) in circuit().into_iter().enumerate() {
+        let (src, file) = if k % 2 == 0 { (P1, &f1) } else { (P2, &f2) };
+        let what = format!("step {k}: {way:?} (plan {})", 1 + k % 2);
+        apply(&bed, way, src, file);
+        assert_classified(&bed, src, &what);
+        if way != Way::ShIptables && way != Way::Batch {
+            let o = tcc_plan(&bed, way, file);
+            assert_eq!(o.status.code(), Some(0), "{what}: tcc plan: {}", out(&o));
+        }
+        assert_foreign_intact(&bed, &what);
+    }
+    // `tcc teardown` after each way, then the teardown script of each way after `tcc apply`.
+    for way in WAYS {
+        apply(&bed, way, P1, &f1);
+        let o = bed.tcc(&["teardown", &f1]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "teardown after {way:?}: {}",
+            out(&o)
+        );
+        assert_all_gone(&bed, &format!("tcc teardown after {way:?}"));
+        assert_foreign_intact(&bed, &format!("tcc teardown after {way:?}"));
+    }
+    for way in WAYS {
+        for other in [Way::Apply, Way::ShIptables] {
+            apply(&bed, other, P2, &f2);
+            bed.apply(&script(way, &plan(P2), true));
+            let what = format!("{way:?} teardown script after {other:?}");
+            assert_all_gone(&bed, &what);
+            assert_foreign_intact(&bed, &what);
+        }
+    }
+}
+
+/// After the sh script, `tcc apply` removes the script's mangle chains (the chain classified by
+/// the old ids after a class was added), `tcc plan` shows a left-over chain as a change, and
+/// `tcc teardown` removes one.
+#[test]
+fn apply_plan_and_teardown_see_the_scripts_chains() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f2 = write(dir.path(), "p2.shape", P2);
+    let bed = Bed::new(DEV, &[]);
+    bed.apply(&script(Way::ShIptables, &plan(P1), false));
+    let o = bed.tcc(&["plan", &f2]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(
+        out(&o).contains("- iptables mangle chain tcc-v-0.1"),
+        "{}",
+        out(&o)
+    );
+    apply(&bed, Way::Apply, P2, &f2);
+    assert_classified(&bed, P2, "apply after sh");
+    let m = bed.a_run(&["iptables-save", "-t", "mangle"]);
+    assert!(!m.contains("tcc"), "{m}");
+    let o = bed.tcc(&["plan", &f2]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+
+    // A chain left behind (the sh script's), then `tcc teardown`.
+    bed.apply(&script(Way::ShIptables, &plan(P2), false));
+    let o = bed.tcc(&["teardown", "--interface", DEV]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("removed iptables mangle chain tcc-v-0.1"),
+        "{}",
+        out(&o)
+    );
+    assert_all_gone(&bed, "tcc teardown after sh");
+}
+
+/// Flushing the chain inside tcc's nft table, or deleting one rule, is drift `tcc plan` shows
+/// (exit 3) and `tcc apply` repairs.
+#[test]
+fn plan_sees_a_flushed_nft_chain() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = write(dir.path(), "p1.shape", P1);
+    let bed = Bed::new(DEV, &[]);
+    apply(&bed, Way::Apply, P1, &f1);
+    let table = tcc::dialect::nft::print::table_name(DEV);
+    bed.a_run(&["nft", "flush", "chain", "inet", &table, "postrouting"]);
+    let o = bed.tcc(&["plan", &f1]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(out(&o).contains("rules 0 -> "), "{}", out(&o));
+    let o = bed.tcc(&["plan", "--format", "json", &f1]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["interfaces"][0]["changes"][0];
+    assert_eq!(
+        (&c["change"], &v["interfaces"][0]["interface"]),
+        (&"change".into(), &DEV.into())
+    );
+    assert!(
+        c["detail"].as_str().unwrap().contains("rules 0 -> 2"),
+        "{v}"
+    );
+    apply(&bed, Way::Apply, P1, &f1);
+    assert_classified(&bed, P1, "re-applied after a flush");
+    let o = bed.tcc(&["plan", &f1]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+}
+
+/// A teardown (script or `tcc teardown FILE`) leaves a root qdisc that is not tcc's: a tbf, or
+/// an HTB with another handle than the plan's.
+#[test]
+fn teardowns_leave_a_foreign_root_qdisc() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = write(dir.path(), "p1.shape", P1);
+    let bed = Bed::new(DEV, &[]);
+    let foreign: [&[&str]; 2] = [
+        &["tbf", "rate", "1mbit", "burst", "10k", "latency", "50ms"],
+        &["htb", "default", "1"],
+    ];
+    for (k, q) in foreign.iter().enumerate() {
+        let mut args = vec!["tc", "qdisc", "add", "dev", DEV, "root", "handle", "7:"];
+        args.extend_from_slice(q);
+        for way in WAYS {
+            let _ = std::process::Command::new("ip")
+                .args([
+                    "netns", "exec", &bed.a, "tc", "qdisc", "del", "dev", DEV, "root",
+                ])
+                .output();
+            bed.a_run(&args);
+            let what = format!("{way:?} teardown over {}", q[0]);
+            if way == Way::Apply {
+                let o = bed.tcc(&["teardown", &f1]);
+                assert_eq!(o.status.code(), Some(0), "{what}: {}", out(&o));
+            } else {
+                bed.apply(&script(way, &plan(P1), true));
+            }
+            let s = bed.a_run(&["tc", "qdisc", "show", "dev", DEV]);
+            assert!(
+                s.contains(&format!("qdisc {} 7: root", q[0])),
+                "{what} ({k}): foreign root deleted:\n{s}"
+            );
+        }
+    }
+}
