@@ -216,6 +216,7 @@ impl<'a> Lowerer<'a> {
                 default: None,
                 classes: vec![],
                 filters: vec![],
+                expectations: vec![],
             },
             names: HashMap::new(),
             explicit: vec![],
