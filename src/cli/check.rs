@@ -42,14 +42,16 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     };
     let mut sources = Sources::new();
     let mut all: Vec<Diagnostic> = vec![];
+    let mut expectations = vec![];
     for path in &inputs {
         let (name, text) = match read_input(path) {
             Ok(x) => x,
             Err(e) => return io_error(&e),
         };
         let id = sources.add(name.clone(), text.clone());
-        let (_, diags) = crate::check(id, &name, &text);
+        let (plan, diags) = crate::check(id, &name, &text);
         all.extend(diags.items);
+        expectations.extend(json_expectations(&sources, &plan));
     }
     all.retain(|d| levels.severity(d.code).is_some());
     let severity = |d: &Diagnostic| levels.severity(d.code).unwrap_or(Severity::Hint);
@@ -57,7 +59,8 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let written = match a.format {
         Format::Json => {
-            let report = report::to_json_with(&sources, &all, &severity);
+            let mut report = report::to_json_with(&sources, &all, &severity);
+            report.expectations = expectations;
             serde_json::to_writer_pretty(&mut out, &report)
                 .map_err(std::io::Error::other)
                 .and_then(|_| writeln!(out))
@@ -85,6 +88,31 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     } else {
         ExitCode::Ok
     }
+}
+
+/// Every expectation of `plan` with its outcome, for the JSON report.
+fn json_expectations(sources: &Sources, plan: &crate::plan::Plan) -> Vec<report::JsonExpectation> {
+    let mut out = vec![];
+    for iface in &plan.interfaces {
+        let name = |c: Option<usize>| c.map(|c| iface.classes[c].name.clone());
+        for o in crate::plan::decide::outcomes(iface) {
+            let e = o.expectation;
+            out.push(report::JsonExpectation {
+                file: sources.name(e.span.file),
+                span: report::json_span(sources, e.span),
+                interface: iface.name.clone(),
+                packet: e.packet.to_source(),
+                expected: name(o.wanted),
+                reached: name(o.decision.class),
+                decided_by: o
+                    .decision
+                    .filter
+                    .map(|f| report::json_span(sources, iface.filters[f].span)),
+                passed: o.passed(),
+            });
+        }
+    }
+    out
 }
 
 fn summary(

@@ -158,6 +158,39 @@ pub fn decide(iface: &Interface, p: &Packet) -> Decision {
     }
 }
 
+/// One `expect` line checked: where its packet goes, the class it should go to, and whether
+/// they agree (what `sema` reports as E0401 when they do not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome<'a> {
+    pub expectation: &'a super::Expectation,
+    pub decision: Decision,
+    /// The class the expectation names (`None`: unclassified).
+    pub wanted: Option<usize>,
+}
+
+impl Outcome<'_> {
+    pub fn passed(&self) -> bool {
+        self.decision.class == self.wanted
+    }
+}
+
+/// Every expectation of `iface` with its outcome, in source order.
+pub fn outcomes(iface: &Interface) -> Vec<Outcome<'_>> {
+    iface
+        .expectations
+        .iter()
+        .map(|e| Outcome {
+            expectation: e,
+            decision: decide(iface, &e.packet),
+            wanted: match e.class {
+                super::Expected::Class(c) => Some(c),
+                super::Expected::Default => iface.default,
+                super::Expected::Unclassified => None,
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! plan's own decision (`plan::decide`).
 
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use crate::plan::decide::{decide, Packet};
+use crate::plan::decide::{outcomes, Packet};
 use crate::plan::{Expected, Family, Interface, Match, Test};
 use ipnet::IpNet;
 
@@ -81,16 +81,11 @@ fn class_name(iface: &Interface, class: Option<usize>) -> String {
 /// Check every expectation of `iface`: each whose packet reaches another class than it names
 /// is an error (E0401) pointing at the filter that decided it, or at the `default` property.
 pub fn check(iface: &Interface, default_span: Option<Span>, diags: &mut Diagnostics) {
-    for e in &iface.expectations {
-        let d = decide(iface, &e.packet);
-        let want = match e.class {
-            Expected::Class(c) => Some(c),
-            Expected::Default => iface.default,
-            Expected::Unclassified => None,
-        };
-        if d.class == want {
+    for o in outcomes(iface) {
+        if o.passed() {
             continue;
         }
+        let (e, d, want) = (o.expectation, o.decision, o.wanted);
         let mut diag = Diagnostic::new(
             Code::ExpectationFailed,
             e.span,
