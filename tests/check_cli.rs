@@ -549,3 +549,40 @@ fn help_shows_examples_and_color_is_honoured() {
     let auto = tcc(&["--color", "auto", "check", f]);
     assert!(!text(&auto.stderr).contains("\u{1b}["));
 }
+
+/// `--format json` lists every `expect` line with its outcome: the met one and the failed one
+/// (reaching `web` through the match on line 6), and the E0401 diagnostic for the latter.
+#[test]
+fn json_lists_every_expectation_with_its_outcome() {
+    let out = tcc(&[
+        "check",
+        "--format",
+        "json",
+        "corpus/invalid/E0401-expectation-failed.shape",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = v["expectations"].as_array().unwrap();
+    assert_eq!(e.len(), 2, "{v}");
+    assert_eq!(e[0]["packet"], "tcp src 10.0.0.7 dport 22");
+    assert_eq!(
+        (&e[0]["expected"], &e[0]["reached"]),
+        (&"admin".into(), &"admin".into())
+    );
+    assert_eq!(e[0]["passed"], true);
+    assert_eq!(e[0]["decided_by"]["line"], 7);
+    assert_eq!(e[1]["packet"], "tcp src 10.0.0.7 dport 443");
+    assert_eq!(
+        (&e[1]["expected"], &e[1]["reached"]),
+        (&"admin".into(), &"web".into())
+    );
+    assert_eq!(e[1]["passed"], false);
+    assert_eq!(e[1]["decided_by"]["line"], 6);
+    assert_eq!(e[1]["span"]["line"], 11);
+    assert_eq!(v["diagnostics"][0]["code"], "E0401");
+    assert_eq!(v["diagnostics"][0]["labels"][0]["span"]["line"], 6);
+    // A file without expectations has an empty list.
+    let out = tcc(&["check", "--format", "json", "corpus/valid/per-host.shape"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["expectations"], serde_json::json!([]));
+}

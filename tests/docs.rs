@@ -62,10 +62,14 @@ fn generate() -> String {
          Every problem tcc reports has a stable code. Codes never change meaning and are never reused.\n\
          `E` codes are errors (`tcc check` exits 1, `tcc compile` writes nothing), `W` codes are warnings\n\
          (exit 0 unless `--deny warnings`), `H` codes are hints.\n\n\
-         `tcc check --format json` prints `{\"version\": 1, \"diagnostics\": [...], \"summary\": {...}}`; each\n\
-         diagnostic has `code`, `severity` (`error`, `warning`, `hint`), `message`, `file`, `span` (`start`/`end`\n\
-         byte offsets, 1-based `line`/`column`, `end_line`/`end_column`), `label`, `labels` (secondary places, each\n\
-         with `file`, `span`, `message`), `notes` and `help`.\n\n\
+         `tcc check --format json` prints `{\"version\": 1, \"diagnostics\": [...], \"expectations\": [...],\n\
+         \"summary\": {...}}`; each diagnostic has `code`, `severity` (`error`, `warning`, `hint`), `message`,\n\
+         `file`, `span` (`start`/`end` byte offsets, 1-based `line`/`column`, `end_line`/`end_column`), `label`,\n\
+         `labels` (secondary places, each with `file`, `span`, `message`), `notes` and `help`. Each\n\
+         expectation (an `expect` line, in source order) has `file`, `span`, `interface`, `packet` (as the\n\
+         language writes it), `expected` and `reached` (class names, `null` for unclassified), `decided_by`\n\
+         (the span of the `match` line that decided it, `null` when none matched) and `passed`. Version 1 gained\n\
+         `expectations` without changing anything else; a version change would mean a field changed or went.\n\n\
          | code | severity | summary |\n|---|---|---|\n",
     );
     for c in Code::ALL {

@@ -151,6 +151,7 @@ fn a_plan() -> impl Strategy<Value = Plan> {
                 default: None,
                 classes,
                 filters: Vec::new(),
+                expectations: Vec::new(),
             };
             let leaves: Vec<usize> = (0..iface.classes.len())
                 .filter(|&i| iface.is_leaf(i))

@@ -24,8 +24,15 @@ fn corpus() -> Vec<String> {
 
 fn plan_json(text: &str) -> (String, Vec<tcc::diagnostic::Code>) {
     let (plan, d) = tcc::analyze(0, text);
+    // Expectations are not serialised (they carry spans); their packets and classes are.
+    let expects: Vec<String> = plan
+        .interfaces
+        .iter()
+        .flat_map(|i| &i.expectations)
+        .map(|e| format!("{:?} {:?}", e.packet, e.class))
+        .collect();
     (
-        serde_json::to_string(&plan).unwrap(),
+        serde_json::to_string(&plan).unwrap() + &expects.join(";"),
         d.items.iter().map(|d| d.code).collect(),
     )
 }
@@ -121,10 +128,19 @@ fn source() -> impl Strategy<Value = String> {
                         s += &format!("; match tcp dport {p}");
                     }
                 }
+                // An expectation right after the class (met or not), `->` tight or spaced.
+                let expect = match port {
+                    Some(p) if i > 0 && *extra == 0 => {
+                        format!("\n  expect tcp dport {p}->\"{cname}\"")
+                    }
+                    Some(p) => format!("\n  expect udp dport {p} -> default"),
+                    None => String::new(),
+                };
                 if *nested && i > 0 {
                     s += &format!("\n    class \"{cname}-in\" {{ rate 1kbit }}\n  ");
                 }
                 s += " }";
+                s += &expect;
                 if comments {
                     if let Some(c) = comment {
                         s += &format!(" # {c}");

@@ -4,7 +4,7 @@
 use crate::cli::diags::{self, Summary};
 use crate::cli::{io_error, read_input, CheckArgs, ColorWhen, ExitCode};
 use crate::diagnostic::Diagnostic;
-use crate::report::Sources;
+use crate::report::{self, Sources};
 
 pub const CHECK_EXAMPLES: &str = "Examples:
   tcc check site.shape                        # human-readable, exit 1 on errors
@@ -32,16 +32,18 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     };
     let mut sources = Sources::new();
     let mut all: Vec<Diagnostic> = vec![];
+    let mut expectations = vec![];
     for path in &inputs {
         let (name, text) = match read_input(path) {
             Ok(x) => x,
             Err(e) => return io_error(&e),
         };
         let id = sources.add(name.clone(), text.clone());
-        let (_, found) = crate::check(id, &name, &text);
+        let (plan, found) = crate::check(id, &name, &text);
         all.extend(found.items);
+        expectations.extend(json_expectations(&sources, &plan));
     }
-    match diags::report(
+    match diags::report_with(
         a.format,
         color,
         &sources,
@@ -49,9 +51,35 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
         &levels,
         Summary::Always,
         inputs.len(),
+        expectations,
     ) {
         Err(_) => ExitCode::Usage,
         Ok(true) => ExitCode::Failed,
         Ok(false) => ExitCode::Ok,
     }
+}
+
+/// Every expectation of `plan` with its outcome, for the JSON report.
+fn json_expectations(sources: &Sources, plan: &crate::plan::Plan) -> Vec<report::JsonExpectation> {
+    let mut out = vec![];
+    for iface in &plan.interfaces {
+        let name = |c: Option<usize>| c.map(|c| iface.classes[c].name.clone());
+        for o in crate::plan::decide::outcomes(iface) {
+            let e = o.expectation;
+            out.push(report::JsonExpectation {
+                file: sources.name(e.span.file),
+                span: report::json_span(sources, e.span),
+                interface: iface.name.clone(),
+                packet: e.packet.to_source(),
+                expected: name(o.wanted),
+                reached: name(o.decision.class),
+                decided_by: o
+                    .decision
+                    .filter
+                    .map(|f| report::json_span(sources, iface.filters[f].span)),
+                passed: o.passed(),
+            });
+        }
+    }
+    out
 }

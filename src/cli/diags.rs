@@ -92,13 +92,38 @@ pub fn report(
     summary: Summary,
     files: usize,
 ) -> std::io::Result<bool> {
+    report_with(
+        format,
+        color,
+        sources,
+        diags,
+        levels,
+        summary,
+        files,
+        vec![],
+    )
+}
+
+/// `report`, with the outcome of every `expect` line for the JSON format (`tcc check`).
+#[allow(clippy::too_many_arguments)]
+pub fn report_with(
+    format: Format,
+    color: ColorWhen,
+    sources: &Sources,
+    diags: &mut Vec<Diagnostic>,
+    levels: &Levels,
+    summary: Summary,
+    files: usize,
+    expectations: Vec<report::JsonExpectation>,
+) -> std::io::Result<bool> {
     filter(levels, diags);
     let severity = |d: &Diagnostic| severity_under(levels, d);
     let errors = has_errors(levels, diags);
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
-            let r = report::to_json_with(sources, diags, &severity);
+            let mut r = report::to_json_with(sources, diags, &severity);
+            r.expectations = expectations;
             serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::other)?;
             writeln!(out)?;
         }

@@ -161,6 +161,9 @@ codes! {
     BadDscp = "E0305", Error, "invalid DSCP value";
     ConflictingCriteria = "E0306", Error, "criteria that contradict each other";
     NotExpressible = "E0307", Error, "match cannot be expressed with the chosen classifier";
+    // Expectations (`expect PACKET -> CLASS`).
+    ExpectationFailed = "E0401", Error, "packet does not reach the class its expectation names";
+    BadExpectation = "E0402", Error, "expectation that describes no single packet or no possible class";
     // Warnings.
     NoDefault = "W0101", Warning, "no default class: unclassified traffic is not shaped";
     ByteUnits = "W0102", Warning, "byte-per-second unit used as a rate";

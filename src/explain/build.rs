@@ -50,6 +50,7 @@ impl Sim {
                 default: None,
                 classes: Vec::new(),
                 filters: Vec::new(),
+                expectations: Vec::new(),
             };
             // Classes, parents first.
             let mut placed: Vec<Option<usize>> = vec![None; dev.classes.len()];

@@ -15,6 +15,8 @@
 //! filters), for `tcc explain --to shape`'s check that the import compiles back alike.
 
 use crate::plan::{Criterion, Family, Interface, Match, Plan, Test};
+// The packet and the first-match evaluation are the plan's (`plan::decide`), shared with
+// `expect` statements and the kernel tests.
 use ipnet::IpNet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -39,46 +41,8 @@ impl<K: std::fmt::Debug> std::fmt::Display for Differs<K> {
 
 impl<K: std::fmt::Debug> std::error::Error for Differs<K> {}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet {
-    pub proto: u8,
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub sport: u16,
-    pub dport: u16,
-    pub dscp: u8,
-    pub mark: u32,
-    pub len: u16,
-}
-
-fn holds(c: &Criterion, p: &Packet) -> bool {
-    let in_nets = |ns: &[IpNet], a: &IpAddr| ns.iter().any(|n| n.contains(a));
-    let in_ports =
-        |rs: &[crate::plan::PortRange], x: u16| rs.iter().any(|r| r.lo <= x && x <= r.hi);
-    let v = match &c.test {
-        Test::Proto(x) => p.proto == *x,
-        Test::Src(n) => in_nets(n, &p.src),
-        Test::Dst(n) => in_nets(n, &p.dst),
-        Test::Sport(r) => in_ports(r, p.sport),
-        Test::Dport(r) => in_ports(r, p.dport),
-        Test::Dscp(d) => p.dscp == *d,
-        Test::Mark { value, mask } => {
-            let m = mask.unwrap_or(u32::MAX);
-            p.mark & m == value & m
-        }
-        Test::Length { min, max } => *min <= p.len && p.len <= *max,
-    };
-    v != c.negated
-}
-
-pub fn matches(m: &Match, p: &Packet) -> bool {
-    m.criteria.iter().all(|c| holds(c, p))
-}
-
-/// The class (by any key) of the first filter that matches, if any (a linear scan).
-pub fn classify<K: Copy>(filters: &[(K, &Match)], p: &Packet) -> Option<K> {
-    filters.iter().find(|(_, m)| matches(m, p)).map(|(k, _)| *k)
-}
+use crate::plan::decide::holds;
+pub use crate::plan::decide::{classify, matches, Packet};
 
 #[derive(Default)]
 struct Bounds {

@@ -11,6 +11,7 @@
 //! - `ceil >= rate > 0` for every class;
 //! - names reaching a shell have been validated (interface names) or are only ever quoted.
 
+pub mod decide;
 pub mod matchrel;
 pub mod units;
 
@@ -40,6 +41,32 @@ pub struct Interface {
     pub classes: Vec<Class>,
     /// Classification rules in priority order: the first that matches wins.
     pub filters: Vec<Filter>,
+    /// `expect PACKET -> CLASS` statements, checked by `sema::check` with `decide::decide`;
+    /// emitters ignore them.
+    #[serde(skip)]
+    pub expectations: Vec<Expectation>,
+}
+
+/// "Packet `packet` must reach `class`": an `expect` statement of the language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    pub packet: decide::Packet,
+    pub class: Expected,
+    /// The whole statement.
+    pub span: Span,
+    /// The target after `->`.
+    pub target_span: Span,
+}
+
+/// The class an `expect` statement names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// A class by index into `Interface::classes`.
+    Class(usize),
+    /// `default`: the interface's default class (which must exist).
+    Default,
+    /// `unclassified`: no class (only where the interface has no default).
+    Unclassified,
 }
 
 /// One HTB class.

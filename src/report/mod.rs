@@ -121,7 +121,27 @@ pub fn to_plain_string(sources: &Sources, diags: &[Diagnostic]) -> String {
 pub struct JsonReport {
     pub version: u32,
     pub diagnostics: Vec<JsonDiagnostic>,
+    /// Every `expect` line of the checked files with its outcome (added in the same version:
+    /// a new field, nothing changed or removed).
+    pub expectations: Vec<JsonExpectation>,
     pub summary: JsonSummary,
+}
+
+/// One `expect PACKET -> CLASS` line and where its packet really goes.
+#[derive(Serialize)]
+pub struct JsonExpectation {
+    pub file: String,
+    pub span: JsonSpan,
+    pub interface: String,
+    /// The packet as the language writes it, e.g. `tcp dst 10.0.0.7 dport 443`.
+    pub packet: String,
+    /// The class the line names (`null`: unclassified).
+    pub expected: Option<String>,
+    /// The class the packet reaches (`null`: unclassified).
+    pub reached: Option<String>,
+    /// The filter (`match` line) that decided it; `null` when none matched.
+    pub decided_by: Option<JsonSpan>,
+    pub passed: bool,
 }
 
 #[derive(Serialize)]
@@ -161,7 +181,7 @@ pub struct JsonLabel {
     pub message: String,
 }
 
-fn json_span(sources: &Sources, s: crate::diagnostic::Span) -> JsonSpan {
+pub fn json_span(sources: &Sources, s: crate::diagnostic::Span) -> JsonSpan {
     let (line, column) = sources.line_col(s.file, s.start);
     let (end_line, end_column) = sources.line_col(s.file, s.end);
     JsonSpan {
@@ -209,6 +229,7 @@ pub fn to_json_with(
                 help: d.help.clone(),
             })
             .collect(),
+        expectations: Vec::new(),
         summary: JsonSummary {
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),

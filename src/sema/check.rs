@@ -28,6 +28,7 @@ pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
         filters(iface, diags);
         shadowed(iface, diags);
         jumbo(iface, diags);
+        super::expect::check(iface, default_span, diags);
     }
     for (kind, name, span) in &facts.unused {
         let what = if *kind == "variable" {

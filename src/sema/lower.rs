@@ -12,7 +12,10 @@ use super::matches::{self, RuleTable};
 use super::value::{self, with_suggestion, Scopes, VKind, Val};
 use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use crate::plan::{check_ifname, Class, ClassSpans, Filter, Interface, Plan};
+use crate::plan::decide::Packet;
+use crate::plan::{
+    check_ifname, Class, ClassSpans, Expectation, Expected, Filter, Interface, Plan,
+};
 use crate::syntax::ast::{self, Name, Stmt};
 use std::collections::HashMap;
 
@@ -134,7 +137,7 @@ struct Lowerer<'a> {
 }
 
 /// The interface being built.
-struct IfaceBuilder {
+struct IfaceBuilder<'a> {
     iface: Interface,
     names: HashMap<String, usize>,
     /// Minor id requested explicitly, per class index.
@@ -146,6 +149,8 @@ struct IfaceBuilder {
     ceil: Option<u64>,
     /// Whether a root class stands for the interface rate.
     root: Option<usize>,
+    /// `expect` lines, resolved once every class is known: (packet, target, statement).
+    pending: Vec<(Packet, Option<String>, &'a ast::ExpectStmt)>,
 }
 
 /// Property statements gathered for one class: from its templates first, then its own body.
@@ -216,6 +221,7 @@ impl<'a> Lowerer<'a> {
                 default: None,
                 classes: vec![],
                 filters: vec![],
+                expectations: vec![],
             },
             names: HashMap::new(),
             explicit: vec![],
@@ -223,6 +229,7 @@ impl<'a> Lowerer<'a> {
             rate: None,
             ceil: None,
             root: None,
+            pending: vec![],
         };
         let mut default: Option<(Val, Span)> = None;
         let mut rate_span = None;
@@ -313,12 +320,13 @@ impl<'a> Lowerer<'a> {
         if let Some((v, _)) = default {
             b.iface.default = self.resolve_class(&b, &v);
         }
+        self.resolve_expectations(&mut b, default_span.is_some());
         let has_root = b.root.is_some();
         Some((b.iface, default_span, has_root))
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
-    fn body(&mut self, b: &mut IfaceBuilder, stmts: &'a [Stmt], parent: Option<usize>) {
+    fn body(&mut self, b: &mut IfaceBuilder<'a>, stmts: &'a [Stmt], parent: Option<usize>) {
         for s in stmts {
             match s {
                 Stmt::Property(_) => {} // handled by the owner
@@ -335,6 +343,14 @@ impl<'a> Lowerer<'a> {
                             ),
                     ),
                 },
+                Stmt::Expect(e) => match parent {
+                    p if p == b.root => self.expect(b, e),
+                    _ => self.error(
+                        Diagnostic::new(Code::Syntax, e.span, "`expect` inside a class")
+                            .label("expectations belong to the interface")
+                            .help("move `expect` lines to the interface block (or a loop in it)"),
+                    ),
+                },
                 Stmt::Rule(_) | Stmt::Template(_) | Stmt::Interface(_) => self.error(
                     Diagnostic::new(
                         Code::Syntax,
@@ -347,7 +363,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn for_loop(&mut self, b: &mut IfaceBuilder, f: &'a ast::ForLoop, parent: Option<usize>) {
+    fn for_loop(&mut self, b: &mut IfaceBuilder<'a>, f: &'a ast::ForLoop, parent: Option<usize>) {
         let iter = match self.scopes.eval(&f.iter) {
             Ok(v) => v,
             Err(d) => return self.error(d),
@@ -424,7 +440,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn class(&mut self, b: &mut IfaceBuilder, def: &'a ast::ClassDef, parent: Option<usize>) {
+    fn class(&mut self, b: &mut IfaceBuilder<'a>, def: &'a ast::ClassDef, parent: Option<usize>) {
         let Some(name) = self.name(&def.name) else {
             return;
         };
@@ -630,6 +646,85 @@ impl<'a> Lowerer<'a> {
                 class,
                 m: mm,
                 span: m.span,
+            });
+        }
+    }
+
+    /// An `expect` line: its packet now (loop variables are in scope), its class later.
+    fn expect(&mut self, b: &mut IfaceBuilder<'a>, e: &'a ast::ExpectStmt) {
+        let ms = ast::MatchStmt {
+            criteria: e.criteria.clone(),
+            span: e.span,
+        };
+        let (found, diags) = matches::lower_match(&ms, &mut self.scopes, &mut self.rules);
+        self.diags.extend(diags);
+        let Some(m) = found else { return };
+        let Some(packet) = self.ok(super::expect::packet(&m)) else {
+            return;
+        };
+        let special = e.bare
+            && matches!(&e.target.parts[..], [ast::StrPart::Text(t)] if t == "default" || t == "unclassified");
+        let target = if special {
+            None
+        } else {
+            match self.name(&e.target) {
+                Some(n) => Some(n),
+                None => return,
+            }
+        };
+        b.pending.push((packet, target, e));
+    }
+
+    /// The classes the `expect` lines name, now that every class is known.
+    fn resolve_expectations(&mut self, b: &mut IfaceBuilder<'a>, has_default: bool) {
+        for (packet, target, e) in std::mem::take(&mut b.pending) {
+            let class = match target {
+                Some(name) => {
+                    let v = Val {
+                        kind: VKind::Str(name),
+                        span: e.target.span,
+                    };
+                    match self.resolve_class(b, &v) {
+                        Some(c) => Expected::Class(c),
+                        None => continue,
+                    }
+                }
+                None => {
+                    let word = match &e.target.parts[..] {
+                        [ast::StrPart::Text(t)] => t.as_str(),
+                        _ => "",
+                    };
+                    match (word, has_default) {
+                        ("default", true) => Expected::Default,
+                        ("unclassified", false) => Expected::Unclassified,
+                        ("default", false) => {
+                            self.error(
+                                Diagnostic::new(Code::BadExpectation, e.target.span, "this interface has no default class")
+                                    .label("no `default` property")
+                                    .help("expect `unclassified` for traffic no match takes, or give the interface a `default`"),
+                            );
+                            continue;
+                        }
+                        _ => {
+                            self.error(
+                                Diagnostic::new(
+                                    Code::BadExpectation,
+                                    e.target.span,
+                                    "no packet stays unclassified on this interface",
+                                )
+                                .label("this interface has a `default` class")
+                                .help("expect `default` for traffic no match takes"),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            b.iface.expectations.push(Expectation {
+                packet,
+                class,
+                span: e.span,
+                target_span: e.target.span,
             });
         }
     }

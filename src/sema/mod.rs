@@ -7,6 +7,7 @@
 //! `check_plan` with `Facts`: the same normalising and checks as a compiled file gets.
 
 pub mod check;
+pub mod expect;
 pub mod lower;
 pub mod matches;
 pub mod normalise;

@@ -16,6 +16,7 @@ pub enum Stmt {
     Class(ClassDef),
     For(ForLoop),
     Match(MatchStmt),
+    Expect(ExpectStmt),
     Property(Property),
 }
 
@@ -29,6 +30,7 @@ impl Stmt {
             Stmt::Class(s) => s.span,
             Stmt::For(s) => s.span,
             Stmt::Match(s) => s.span,
+            Stmt::Expect(s) => s.span,
             Stmt::Property(s) => s.span,
         }
     }
@@ -103,6 +105,18 @@ pub struct ForLoop {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchStmt {
     pub criteria: Vec<Criterion>,
+    pub span: Span,
+}
+
+/// `expect PACKET -> CLASS`: the packet's criteria (single values, checked in `sema`) and the
+/// class it must reach: a name, or the bare words `default` and `unclassified`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectStmt {
+    pub criteria: Vec<Criterion>,
+    pub target: Name,
+    /// Whether the target is a bare word (`default`, `unclassified` are special only bare; a
+    /// quoted `"default"` names a class).
+    pub bare: bool,
     pub span: Span,
 }
 

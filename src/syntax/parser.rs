@@ -130,6 +130,7 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::criteria | Rule::criterion | Rule::crit_rule => "a match criterion",
         Rule::flag_key | Rule::valued_key => "a match criterion",
         Rule::inherits => "`:`",
+        Rule::arrow => "`->`",
         Rule::in_word => "`in`",
         Rule::keyword => "a keyword",
         Rule::var_ref => "a variable",
@@ -226,6 +227,24 @@ impl Cx {
                 criteria: it.map(|c| self.criterion(c)).collect(),
                 span,
             }),
+            Rule::expect_stmt => {
+                let mut criteria = vec![];
+                for q in it.by_ref() {
+                    if q.as_rule() == Rule::arrow {
+                        break;
+                    }
+                    criteria.push(self.criterion(q));
+                }
+                let t = it.next().unwrap();
+                let bare = t.as_rule() == Rule::ident;
+                let target = self.name(t);
+                Stmt::Expect(ExpectStmt {
+                    criteria,
+                    target,
+                    bare,
+                    span,
+                })
+            }
             Rule::property => {
                 let key = self.ident(it.next().unwrap());
                 let values = it.map(|v| self.value(v)).collect();

@@ -24,6 +24,8 @@ pub enum Kind {
     Semi,
     Eq,
     Bang,
+    /// `->` of an `expect` line (it ends a word: `80->web` is three tokens).
+    Arrow,
     /// Anything else (kept verbatim).
     Other,
 }
@@ -140,6 +142,10 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
                 i += 1;
                 Kind::Bang
             }
+            '-' if b.get(i + 1) == Some(&b'>') => {
+                i += 2;
+                Kind::Arrow
+            }
             c if is_word_char(c) => {
                 while i < b.len() {
                     let ch = text[i..].chars().next().expect("in bounds");
@@ -152,6 +158,8 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
                         if i < b.len() && b[i] == b'}' {
                             i += 1;
                         }
+                    } else if ch == '-' && b.get(i + 1) == Some(&b'>') {
+                        break;
                     } else if is_word_char(ch) {
                         i += ch.len_utf8();
                     } else {
@@ -190,6 +198,11 @@ mod tests {
             .map(|t| t.kind)
             .collect();
         use Kind::*;
+        let arrow: Vec<_> = tokens("80->web").iter().map(|t| (t.kind, t.text)).collect();
+        assert_eq!(
+            arrow,
+            [(Kind::Word, "80"), (Kind::Arrow, "->"), (Kind::Word, "web")]
+        );
         assert_eq!(
             kinds,
             [

@@ -26,6 +26,7 @@ impl IfaceBuilder {
                 default: None,
                 classes: Vec::new(),
                 filters: Vec::new(),
+                expectations: Vec::new(),
             },
         }
     }

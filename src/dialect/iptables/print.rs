@@ -110,8 +110,23 @@ pub fn rule_criteria(m: &Match, tool: Tool) -> Vec<String> {
     proto_slots(of(|t| matches!(t, Test::Proto(_))), tool, &mut slots);
     addr_slots(of(|t| matches!(t, Test::Src(_))), "-s", "src", &mut slots);
     addr_slots(of(|t| matches!(t, Test::Dst(_))), "-d", "dst", &mut slots);
-    port_slots(of(|t| matches!(t, Test::Sport(_))), "sport", &mut slots);
-    port_slots(of(|t| matches!(t, Test::Dport(_))), "dport", &mut slots);
+    // The protocol's own `--sport`/`--dport` must come before any `-m multiport`: after it,
+    // iptables reads `--dport` as multiport's `--dports` (an abbreviation) and refuses the rule
+    // ("--source-ports cannot be used together with --destination-ports").
+    let mut multiport = Vec::new();
+    port_slots(
+        of(|t| matches!(t, Test::Sport(_))),
+        "sport",
+        &mut slots,
+        &mut multiport,
+    );
+    port_slots(
+        of(|t| matches!(t, Test::Dport(_))),
+        "dport",
+        &mut slots,
+        &mut multiport,
+    );
+    slots.extend(multiport);
     for c in &m.criteria {
         let neg = if c.negated { "! " } else { "" };
         let opt = match c.test {
@@ -280,6 +295,7 @@ fn port_slots<'a>(
     cs: impl Iterator<Item = &'a Criterion>,
     dir: &str,
     slots: &mut Vec<Vec<String>>,
+    multiport: &mut Vec<Vec<String>>,
 ) {
     let mut single_used = false;
     for c in cs {
@@ -297,9 +313,9 @@ fn port_slots<'a>(
             .map(|chunk| format!("-m multiport {neg}--{dir}s {chunk}"))
             .collect();
         if c.negated {
-            slots.extend(alts.into_iter().map(|a| vec![a]));
+            multiport.extend(alts.into_iter().map(|a| vec![a]));
         } else {
-            slots.push(alts);
+            multiport.push(alts);
         }
     }
 }
@@ -362,6 +378,22 @@ mod tests {
                 "-p udp ! -s 192.168.0.0/16 -m iprange ! --src-range 172.16.0.0-172.31.255.255 \
                  -d 10.0.1.0/24 -m multiport ! --dports 53,123 -m dscp --dscp 46",
             ]
+        );
+    }
+
+    #[test]
+    fn single_ports_come_before_multiport() {
+        // Found by tests/kernel_expect.rs: `-m multiport --sports 80,443 --dport 80` is refused.
+        let m = Match {
+            criteria: vec![
+                crit(false, Test::Proto(PROTO_TCP)),
+                crit(false, Test::Dport(ports(&[(80, 80)]))),
+                crit(false, Test::Sport(ports(&[(80, 80), (443, 443)]))),
+            ],
+        };
+        assert_eq!(
+            rule_criteria(&m, Tool::Ip4),
+            ["-p tcp --dport 80 -m multiport --sports 80,443"]
         );
     }
 
