@@ -29,9 +29,10 @@ use common::kernel::{
 };
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use tcc::emit::{self, Classifier, ShOptions};
+use tcc::plan::decide::{self, Packet};
 use tcc::plan::{Interface, Match, Plan, Test, PROTO_TCP, PROTO_UDP};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -127,33 +128,68 @@ fn probe_len(tcp: bool) -> u16 {
 
 const SRC: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 
+/// The probe as the plan's one evaluation (`plan::decide`) sees it: IPv4 from A's address.
+fn packet(p: &Probe) -> Packet {
+    Packet {
+        proto: if p.tcp { PROTO_TCP } else { PROTO_UDP },
+        src: IpAddr::V4(SRC),
+        dst: IpAddr::V4(p.dst),
+        sport: p.sport,
+        dport: p.dport,
+        dscp: p.dscp,
+        mark: p.mark,
+        len: p.len,
+    }
+}
+
 /// Whether `m` holds for `p`: the plan's semantics, independent of any backend.
 fn eval(m: &Match, p: &Probe) -> bool {
-    m.criteria.iter().all(|c| {
-        let in_nets =
-            |nets: &[IpNet], a: Ipv4Addr| nets.iter().any(|n| n.contains(&std::net::IpAddr::V4(a)));
-        let hit = match &c.test {
-            Test::Proto(x) => *x == if p.tcp { PROTO_TCP } else { PROTO_UDP },
-            Test::Src(nets) => in_nets(nets, SRC),
-            Test::Dst(nets) => in_nets(nets, p.dst),
-            Test::Sport(r) => r.iter().any(|r| (r.lo..=r.hi).contains(&p.sport)),
-            Test::Dport(r) => r.iter().any(|r| (r.lo..=r.hi).contains(&p.dport)),
-            Test::Dscp(d) => *d == p.dscp,
-            Test::Mark { value, mask } => p.mark & mask.unwrap_or(u32::MAX) == *value,
-            Test::Length { min, max } => (*min..=*max).contains(&p.len),
-        };
-        hit != c.negated
-    })
+    decide::matches(m, &packet(p))
 }
 
 /// The class a packet must land in: the first matching filter's, else the default.
 fn expected(iface: &Interface, p: &Probe) -> Option<usize> {
-    iface
-        .filters
-        .iter()
-        .find(|f| eval(&f.m, p))
-        .map(|f| f.class)
-        .or(iface.default)
+    decide::decide(iface, &packet(p)).class
+}
+
+/// The interface's `expect` lines that can be sent from A as they are (TCP or UDP over IPv4,
+/// decided alike when sent from A's address with a probe's length), each with the class it
+/// names: every corpus example proves its own expectations on the kernel.
+fn expectation_probes(iface: &Interface) -> Vec<(Probe, Option<usize>)> {
+    decide::outcomes(iface)
+        .into_iter()
+        .filter_map(|o| {
+            let e = &o.expectation.packet;
+            let (IpAddr::V4(_), IpAddr::V4(dst)) = (e.src, e.dst) else {
+                return None;
+            };
+            let tcp = match e.proto {
+                PROTO_TCP => true,
+                PROTO_UDP => false,
+                _ => return None,
+            };
+            // Ports an expectation leaves out (0) cannot be sent: ordinary ones stand in.
+            // Nor can the unspecified address: B's stands in for it.
+            let dst = if dst.is_unspecified() {
+                B_ADDR.parse().unwrap()
+            } else {
+                dst
+            };
+            let p = Probe {
+                tcp,
+                dst,
+                dport: if e.dport == 0 { 5201 } else { e.dport },
+                sport: if e.sport == 0 { 45003 } else { e.sport },
+                dscp: e.dscp,
+                mark: e.mark,
+                len: probe_len(tcp),
+            };
+            // The probe must mean what the expectation says (same source, length and ports
+            // as far as the filters can tell).
+            let same = decide::decide(iface, &packet(&p)).class == o.decision.class;
+            same.then_some((p, o.wanted))
+        })
+        .collect()
 }
 
 /// A probe matching `m` (first of a few candidates per field), if one can be made: TCP or
@@ -574,7 +610,8 @@ fn cycle(v: Variant) {
         let bed = Bed::new(&iface.name, &others);
         add_foreign(&bed);
         let probes = probes(iface);
-        for p in &probes {
+        let promised = expectation_probes(iface);
+        for p in probes.iter().chain(promised.iter().map(|(p, _)| p)) {
             bed.add_remote(&p.dst.to_string());
         }
         // A changed plan converges: apply the previous example first (same interfaces).
@@ -594,6 +631,10 @@ fn cycle(v: Variant) {
         for p in &probes {
             let want = expected(iface, p).map(|c| iface.classid(c));
             assert_eq!(landed(&bed, iface, p), want, "{what}: {p:?}");
+        }
+        for (p, class) in &promised {
+            let want = class.map(|c| iface.classid(c));
+            assert_eq!(landed(&bed, iface, p), want, "{what}: expectation {p:?}");
         }
 
         let devs: Vec<&str> = plan.interfaces.iter().map(|i| i.name.as_str()).collect();
@@ -875,4 +916,29 @@ fn every_test_plan_applies_with_every_target() {
             assert_foreign_intact(&bed, &what);
         }
     }
+}
+
+/// The corpus's `expect` lines reach the kernel: most can be sent as probes, so the cycle
+/// above checks them on every target (a change that made them all unsendable would fail here).
+#[test]
+fn corpus_expectations_are_probed() {
+    let mut total = 0;
+    let mut probed = 0;
+    for (name, plan) in corpus() {
+        for iface in &plan.interfaces {
+            total += iface.expectations.len();
+            let n = expectation_probes(iface).len();
+            probed += n;
+            eprintln!(
+                "{name} {}: {n} of {} expectations probed",
+                iface.name,
+                iface.expectations.len()
+            );
+        }
+    }
+    assert!(total > 0, "the corpus has no expectations");
+    assert!(
+        probed * 2 >= total,
+        "only {probed} of {total} expectations can be probed"
+    );
 }
