@@ -474,3 +474,98 @@ fn plan_u32_is_up_to_date_after_the_batch_u32_script() {
     let o = bed.tcc(&["plan", "--classifier", "u32", &f2]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
 }
+
+/// The mangle rules of tcc's chains and jumps in both tools, as `-save` lists them, sorted
+/// per tool (a jump put back is appended to POSTROUTING: its place among the jumps of other
+/// interfaces, which match other packets, is not kept).
+fn tcc_mangle(bed: &Bed) -> String {
+    let mut s = String::new();
+    for tool in ["iptables-save", "ip6tables-save"] {
+        let mut lines: Vec<String> = bed
+            .a_run(&[tool, "-t", "mangle"])
+            .lines()
+            .filter(|l| l.contains("tcc") && !l.starts_with('#'))
+            .map(|l| format!("{tool}: {l}\n"))
+            .collect();
+        lines.sort();
+        s.extend(lines);
+    }
+    s
+}
+
+/// Rollback is complete: when a later interface fails, an earlier one gets back the chains of
+/// the sh script that `tcc apply` removed from it (and with the iptables classifier, the
+/// chain it replaced). The refusal is injected by a wrapper first on PATH that passes every
+/// `nft` call through except the one that loads w2's table.
+#[test]
+fn chains_removed_by_apply_come_back_when_a_later_interface_fails() {
+    if !need_root() {
+        return;
+    }
+    let bed = Bed::single(&["w1", "w2"]);
+    let two = |extra: &str| {
+        format!(
+            "interface w1 {{\n rate 100mbit\n default b\n class a {{ rate 10mbit; match udp dport 53 }}\n class b {{ rate 20mbit{extra} }}\n}}\n\
+             interface w2 {{\n rate 100mbit\n default d\n class m {{ rate 10mbit; match tcp dport 22 }}\n class d {{ rate 10mbit }}\n}}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let f_new = write(dir.path(), "new.shape", &two("; match tcp dport 80"));
+    let real_nft = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v nft"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = dir.path().join("nft");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ninput=$(cat)\n\
+             case \"$input\" in *tcc_w2*'{{'*) echo 'Error: injected by the test' >&2; exit 1;; esac\n\
+             printf '%s\\n' \"$input\" | exec {} \"$@\"\n",
+            real_nft.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for classifier in ["nft", "iptables"] {
+        bed.apply(&script(Way::ShIptables, &plan(&two("")), false));
+        let before = tcc_mangle(&bed);
+        assert!(before.contains("tcc-w1"), "{before}");
+        let o = std::process::Command::new("ip")
+            .args(["netns", "exec", &bed.a, env!("CARGO_BIN_EXE_tcc"), "apply"])
+            .args(["--classifier", classifier, &f_new])
+            .env("NO_COLOR", "1")
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        if classifier == "nft" {
+            assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("injected by the test"), "{err}");
+            assert!(err.contains("w1: previous configuration restored"), "{err}");
+            assert_eq!(tcc_mangle(&bed), before, "{classifier}");
+        } else {
+            // Nothing fails with the iptables classifier (w2's nft table is only deleted, which
+            // the wrapper passes): the chains hold the new plan.
+            assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+            assert!(
+                tcc_mangle(&bed).contains("--dport 80"),
+                "{}",
+                tcc_mangle(&bed)
+            );
+        }
+    }
+}
