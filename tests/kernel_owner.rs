@@ -569,3 +569,55 @@ fn chains_removed_by_apply_come_back_when_a_later_interface_fails() {
         }
     }
 }
+
+/// A `tcc apply` killed between deleting the old nft table and sending the new tree (the
+/// debug-build pause point `TCC_TEST_PAUSE_AFTER=nft-delete`, see `apply::run`) leaves no tcc
+/// table at all: no old table classifies by the new tree's ids. `tcc plan` shows the table
+/// missing (exit 3), and the next `tcc apply` converges.
+#[test]
+fn a_killed_apply_leaves_no_table_pointing_at_new_ids() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f1 = write(dir.path(), "p1.shape", P1);
+    let f2 = write(dir.path(), "p2.shape", P2);
+    let bed = Bed::new(DEV, &[]);
+    apply(&bed, Way::Apply, P1, &f1);
+    let table = tcc::dialect::nft::print::table_name(DEV);
+    let mut child = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &bed.a,
+            env!("CARGO_BIN_EXE_tcc"),
+            "apply",
+            &f2,
+        ])
+        .env("TCC_TEST_PAUSE_AFTER", "nft-delete")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let gone = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !bed.a_run(&["nft", "list", "tables"]).contains(&table)
+    });
+    assert!(gone, "the old table was never deleted");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The tree is still plan 1's, and no tcc table classifies.
+    let r = bed.a_run(&["nft", "list", "tables"]);
+    assert!(!r.contains("tcc_"), "{r}");
+    let o = bed.tcc(&["plan", &f2]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(
+        out(&o).contains(&format!("+ nft table inet {table}")),
+        "{}",
+        out(&o)
+    );
+    apply(&bed, Way::Apply, P2, &f2);
+    assert_classified(&bed, P2, "apply after a killed apply");
+    let o = bed.tcc(&["plan", &f2]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+}

@@ -391,6 +391,7 @@ fn send(
         if let Err(e) = nft::run(&nft::delete_script(&w.name)) {
             return Err((Failure::Nft(e), Ok(())));
         }
+        pause_point("nft-delete");
     }
     // Put the tree back, and the table when it was deleted above.
     let undo = |sock: &mut Socket| -> Result<(), RestoreError> {
@@ -472,3 +473,17 @@ fn put_back(sock: &mut Socket, done: &Comparison) -> Result<(), RestoreError> {
     }
     Ok(())
 }
+
+/// For tests of a run killed part-way, in debug builds only: when the environment variable
+/// `TCC_TEST_PAUSE_AFTER` names this point (`nft-delete`: the old nftables table is deleted,
+/// the netlink batch not sent yet), wait here for 60 seconds, so the test can kill the run at
+/// exactly this point. Release builds have no such point and do not read the variable.
+#[cfg(debug_assertions)]
+fn pause_point(name: &str) {
+    if std::env::var_os("TCC_TEST_PAUSE_AFTER").is_some_and(|v| v == name) {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn pause_point(_: &str) {}
