@@ -32,6 +32,8 @@ pub enum RestoreError {
     Differs,
     /// The interface's nftables table could not be put back.
     Nft(NftError),
+    /// The interface's mangle chains could not be put back.
+    Xt(super::xt::XtError),
 }
 
 impl fmt::Display for RestoreError {
@@ -55,6 +57,7 @@ impl fmt::Display for RestoreError {
             }
             RestoreError::Differs => f.write_str("the re-created tree differs from the snapshot"),
             RestoreError::Nft(e) => write!(f, "nft: {e}"),
+            RestoreError::Xt(e) => write!(f, "iptables: {e}"),
         }
     }
 }
@@ -158,7 +161,7 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::Nft(e) => write!(f, "nft refused the classification table: {e}"),
-            Failure::Xt(e) => write!(f, "removing the iptables chains of a script: {e}"),
+            Failure::Xt(e) => write!(f, "changing the iptables mangle chains: {e}"),
         }
     }
 }

@@ -22,6 +22,10 @@ pub enum Classifier {
     Nft,
     /// tc u32 filters on the root qdisc.
     U32,
+    /// iptables/ip6tables CLASSIFY rules in the mangle chains `tcc-<iface>`, the rules the sh
+    /// and batch targets write, loaded with `iptables-restore --noflush` (one commit per
+    /// family).
+    Iptables,
 }
 
 /// What to compare or apply.
@@ -43,9 +47,9 @@ pub struct Comparison {
     nft: Option<(String, Step)>,
     /// The table before (as listed), to put back if a later interface fails.
     nft_before: Option<String>,
-    /// The mangle chains of the sh/batch targets found on the interface, to remove, and
-    /// their line in the diff.
-    xt: Option<(Vec<xt::Chain>, Step)>,
+    /// The mangle chains and jumps: what they hold, what they should hold (one snapshot per
+    /// tool), and their line in the diff; `None` when they hold what they should.
+    xt: Option<XtChange>,
     want: Desired,
     ps: Psched,
 }
@@ -57,9 +61,9 @@ impl Comparison {
         self.steps.len() + self.nft.is_some() as usize + self.xt.is_some() as usize
     }
 
-    /// The line of the iptables chains to remove, if any.
+    /// The line of the iptables chains to change, if any.
     pub fn xt_step(&self) -> Option<&Step> {
-        self.xt.as_ref().map(|x| &x.1)
+        self.xt.as_ref().map(|x| &x.step)
     }
 
     /// The nftables transaction's line in the diff, if it is to run.
@@ -76,6 +80,14 @@ impl Comparison {
             .cloned()
             .collect()
     }
+}
+
+/// The mangle chains of an interface to change.
+#[derive(Debug)]
+struct XtChange {
+    before: Vec<xt::Snapshot>,
+    want: Vec<xt::Snapshot>,
+    step: Step,
 }
 
 /// One interface changed (or found up to date).
@@ -155,12 +167,12 @@ pub fn compare(
             error,
         })?;
         let steps = diff(&live, &want, &ps);
-        let nft = nft_change(iface, u32)?;
+        let nft = nft_change(iface, opts.classifier)?;
         let nft_before = match &nft {
             Some(_) => nft::current_table(&iface.name).ok().flatten(),
             None => None,
         };
-        let xt = xt_change(&iface.name);
+        let xt = xt_change(iface, opts.classifier);
         work.push(Comparison {
             name: iface.name.clone(),
             live,
@@ -176,7 +188,12 @@ pub fn compare(
 }
 
 /// What the interface's nftables table needs: nothing, (re)placing, or removing.
-fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, ApplyError> {
+fn nft_change(
+    iface: &Interface,
+    classifier: Classifier,
+) -> Result<Option<(String, Step)>, ApplyError> {
+    // With another classifier, no table is wanted.
+    let u32 = classifier != Classifier::Nft;
     let table = format!("nft table inet {}", nft::table_name(&iface.name));
     let rules = iface.filters.len();
     // With u32 and no table there is nothing to ask nft (which need not be installed).
@@ -216,7 +233,14 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
         (true, None) => None,
         (true, Some(_)) => Some((
             nft::delete_script(&iface.name),
-            step(Change::Delete, "classification moves to u32 filters".into()),
+            step(
+                Change::Delete,
+                match classifier {
+                    Classifier::Iptables => "classification moves to iptables CLASSIFY rules",
+                    _ => "classification moves to u32 filters",
+                }
+                .into(),
+            ),
         )),
         (false, Some(l)) if l.holds(iface) => None,
         (false, Some(l)) => Some((
@@ -236,30 +260,67 @@ fn nft_change(iface: &Interface, u32: bool) -> Result<Option<(String, Step)>, Ap
     })
 }
 
-/// The mangle chains of the sh and batch targets on the interface: `apply` removes them, so
-/// that only the classification it asked for is left.
-fn xt_change(iface: &str) -> Option<(Vec<xt::Chain>, Step)> {
-    let found = xt::present(iface);
-    if found.is_empty() {
+/// The mangle chains on the interface: with the iptables classifier they hold the rules the
+/// sh and batch targets write, compared rule by rule; with another, `apply` removes what a
+/// script left, so that only the classification it asked for is left.
+fn xt_change(iface: &Interface, classifier: Classifier) -> Option<XtChange> {
+    let before = xt::snapshot(&iface.name);
+    let want: Vec<xt::Snapshot> = xt::TOOLS
+        .iter()
+        .map(|t| match classifier {
+            Classifier::Iptables => xt::wanted(iface, t),
+            _ => xt::nothing(&iface.name, t),
+        })
+        .collect();
+    let mut drift = Vec::new();
+    for w in &want {
+        let now = before
+            .iter()
+            .find(|b| b.tool == w.tool)
+            .cloned()
+            .unwrap_or_else(|| xt::nothing(&iface.name, w.tool));
+        drift.extend(xt::drift(&now, w));
+    }
+    if drift.is_empty() {
         return None;
     }
-    let what: Vec<String> = found
-        .iter()
-        .map(|c| format!("{} {} ({} rule(s))", c.tool, c.name, c.rules))
-        .collect();
+    let chain = crate::dialect::owned::chain_name(&iface.name);
+    let (change, detail) = if classifier != Classifier::Iptables {
+        let what: Vec<String> = xt::present(&iface.name)
+            .iter()
+            .map(|c| format!("{} {} ({} rule(s))", c.tool, c.name, c.rules))
+            .collect();
+        (
+            Change::Delete,
+            format!(
+                "left by the sh/batch target: {}, and its POSTROUTING jump",
+                what.join(", ")
+            ),
+        )
+    } else if before.iter().all(|b| b.is_empty()) {
+        let n: usize = want.iter().map(|w| w.chains[0].1.len()).sum();
+        (
+            Change::Add,
+            format!(
+                "{n} rule(s) and the POSTROUTING jumps, one iptables-restore commit per family"
+            ),
+        )
+    } else {
+        (
+            Change::Change,
+            format!(
+                "{}; replaced in one iptables-restore commit per family",
+                drift.join(", ")
+            ),
+        )
+    };
     let step = Step {
-        change: Change::Delete,
-        object: format!(
-            "iptables mangle chain {}",
-            crate::dialect::owned::chain_name(iface)
-        ),
-        detail: format!(
-            "left by the sh/batch target: {}, and its POSTROUTING jump",
-            what.join(", ")
-        ),
+        change,
+        object: format!("iptables mangle chain {chain}"),
+        detail,
         msg: super::nl::Msg::new(0, 0),
     };
-    Some((found, step))
+    Some(XtChange { before, want, step })
 }
 
 /// `tcc plan`: what `apply` would change, changing nothing.
@@ -330,6 +391,7 @@ fn send(
         if let Err(e) = nft::run(&nft::delete_script(&w.name)) {
             return Err((Failure::Nft(e), Ok(())));
         }
+        pause_point("nft-delete");
     }
     // Put the tree back, and the table when it was deleted above.
     let undo = |sock: &mut Socket| -> Result<(), RestoreError> {
@@ -369,15 +431,18 @@ fn send(
             return Err((Failure::Nft(e), undo(sock)));
         }
     }
-    if w.xt.is_some() {
-        if let Err(e) = xt::remove(&w.name) {
-            let restored = undo(sock).and_then(|()| match (&w.nft, replace_nft) {
-                (Some(_), false) => {
-                    let script = nft::restore_script(&w.name, w.nft_before.as_deref());
-                    nft::run(&script).map_err(RestoreError::Nft)
-                }
-                _ => Ok(()),
-            });
+    if let Some(x) = &w.xt {
+        if let Err(e) = xt::converge(&w.name, &x.want) {
+            // One family may have committed: both are put back as they were.
+            let restored = undo(sock)
+                .and_then(|()| match (&w.nft, replace_nft) {
+                    (Some(_), false) => {
+                        let script = nft::restore_script(&w.name, w.nft_before.as_deref());
+                        nft::run(&script).map_err(RestoreError::Nft)
+                    }
+                    _ => Ok(()),
+                })
+                .and_then(|()| xt::converge(&w.name, &x.before).map_err(RestoreError::Xt));
             return Err((Failure::Xt(e), restored));
         }
     }
@@ -395,12 +460,30 @@ fn verify(sock: &mut Socket, w: &Comparison) -> Result<(), Failure> {
     }
 }
 
-/// Put an applied interface back as it was: its tc tree, then its nftables table.
+/// Put an applied interface back as it was: its tc tree, its nftables table, and its mangle
+/// chains and jumps (the chains of a script `apply` removed, or the ones it replaced).
 fn put_back(sock: &mut Socket, done: &Comparison) -> Result<(), RestoreError> {
     exec::restore(sock, &done.live)?;
     if done.nft.is_some() {
         let script = nft::restore_script(&done.name, done.nft_before.as_deref());
         nft::run(&script).map_err(RestoreError::Nft)?;
     }
+    if let Some(x) = &done.xt {
+        xt::converge(&done.name, &x.before).map_err(RestoreError::Xt)?;
+    }
     Ok(())
 }
+
+/// For tests of a run killed part-way, in debug builds only: when the environment variable
+/// `TCC_TEST_PAUSE_AFTER` names this point (`nft-delete`: the old nftables table is deleted,
+/// the netlink batch not sent yet), wait here for 60 seconds, so the test can kill the run at
+/// exactly this point. Release builds have no such point and do not read the variable.
+#[cfg(debug_assertions)]
+fn pause_point(name: &str) {
+    if std::env::var_os("TCC_TEST_PAUSE_AFTER").is_some_and(|v| v == name) {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn pause_point(_: &str) {}

@@ -25,6 +25,7 @@ pub const APPLY_EXAMPLES: &str = "Examples:
   tcc apply site.shape --interface eth1         # one interface of the plan
   tcc apply site.shape --dry-run                # = tcc plan site.shape
   tcc apply site.shape --classifier u32 -v      # u32 filters; print every message sent
+  tcc apply site.shape --classifier iptables    # the sh/batch scripts' iptables chains
 
 Exit status: 0 applied (or nothing to do), 1 errors in the source or the kernel refused a change
 (the previous state is restored), 2 usage, I/O or permission problem, 3 (--dry-run) changes
@@ -33,6 +34,7 @@ pending.";
 pub const PLAN_EXAMPLES: &str = "Examples:
   tcc plan site.shape                           # what `tcc apply` would change
   tcc plan site.shape --interface eth1
+  tcc plan site.shape --classifier iptables     # after `sh apply.sh` (iptables classifier)
   tcc plan site.shape; [ $? -eq 3 ] && tcc apply site.shape   # apply only when needed
 
 Exit status: 0 up to date, 3 changes would be made, 1 errors in the source, 2 usage or I/O
@@ -58,6 +60,9 @@ pub enum ApplyClassifier {
     Nft,
     /// tc u32 filters on the root qdisc, sent over netlink with the classes.
     U32,
+    /// iptables/ip6tables CLASSIFY rules in the mangle chains `tcc-<iface>` (the rules of the
+    /// sh and batch targets), one `iptables-restore --noflush` commit per family.
+    Iptables,
 }
 
 #[derive(clap::Args, Debug)]
@@ -186,7 +191,8 @@ fn fail(e: &ApplyError) -> ExitCode {
 }
 
 /// The classifier `tcc apply` and `tcc plan` offer instead of u32.
-const APPLY_ALTERNATIVE: &str = "the nft classifier (`--classifier nft`, the default)";
+const APPLY_ALTERNATIVE: &str =
+    "the nft classifier (`--classifier nft`, the default) or iptables (`--classifier iptables`)";
 
 /// Read, analyse and check a source (for the u32 classifier too, with `u32`); print its
 /// diagnostics under the lint levels of `lint`.
@@ -223,6 +229,7 @@ fn options(interface: Option<&str>, classifier: ApplyClassifier) -> Options<'_> 
         classifier: match classifier {
             ApplyClassifier::Nft => Classifier::Nft,
             ApplyClassifier::U32 => Classifier::U32,
+            ApplyClassifier::Iptables => Classifier::Iptables,
         },
     }
 }
