@@ -2,9 +2,9 @@
 //! `$(seq a b)`, `$((arithmetic))`, loops and the script's own functions, into the simple
 //! commands the script runs, each word with its span.
 
-use super::lex::{Lexer, Part, RawWord, Tok};
+use super::lex::{HereDoc, Lexer, Part, RawWord, Tok};
 use super::parse::Node;
-use super::{Command, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
+use super::{Command, Input, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use std::collections::HashMap;
 
@@ -18,6 +18,13 @@ pub(super) struct Eval {
     /// After an unconditional `exit`.
     pub(super) stopped: bool,
     pub(super) reported_vars: Vec<String>,
+    /// The text's here-documents (in `<<` order) with their bodies.
+    pub(super) heredocs: Vec<(HereDoc, String)>,
+    /// Variables set from a here-document (`v=$(cat <<'EOF' ... EOF)`), with where it is.
+    pub(super) inputs: HashMap<String, Input>,
+    /// In a pipeline: what the previous command writes, for the next one's stdin.
+    pub(super) pipe_in: Option<Input>,
+    pub(super) last_out: Option<Input>,
 }
 
 impl Eval {
@@ -55,7 +62,11 @@ impl Eval {
                 words,
                 span,
                 comment,
-            } => self.simple(words, *span, comment.clone(), cond),
+                heredoc,
+            } => {
+                let stdin = heredoc.and_then(|k| self.heredoc_input(k, *span));
+                self.simple(words, *span, comment.clone(), cond, stdin)
+            }
             Node::AndOr(first, rest) => {
                 self.node(first, cond);
                 for (_, n) in rest {
@@ -63,9 +74,13 @@ impl Eval {
                 }
             }
             Node::Pipeline(cmds) => {
-                for c in cmds {
+                for (k, c) in cmds.iter().enumerate() {
+                    self.pipe_in = if k > 0 { self.last_out.take() } else { None };
+                    self.last_out = None;
                     self.node(c, cond);
                 }
+                self.pipe_in = None;
+                self.last_out = None;
             }
             Node::If { arms, otherwise } => {
                 for (c, body) in arms {
@@ -107,7 +122,135 @@ impl Eval {
         }
     }
 
-    fn simple(&mut self, raw: &[RawWord], span: Span, comment: Option<String>, cond: bool) {
+    /// The `k`-th here-document of the text as a command's stdin: its own bytes when quoted or
+    /// free of expansions, else each line expanded as in double quotes.
+    fn heredoc_input(&mut self, k: usize, span: Span) -> Option<Input> {
+        let (h, body) = self.heredocs.get(k)?.clone();
+        if h.delim.is_empty() {
+            return None;
+        }
+        let body_span = Span::new(self.file, h.start, h.end);
+        if h.quoted || !body.contains(['$', '`']) {
+            return Some(Input {
+                text: body,
+                at: Some(h.start),
+                strip_tabs: h.strip,
+                span: body_span,
+            });
+        }
+        let mut text = String::new();
+        for line in body.lines() {
+            let line = if h.strip {
+                line.trim_start_matches('\t')
+            } else {
+                line
+            };
+            let quoted = format!("\"{}\"", line.replace('"', "\\\""));
+            let mut lx = Lexer {
+                file: self.file,
+                src: quoted.as_bytes(),
+                text: &quoted,
+                pos: 0,
+                diags: Diagnostics::default(),
+                heredocs: Vec::new(),
+            };
+            let w = lx.word();
+            let w = RawWord {
+                parts: w.parts,
+                span: body_span,
+            };
+            text.push_str(&self.expand_joined(&w));
+            text.push('\n');
+        }
+        let _ = span;
+        Some(Input {
+            text,
+            at: None,
+            strip_tabs: false,
+            span: body_span,
+        })
+    }
+
+    /// `$(cat <<'EOF' ... EOF)` (the inner text of a command substitution at `at`): the body.
+    fn cat_heredoc(&mut self, inner: &str, at: usize) -> Option<Input> {
+        let t = inner.trim_start();
+        if !t.starts_with("cat") {
+            return None;
+        }
+        let script = super::read_nested(self.file, inner);
+        let [Node::Simple { words, .. }] = script.0.as_slice() else {
+            return None;
+        };
+        let (h, body) = script.1.first()?.clone();
+        if words.len() != 1 || h.delim.is_empty() {
+            return None;
+        }
+        let expands = !h.quoted && body.contains(['$', '`']);
+        (!expands).then(|| Input {
+            text: body,
+            at: Some(at + h.start),
+            strip_tabs: h.strip,
+            span: Span::new(self.file, at + h.start, at + h.end),
+        })
+    }
+
+    /// What `printf '%s\n' ARG`, `echo ARG` and `cat` (of its stdin) write, as an input.
+    fn output_of(
+        &mut self,
+        raw: &[RawWord],
+        words: &[Word],
+        stdin: &Option<Input>,
+        span: Span,
+    ) -> Option<Input> {
+        let name = words.first()?.text.as_str();
+        let args: &[RawWord] = match name {
+            "printf"
+                if words
+                    .get(1)
+                    .is_some_and(|w| w.text == "%s\n" || w.text == "%s\\n") =>
+            {
+                raw.get(2..)?
+            }
+            "echo" => raw.get(1..)?,
+            "cat" if words.len() == 1 => return stdin.clone(),
+            _ => return None,
+        };
+        if let [one] = args {
+            let parts: Vec<&Part> = one
+                .parts
+                .iter()
+                .filter(|p| !matches!(p, Part::Quoted(q) if q.is_empty()))
+                .collect();
+            if let [Part::Var { name, .. }] = parts.as_slice() {
+                if let Some(i) = self.inputs.get(name) {
+                    return Some(i.clone());
+                }
+            }
+        }
+        let skip = if name == "printf" { 2 } else { 1 };
+        let mut text: String = words[skip.min(words.len())..]
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(if name == "printf" { "\n" } else { " " });
+        text.push('\n');
+        Some(Input {
+            text,
+            at: None,
+            strip_tabs: false,
+            span,
+        })
+    }
+
+    fn simple(
+        &mut self,
+        raw: &[RawWord],
+        span: Span,
+        comment: Option<String>,
+        cond: bool,
+        stdin: Option<Input>,
+    ) {
+        let stdin = stdin.or_else(|| self.pipe_in.take());
         // Leading assignments.
         let mut i = 0;
         let mut assigns = Vec::new();
@@ -122,7 +265,20 @@ impl Eval {
             }
             let mut rest = raw[i].clone();
             rest.parts[0] = Part::Lit(first[eq + 1..].to_string());
-            let value = self.expand_joined(&rest);
+            let input = match rest.parts.as_slice() {
+                [Part::Lit(l), Part::Subst { inner, at, .. }] if l.is_empty() => {
+                    self.cat_heredoc(inner, *at)
+                }
+                _ => None,
+            };
+            let value = match &input {
+                Some(i) => i.text.trim_end_matches('\n').to_string(),
+                None => self.expand_joined(&rest),
+            };
+            match input {
+                Some(i) => self.inputs.insert(name.to_string(), i),
+                None => self.inputs.remove(name),
+            };
             assigns.push((name.to_string(), value));
             i += 1;
         }
@@ -194,11 +350,13 @@ impl Eval {
             self.positional = saved;
             return;
         }
+        self.last_out = self.output_of(&raw[i..], &words, &stdin, cmd_span);
         self.out.commands.push(Command {
             words,
             span: cmd_span,
             conditional: cond,
             comment,
+            stdin,
         });
     }
 
@@ -328,8 +486,11 @@ impl Eval {
                         None => self.unset(name, span),
                     },
                 },
-                Part::Subst { inner, quoted } => {
-                    let v = self.subst(inner, span);
+                Part::Subst { inner, quoted, at } => {
+                    let v = match self.cat_heredoc(inner, *at) {
+                        Some(i) => i.text.trim_end_matches('\n').to_string(),
+                        None => self.subst(inner, span),
+                    };
                     Self::push_value(fields, &v, split && !quoted);
                 }
                 Part::Arith(e) => {
@@ -354,6 +515,7 @@ impl Eval {
             text: inner,
             pos: 0,
             diags: Diagnostics::default(),
+            heredocs: Vec::new(),
         };
         let toks = sub.tokens();
         let mut words = Vec::new();

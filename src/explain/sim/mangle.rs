@@ -142,7 +142,11 @@ impl Sim {
                     if let Target::Other(name) = &r.target {
                         if let Some(what) = target_effect(name, &r.spec) {
                             let tool = if f == 0 { "iptables" } else { "ip6tables" };
-                            let dev = r.out_if.as_ref().filter(|(_, neg)| !neg).map(|(d, _)| d.clone());
+                            let dev = r
+                                .out_if
+                                .as_ref()
+                                .filter(|(_, neg)| !neg)
+                                .map(|(d, _)| d.clone());
                             lost.push((dev, r.span, format!("{tool} mangle {chain}: {what}")));
                         }
                     }
@@ -266,6 +270,9 @@ impl Sim {
                     chain: chain.to_string(),
                     comment: r.comment.clone(),
                 }),
+                // A RETURN for every packet that gets here (`oifname != "eth0" return` on eth0's
+                // other devices): the rest of the chain is not walked.
+                Target::Return if r.criteria.is_empty() => return,
                 Target::Return => out.push(Flat {
                     criteria: crit,
                     target: FlatTarget::Return,
