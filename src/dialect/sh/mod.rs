@@ -20,6 +20,7 @@ mod eval;
 mod lex;
 mod parse;
 pub mod quote;
+mod stdin;
 
 use crate::diagnostic::{Diagnostics, Span};
 use eval::Eval;
