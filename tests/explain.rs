@@ -472,3 +472,20 @@ fn nft_ip_selector_is_ipv4_and_an_nft_chain() {
     );
     assert_eq!(ex.leaves[1], "nft chain `inet t c` with 1 rule for IPv4");
 }
+
+/// A `.nft` file (as `nft list ruleset` prints it) is read in nft's own syntax, each rule with
+/// its line; a map on the port becomes one rule per element.
+#[test]
+fn cli_explains_an_nft_file() {
+    let (code, out, err) = tcc(&["explain", "tests/fixtures/ruleset.nft"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("nft chain `inet shape post` with 5 rules for IPv4"),
+        "{out}"
+    );
+    assert!(
+        out.contains("modelled (part of the plan): lines 1-2 and 5-6"),
+        "{out}"
+    );
+    assert!(!err.contains("S0001"), "{err}");
+}

@@ -175,7 +175,33 @@ fn a_plan() -> impl Strategy<Value = Plan> {
         })
 }
 
+/// The targets a plan compiles to: the sh script, tc's batch mode with iptables-restore or
+/// hashed u32 filters, and nft.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    Sh,
+    Batch,
+    Nft,
+}
+
+fn compile(plan: &Plan, target: Target, classifier: Classifier) -> String {
+    let opts = ShOptions {
+        classifier,
+        teardown: false,
+        source_name: "generated".into(),
+    };
+    match target {
+        Target::Sh => emit::sh(plan, &opts),
+        Target::Batch => emit::batch(plan, &opts).script,
+        Target::Nft => emit::nft(plan, &opts).script,
+    }
+}
+
 fn round_trip(plan: &Plan, classifier: Classifier) -> Result<(), TestCaseError> {
+    round_trip_to(plan, Target::Sh, classifier)
+}
+
+fn round_trip_to(plan: &Plan, target: Target, classifier: Classifier) -> Result<(), TestCaseError> {
     if classifier == Classifier::U32 && emit::u32_expressible(plan).has_errors() {
         return Ok(());
     }
@@ -187,25 +213,29 @@ fn round_trip(plan: &Plan, classifier: Classifier) -> Result<(), TestCaseError> 
     {
         return Ok(());
     }
-    let sh = emit::sh(
-        plan,
-        &ShOptions {
-            classifier,
-            teardown: false,
-            source_name: "generated".into(),
-        },
-    );
+    let sh = compile(plan, target, classifier);
     let ex = explain::explain(0, &sh, &[]);
     let unread: Vec<String> = ex
         .diags
         .items
         .iter()
-        .filter(|d| matches!(d.code.as_str(), "S0001" | "S0005"))
-        .map(|d| d.message.clone())
+        .filter(|d| matches!(d.code.as_str(), "S0001" | "S0005" | "S0007" | "S0008"))
+        .map(|d| format!("{}: {}", d.code.as_str(), d.message))
         .collect();
-    prop_assert!(unread.is_empty(), "{unread:?}\n{sh}");
+    // tc's u32 hash tables (the batch target's per-host form) are not read yet: reported as
+    // not carried, never as equivalent.
+    if target == Target::Batch && classifier == Classifier::U32 && sh.contains(" divisor ") {
+        prop_assert!(!ex.lost().is_empty(), "hash tables read silently\n{sh}");
+        return Ok(());
+    }
+    prop_assert!(
+        unread.is_empty(),
+        "{target:?} {classifier:?}: {unread:?}\n{sh}"
+    );
     if let Err(e) = to_shape::equivalent(plan, &ex.plan) {
-        return Err(TestCaseError::fail(format!("{classifier:?}: {e}\n{sh}")));
+        return Err(TestCaseError::fail(format!(
+            "{target:?} {classifier:?}: {e}\n{sh}"
+        )));
     }
     Ok(())
 }
@@ -226,6 +256,72 @@ proptest! {
         }
         round_trip(&plan, Classifier::U32)?;
     }
+
+    /// `--target batch` (tc -batch from a here-document, iptables-restore from a variable)
+    /// and `--target nft` (nft -f from a variable) read back as the same plan.
+    #[test]
+    fn generated_plans_round_trip_through_batch_and_nft(plan in a_plan()) {
+        round_trip_to(&plan, Target::Batch, Classifier::Iptables)?;
+        round_trip_to(&plan, Target::Nft, Classifier::Iptables)?;
+    }
+
+    #[test]
+    fn generated_plans_round_trip_through_batch_u32(mut plan in a_plan()) {
+        for f in plan.interfaces[0].filters.iter_mut() {
+            f.m.criteria.retain(|c| !c.negated);
+        }
+        round_trip_to(&plan, Target::Batch, Classifier::U32)?;
+    }
+}
+
+/// Every example of `corpus/valid`, compiled with every target and classifier, reads back as
+/// the plan it was compiled from, with nothing left unread or uncarried (S0001, S0008) — but
+/// for the batch target's u32 hash tables, which are reported as not carried.
+#[test]
+fn valid_corpus_round_trips_through_every_target() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/valid");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (plan, diags) = tcc::analyze(0, &text);
+        assert!(!diags.has_errors(), "{}", path.display());
+        for (t, c) in [
+            (Target::Sh, Classifier::Iptables),
+            (Target::Sh, Classifier::U32),
+            (Target::Batch, Classifier::Iptables),
+            (Target::Batch, Classifier::U32),
+            (Target::Nft, Classifier::Iptables),
+        ] {
+            // What u32 cannot express is refused at compile time, so never compiled.
+            if c == Classifier::U32 && emit::u32_expressible(&plan).has_errors() {
+                continue;
+            }
+            let sh = compile(&plan, t, c);
+            let ex = explain::explain(0, &sh, &[]);
+            let bad: Vec<String> = ex
+                .diags
+                .items
+                .iter()
+                .filter(|d| matches!(d.code.as_str(), "S0001" | "S0008"))
+                .map(|d| format!("{}: {}", d.code.as_str(), d.message))
+                .collect();
+            if t == Target::Batch && c == Classifier::U32 && sh.contains(" divisor ") {
+                assert!(
+                    !bad.is_empty(),
+                    "{}: hash tables read silently",
+                    path.display()
+                );
+                continue;
+            }
+            assert!(bad.is_empty(), "{} {t:?} {c:?}: {bad:?}", path.display());
+            if let Err(e) = to_shape::equivalent(&plan, &ex.plan) {
+                panic!("{} {t:?} {c:?}: {e}", path.display());
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 10);
 }
 
 /// Words a shaping script is made of, to build plausible garbage from.

@@ -66,7 +66,12 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
     };
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let mut ex = crate::explain::explain(id, &text, &a.args);
+    // A file in nft's own syntax (`rules.nft`, `nft list ruleset > x.nft`) is read as `nft -f`.
+    let mut ex = if name.ends_with(".nft") {
+        crate::explain::explain_nft(id, &text)
+    } else {
+        crate::explain::explain(id, &text, &a.args)
+    };
     crate::report::lint::apply_suppressions(id, &text, &mut ex.diags);
     diags::filter(&levels, &mut ex.diags.items);
     let severity = |d: &crate::diagnostic::Diagnostic| diags::severity_under(&levels, d);

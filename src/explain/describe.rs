@@ -275,7 +275,15 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
             }
         }
         tree(iface, &kids, None, 0, &mut out);
-        if iface.filters.is_empty() {
+        // Marks set by rules or read by `fw` filters that are not in the plan: the script does
+        // classify, by means tcc could not follow, so "no traffic is sorted" would be a claim.
+        let by_marks = ex.notes.iter().any(|n| {
+            n.device.as_deref().is_none_or(|d| d == iface.name)
+                && (n.text.contains("`fw` filter") || n.text.contains("mark"))
+        });
+        if iface.filters.is_empty() && by_marks {
+            out.push_str("  The script classifies by packet marks tcc could not follow (see what is not modelled): which traffic goes to which class is not known.\n");
+        } else if iface.filters.is_empty() {
             out.push_str("  No traffic is sorted into classes.\n");
         } else {
             out.push_str("  Traffic, first match wins:\n");

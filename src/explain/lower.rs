@@ -149,6 +149,7 @@ pub fn lower(script: Script) -> Explained {
     for cmd in &script.commands {
         sim.command(cmd);
     }
+    sim.mangle_targets();
     let (mut plan, facts) = sim.build();
     let plan_as_written = plan.clone();
     let mut diags = std::mem::take(&mut sim.diags);

@@ -22,3 +22,37 @@ pub fn explain(file: usize, text: &str, args: &[String]) -> Explained {
     let script = crate::dialect::sh::read(file, text, args);
     lower::lower(script)
 }
+
+/// Read `text` in nft's file syntax (a `.nft` file, `nft list ruleset` output), as `nft -f`
+/// would run it.
+pub fn explain_nft(file: usize, text: &str) -> Explained {
+    use crate::diagnostic::Span;
+    use crate::dialect::sh::{Command, Input, Script, Word};
+    let whole = Span::new(file, 0, text.len());
+    let at = Span::new(file, 0, 0);
+    let words = ["nft", "-f", "-"]
+        .iter()
+        .map(|t| Word {
+            text: t.to_string(),
+            span: at,
+        })
+        .collect();
+    let script = Script {
+        commands: vec![Command {
+            words,
+            span: at,
+            conditional: false,
+            comment: None,
+            stdin: Some(Input {
+                text: text.to_string(),
+                at: Some(0),
+                strip_tabs: false,
+                span: whole,
+            }),
+        }],
+        // `nft -f` applies the whole file or nothing: never half of it.
+        set_e: true,
+        ..Script::default()
+    };
+    lower::lower(script)
+}

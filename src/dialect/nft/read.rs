@@ -7,7 +7,7 @@
 
 use crate::diagnostic::Span;
 use crate::dialect::iptables::read::{parse_net, Rule, Target};
-use crate::dialect::sh::Command;
+use crate::dialect::sh::{Command, Word};
 use crate::plan::{Criterion, PortRange, Test};
 
 type Err = (Span, String);
@@ -51,8 +51,9 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
     i += skip + 2; // table, chain
     let mut crit: Vec<Criterion> = Vec::new();
     let mut out_if = None;
-    let mut class = None;
+    let mut classes: Vec<(Vec<Criterion>, (bool, bool), Target)> = Vec::new();
     let mut terminal = false;
+    let mut returns = false;
     while i < w.len() {
         let k = w[i];
         let start = i;
@@ -172,6 +173,47 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                     .ok_or((span, format!("`{}` is not a DSCP value", v[0])))?;
                 crit.push(c(neg, Test::Dscp(d)));
             }
+            ("meta", Some("mark")) if w.get(i + 2) == Some(&"&") => {
+                let mask = w
+                    .get(i + 3)
+                    .and_then(|m| crate::dialect::tc_num(m))
+                    .ok_or((span, "`meta mark &` needs a mask".to_string()))?;
+                i += 4;
+                let (neg, v) = value(&mut i)?;
+                let m = crate::dialect::tc_num(&v[0])
+                    .ok_or((span, format!("`{}` is not a mark", v[0])))?;
+                crit.push(c(
+                    neg,
+                    Test::Mark {
+                        value: m,
+                        mask: Some(mask),
+                    },
+                ));
+            }
+            ("ip" | "ip6", Some("length")) => {
+                // nft's `ip6 length` is the payload length; the plan counts the 40-byte header.
+                let extra = if k == "ip6" { 40 } else { 0 };
+                i += 2;
+                let (neg, v) = value(&mut i)?;
+                let (a, b) = v[0].split_once('-').unwrap_or((&v[0], &v[0]));
+                let (Ok(min), Ok(max)) = (a.parse::<u16>(), b.parse::<u16>()) else {
+                    return Err((span, format!("`{}` is not a length", v[0])));
+                };
+                // No IPv6 packet is shorter than its header: a payload from 0 is a length
+                // from 0, as written for both families.
+                let lo = if min == 0 {
+                    0
+                } else {
+                    min.saturating_add(extra)
+                };
+                crit.push(c(
+                    neg,
+                    Test::Length {
+                        min: lo,
+                        max: max.saturating_add(extra),
+                    },
+                ));
+            }
             ("meta", Some("mark")) if w.get(i + 2) != Some(&"set") => {
                 i += 2;
                 let (neg, v) = value(&mut i)?;
@@ -194,23 +236,88 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 };
                 crit.push(c(neg, Test::Length { min, max }));
             }
+            ("meta", Some("nfproto")) => {
+                i += 2;
+                let (neg, v) = value(&mut i)?;
+                let four = v.iter().any(|x| x == "ipv4");
+                let six = v.iter().any(|x| x == "ipv6");
+                if neg {
+                    v4 &= !four;
+                    v6 &= !six;
+                } else {
+                    v4 &= four;
+                    v6 &= six;
+                }
+            }
             ("meta", Some("priority")) if w.get(i + 2) == Some(&"set") => {
+                // `meta priority set KEY map { K : CLASS, ... }`: one rule per element, the key
+                // a test (a packet whose key is not in the map gets no class from this rule).
+                if let Some(m) = w.iter().skip(i + 3).position(|x| *x == "map") {
+                    let key = &w[i + 3..i + 3 + m];
+                    let close = w.iter().skip(i).position(|x| x.ends_with('}'));
+                    let Some(close) = close.map(|c| c + i) else {
+                        return Err((span, "a map without its closing `}`".into()));
+                    };
+                    let body = w[i + 4 + m..=close].join(" ");
+                    let body = body.trim().trim_start_matches('{').trim_end_matches('}');
+                    for el in body.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                        let (k, v) = el
+                            .split_once(" : ")
+                            .ok_or((span, format!("`{el}` is not a map element")))?;
+                        let test = map_key(key, k.trim()).ok_or((
+                            span,
+                            format!("a map on `{}` is not followed", key.join(" ")),
+                        ))?;
+                        let (is_v4, is_v6) = match key.first() {
+                            Some(&"ip") => (true, false),
+                            Some(&"ip6") => (false, true),
+                            _ => (true, true),
+                        };
+                        let idw = Word {
+                            text: v.trim().to_string(),
+                            span,
+                        };
+                        let id = crate::dialect::tc::read::parse_id(&idw)
+                            .ok_or((span, format!("`{}` is not a class id", idw.text)))?;
+                        let mut extra = test;
+                        if let Some(p) = key_proto(key) {
+                            extra.insert(0, Test::Proto(p));
+                        }
+                        classes.push((
+                            extra.into_iter().map(|t| c(false, t)).collect(),
+                            (is_v4, is_v6),
+                            Target::Classify {
+                                major: id.major,
+                                minor: id.minor,
+                                text: idw.text.clone(),
+                                span,
+                            },
+                        ));
+                    }
+                    i = close + 1;
+                    continue;
+                }
                 let v = cmd
                     .words
                     .get(i + 3)
                     .ok_or((span, "`meta priority set` needs a class".into()))?;
                 let id = crate::dialect::tc::read::parse_id(v)
                     .ok_or((v.span, format!("`{}` is not a class id", v.text)))?;
-                class = Some(Target::Classify {
-                    major: id.major,
-                    minor: id.minor,
-                    text: v.text.clone(),
-                    span: v.span,
-                });
+                classes.push((
+                    Vec::new(),
+                    (true, true),
+                    Target::Classify {
+                        major: id.major,
+                        minor: id.minor,
+                        text: v.text.clone(),
+                        span: v.span,
+                    },
+                ));
                 i += 4;
             }
             ("accept" | "return", _) => {
-                terminal = class.is_some();
+                terminal = !classes.is_empty();
+                returns = k == "return";
                 i += 1;
             }
             ("counter", _) => i += 1,
@@ -218,27 +325,10 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
             _ => return Err((span, format!("nft expression `{k}` is not followed"))),
         }
     }
-    let Some(target) = class else {
-        return Err((
-            cmd.span,
-            "an nft rule without `meta priority set` is not modelled".into(),
-        ));
-    };
-    let rule = Rule {
-        criteria: crit.clone(),
-        out_if: out_if.clone(),
-        target,
-        span: cmd.span,
-        comment: None,
-        opaque: None,
-        spec: String::new(),
-    };
-    let mut out = vec![(v4, v6, rule)];
-    if terminal {
-        out.push((
-            v4,
-            v6,
-            Rule {
+    if classes.is_empty() {
+        // `oifname != "eth0" return`: ends the chain for what it matches.
+        if returns {
+            let rule = Rule {
                 criteria: crit,
                 out_if,
                 target: Target::Return,
@@ -246,8 +336,83 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 comment: None,
                 opaque: None,
                 spec: String::new(),
-            },
+            };
+            return Ok(vec![(v4, v6, rule)]);
+        }
+        return Err((
+            cmd.span,
+            "an nft rule without `meta priority set` is not modelled".into(),
         ));
     }
+    let mut out = Vec::new();
+    for (extra, (f4, f6), target) in classes {
+        let mut criteria = crit.clone();
+        for e in extra {
+            if !criteria.iter().any(|x| x.test == e.test && !x.negated) {
+                criteria.push(e);
+            }
+        }
+        let (r4, r6) = (v4 && f4, v6 && f6);
+        if !(r4 || r6) {
+            continue;
+        }
+        let rule = Rule {
+            criteria: criteria.clone(),
+            out_if: out_if.clone(),
+            target,
+            span: cmd.span,
+            comment: None,
+            opaque: None,
+            spec: String::new(),
+        };
+        out.push((r4, r6, rule));
+        if terminal {
+            out.push((
+                r4,
+                r6,
+                Rule {
+                    criteria,
+                    out_if: out_if.clone(),
+                    target: Target::Return,
+                    span: cmd.span,
+                    comment: None,
+                    opaque: None,
+                    spec: String::new(),
+                },
+            ));
+        }
+    }
     Ok(out)
+}
+
+/// The layer-4 protocol a map key implies (`tcp dport` -> TCP).
+fn key_proto(key: &[&str]) -> Option<u8> {
+    match key.first() {
+        Some(&"tcp") => Some(6),
+        Some(&"udp") => Some(17),
+        _ => None,
+    }
+}
+
+/// The test a map element's key stands for: `tcp dport` 80, `ip daddr` 10.0.0.1...
+fn map_key(key: &[&str], k: &str) -> Option<Vec<Test>> {
+    let ports = || -> Option<Vec<PortRange>> {
+        Some(vec![match k.split_once('-') {
+            Some((a, b)) => PortRange {
+                lo: a.parse().ok()?,
+                hi: b.parse().ok()?,
+            },
+            None => {
+                let p = k.parse().ok()?;
+                PortRange { lo: p, hi: p }
+            }
+        }])
+    };
+    Some(vec![match key {
+        ["tcp" | "udp", "dport"] => Test::Dport(ports()?),
+        ["tcp" | "udp", "sport"] => Test::Sport(ports()?),
+        ["ip" | "ip6", "daddr"] => Test::Dst(vec![parse_net(k)?]),
+        ["ip" | "ip6", "saddr"] => Test::Src(vec![parse_net(k)?]),
+        _ => return None,
+    }])
 }

@@ -2,9 +2,9 @@
 //! `$(seq a b)`, `$((arithmetic))`, loops and the script's own functions, into the simple
 //! commands the script runs, each word with its span.
 
-use super::lex::{Lexer, Part, RawWord, Tok};
+use super::lex::{HereDoc, Lexer, Part, RawWord, Tok};
 use super::parse::Node;
-use super::{Command, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
+use super::{Command, Input, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use std::collections::HashMap;
 
@@ -18,6 +18,13 @@ pub(super) struct Eval {
     /// After an unconditional `exit`.
     pub(super) stopped: bool,
     pub(super) reported_vars: Vec<String>,
+    /// The text's here-documents (in `<<` order) with their bodies.
+    pub(super) heredocs: Vec<(HereDoc, String)>,
+    /// Variables set from a here-document (`v=$(cat <<'EOF' ... EOF)`), with where it is.
+    pub(super) inputs: HashMap<String, Input>,
+    /// In a pipeline: what the previous command writes, for the next one's stdin.
+    pub(super) pipe_in: Option<Input>,
+    pub(super) last_out: Option<Input>,
 }
 
 impl Eval {
@@ -55,7 +62,11 @@ impl Eval {
                 words,
                 span,
                 comment,
-            } => self.simple(words, *span, comment.clone(), cond),
+                heredoc,
+            } => {
+                let stdin = heredoc.and_then(|k| self.heredoc_input(k, *span));
+                self.simple(words, *span, comment.clone(), cond, stdin)
+            }
             Node::AndOr(first, rest) => {
                 self.node(first, cond);
                 for (_, n) in rest {
@@ -63,9 +74,13 @@ impl Eval {
                 }
             }
             Node::Pipeline(cmds) => {
-                for c in cmds {
+                for (k, c) in cmds.iter().enumerate() {
+                    self.pipe_in = if k > 0 { self.last_out.take() } else { None };
+                    self.last_out = None;
                     self.node(c, cond);
                 }
+                self.pipe_in = None;
+                self.last_out = None;
             }
             Node::If { arms, otherwise } => {
                 for (c, body) in arms {
@@ -107,7 +122,15 @@ impl Eval {
         }
     }
 
-    fn simple(&mut self, raw: &[RawWord], span: Span, comment: Option<String>, cond: bool) {
+    fn simple(
+        &mut self,
+        raw: &[RawWord],
+        span: Span,
+        comment: Option<String>,
+        cond: bool,
+        stdin: Option<Input>,
+    ) {
+        let stdin = stdin.or_else(|| self.pipe_in.take());
         // Leading assignments.
         let mut i = 0;
         let mut assigns = Vec::new();
@@ -122,7 +145,20 @@ impl Eval {
             }
             let mut rest = raw[i].clone();
             rest.parts[0] = Part::Lit(first[eq + 1..].to_string());
-            let value = self.expand_joined(&rest);
+            let input = match rest.parts.as_slice() {
+                [Part::Lit(l), Part::Subst { inner, at, .. }] if l.is_empty() => {
+                    self.cat_heredoc(inner, *at)
+                }
+                _ => None,
+            };
+            let value = match &input {
+                Some(i) => i.text.trim_end_matches('\n').to_string(),
+                None => self.expand_joined(&rest),
+            };
+            match input {
+                Some(i) => self.inputs.insert(name.to_string(), i),
+                None => self.inputs.remove(name),
+            };
             assigns.push((name.to_string(), value));
             i += 1;
         }
@@ -194,11 +230,13 @@ impl Eval {
             self.positional = saved;
             return;
         }
+        self.last_out = self.output_of(&raw[i..], &words, &stdin, cmd_span);
         self.out.commands.push(Command {
             words,
             span: cmd_span,
             conditional: cond,
             comment,
+            stdin,
         });
     }
 
@@ -236,7 +274,7 @@ impl Eval {
     }
 
     /// A word's expansion as one string (assignments: no field splitting).
-    fn expand_joined(&mut self, w: &RawWord) -> String {
+    pub(super) fn expand_joined(&mut self, w: &RawWord) -> String {
         let parts = w.parts.clone();
         let mut fields = vec![String::new()];
         self.parts(&parts, w.span, &mut fields, false);
@@ -328,8 +366,11 @@ impl Eval {
                         None => self.unset(name, span),
                     },
                 },
-                Part::Subst { inner, quoted } => {
-                    let v = self.subst(inner, span);
+                Part::Subst { inner, quoted, at } => {
+                    let v = match self.cat_heredoc(inner, *at) {
+                        Some(i) => i.text.trim_end_matches('\n').to_string(),
+                        None => self.subst(inner, span),
+                    };
                     Self::push_value(fields, &v, split && !quoted);
                 }
                 Part::Arith(e) => {
@@ -354,6 +395,7 @@ impl Eval {
             text: inner,
             pos: 0,
             diags: Diagnostics::default(),
+            heredocs: Vec::new(),
         };
         let toks = sub.tokens();
         let mut words = Vec::new();

@@ -16,6 +16,8 @@ pub(super) enum Part {
     Subst {
         inner: String,
         quoted: bool,
+        /// Where `inner` starts in the text lexed.
+        at: usize,
     },
     Arith(String),
 }
@@ -51,6 +53,20 @@ pub(super) struct Lexer<'a> {
     pub(super) text: &'a str,
     pub(super) pos: usize,
     pub(super) diags: Diagnostics,
+    /// The here-documents, in the order of their `<<`.
+    pub(super) heredocs: Vec<HereDoc>,
+}
+
+/// A here-document's body: the bytes `start..end` of the file (the delimiter line excluded).
+#[derive(Debug, Clone, Default)]
+pub(super) struct HereDoc {
+    pub(super) delim: String,
+    /// `<<-`: leading tabs are stripped from each line.
+    pub(super) strip: bool,
+    /// The delimiter was quoted (`<<'EOF'`): no expansion in the body.
+    pub(super) quoted: bool,
+    pub(super) start: usize,
+    pub(super) end: usize,
 }
 
 impl Lexer<'_> {
@@ -67,7 +83,7 @@ impl Lexer<'_> {
     }
 
     /// After `<<` (or `<<-`): the delimiter word, unquoted, and whether tabs are stripped.
-    fn heredoc_delimiter(&mut self) -> Option<(String, bool)> {
+    fn heredoc_delimiter(&mut self) -> Option<(String, bool, bool)> {
         let strip = self.peek() == Some(b'-');
         if strip {
             self.pos += 1;
@@ -84,17 +100,25 @@ impl Lexer<'_> {
         }) {
             self.pos += 1;
         }
-        let d: String = self.text[start..self.pos]
+        let raw = &self.text[start..self.pos];
+        let quoted = raw.contains(['\'', '"', '\\']);
+        let d: String = raw
             .chars()
             .filter(|c| !matches!(c, '\'' | '"' | '\\'))
             .collect();
-        (!d.is_empty()).then_some((d, strip))
+        (!d.is_empty()).then_some((d, strip, quoted))
     }
 
-    /// Skip a here-document's body (the lines after the command's line, up to the delimiter):
-    /// its lines are data, never commands. What it feeds is not read: S0001 says so.
-    fn skip_heredoc(&mut self, delim: &str, strip: bool) {
+    /// Read a here-document's body (the lines after the command's line, up to the delimiter)
+    /// into `heredocs[k]`: its lines are data, never commands.
+    fn read_heredoc(&mut self, k: usize) {
+        let (delim, strip) = match self.heredocs.get(k) {
+            Some(h) => (h.delim.clone(), h.strip),
+            None => return,
+        };
         let start = self.pos;
+        let mut end = self.pos;
+        let mut closed = false;
         loop {
             let line_start = self.pos;
             while self.peek().is_some_and(|c| c != b'\n') {
@@ -107,6 +131,10 @@ impl Lexer<'_> {
                 line
             };
             let done = line.trim_end_matches('\r') == delim;
+            if done {
+                end = line_start;
+                closed = true;
+            }
             if self.peek() == Some(b'\n') {
                 self.pos += 1;
             }
@@ -114,24 +142,28 @@ impl Lexer<'_> {
                 break;
             }
         }
-        let end = if self.pos > start && self.src.get(self.pos - 1) == Some(&b'\n') {
-            self.pos - 1
-        } else {
-            self.pos
-        };
-        self.diags.push(
-            Diagnostic::new(
-                Code::ScriptNotFollowed,
-                self.span(start, end),
-                format!("a here-document (up to `{delim}`) is not read"),
-            )
-            .label("what these lines feed is not in the explanation"),
-        );
+        if !closed {
+            end = self.pos;
+        }
+        if let Some(h) = self.heredocs.get_mut(k) {
+            h.start = start;
+            h.end = end;
+        }
+        if !closed {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ScriptNotFollowed,
+                    self.span(start, end),
+                    format!("a here-document whose delimiter `{delim}` never comes"),
+                )
+                .label("the shell reads to the end of the file; so does tcc"),
+            );
+        }
     }
 
     pub(super) fn tokens(&mut self) -> Vec<Tok> {
         let mut out = Vec::new();
-        let mut pending: Vec<(String, bool)> = Vec::new();
+        let mut pending: Vec<usize> = Vec::new();
         while let Some(c) = self.peek() {
             match c {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
@@ -139,16 +171,28 @@ impl Lexer<'_> {
                 b'\n' => {
                     out.push(Tok::Newline(self.span(self.pos, self.pos + 1)));
                     self.pos += 1;
-                    for (d, strip) in std::mem::take(&mut pending) {
-                        self.skip_heredoc(&d, strip);
+                    for k in std::mem::take(&mut pending) {
+                        self.read_heredoc(k);
                     }
                 }
                 b'<' if self.at("<<") && !self.at("<<<") => {
                     let s = self.span(self.pos, self.pos + 2);
                     self.pos += 2;
                     out.push(Tok::Op("<<", s));
-                    if let Some(d) = self.heredoc_delimiter() {
-                        pending.push(d);
+                    // One entry per `<<`, so the parser can count them; a body only when
+                    // there is a delimiter.
+                    let k = self.heredocs.len();
+                    match self.heredoc_delimiter() {
+                        Some((delim, strip, quoted)) => {
+                            self.heredocs.push(HereDoc {
+                                delim,
+                                strip,
+                                quoted,
+                                ..HereDoc::default()
+                            });
+                            pending.push(k);
+                        }
+                        None => self.heredocs.push(HereDoc::default()),
                     }
                 }
                 b'#' => {
@@ -188,7 +232,7 @@ impl Lexer<'_> {
         None
     }
 
-    fn word(&mut self) -> RawWord {
+    pub(super) fn word(&mut self) -> RawWord {
         let start = self.pos;
         let mut parts: Vec<Part> = Vec::new();
         let mut lit = String::new();
@@ -340,8 +384,9 @@ impl Lexer<'_> {
     fn dollar(&mut self, quoted: bool) -> Option<Part> {
         if self.peek() == Some(b'`') {
             self.pos += 1;
+            let at = self.pos;
             let inner = self.balanced(b'`', b'`');
-            return Some(Part::Subst { inner, quoted });
+            return Some(Part::Subst { inner, quoted, at });
         }
         self.pos += 1;
         match self.peek() {
@@ -356,8 +401,9 @@ impl Lexer<'_> {
             }
             Some(b'(') => {
                 self.pos += 1;
+                let at = self.pos;
                 let inner = self.balanced(b'(', b')');
-                Some(Part::Subst { inner, quoted })
+                Some(Part::Subst { inner, quoted, at })
             }
             Some(b'{') => {
                 self.pos += 1;
@@ -371,6 +417,7 @@ impl Lexer<'_> {
                             text: &d,
                             pos: 0,
                             diags: Diagnostics::default(),
+                            heredocs: Vec::new(),
                         };
                         let w = sub.word();
                         (inner[..i].to_string(), Some(w.parts))

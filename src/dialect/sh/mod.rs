@@ -20,6 +20,7 @@ mod eval;
 mod lex;
 mod parse;
 pub mod quote;
+mod stdin;
 
 use crate::diagnostic::{Diagnostics, Span};
 use eval::Eval;
@@ -44,6 +45,113 @@ pub struct Command {
     pub conditional: bool,
     /// A comment at the end of the line the command ends on (`tc class add ...  # web`).
     pub comment: Option<String>,
+    /// What the command reads on standard input, when the reader knows it: a here-document,
+    /// or the output of `printf`/`echo`/`cat` piped into it.
+    pub stdin: Option<Input>,
+}
+
+/// Text a command reads (a here-document, a pipe), with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub text: String,
+    /// Where `text` starts in the file, when it is the file's own bytes (a quoted
+    /// here-document, or one without expansions): then each line's words point into it.
+    pub at: Option<usize>,
+    /// `<<-`: leading tabs of each line are not part of it.
+    pub strip_tabs: bool,
+    /// Where it comes from: the place of lines when `at` is `None`.
+    pub span: Span,
+}
+
+/// One line of an `Input`, split into words as `tc -batch` and `iptables-restore` split them:
+/// whitespace, `"..."`/`'...'` quotes, a `#` at the start of a word begins a comment.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub words: Vec<Word>,
+    pub comment: Option<String>,
+    pub span: Span,
+}
+
+impl Input {
+    /// The span of the text's bytes `a..b` (the whole input's when it is not the file's own).
+    pub fn span_at(&self, a: usize, b: usize) -> Span {
+        match self.at {
+            Some(base) => Span::new(self.span.file, base + a, base + b),
+            None => self.span,
+        }
+    }
+
+    /// The lines, each with its span (into the file when `at` is known).
+    pub fn lines(&self) -> Vec<Line> {
+        let file = self.span.file;
+        let mut out = Vec::new();
+        let mut off = 0;
+        for raw in self.text.split_inclusive('\n') {
+            let start = off;
+            off += raw.len();
+            let body = raw.trim_end_matches(['\n', '\r']);
+            let lead = if self.strip_tabs {
+                body.len() - body.trim_start_matches('\t').len()
+            } else {
+                0
+            };
+            let at = |a: usize, b: usize| match self.at {
+                Some(base) => Span::new(file, base + start + a, base + start + b),
+                None => self.span,
+            };
+            let (words, comment) = split_line(&body[lead..], |a, b| at(lead + a, lead + b));
+            out.push(Line {
+                words,
+                comment,
+                span: at(lead, body.len()),
+            });
+        }
+        out
+    }
+}
+
+/// Split one line into words (quotes removed) and a trailing `#` comment; `at(a, b)` gives the
+/// span of the line's bytes `a..b`.
+pub fn split_line(line: &str, at: impl Fn(usize, usize) -> Span) -> (Vec<Word>, Option<String>) {
+    let b = line.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if b[i] == b'#' {
+            return (words, Some(line[i + 1..].trim().to_string()));
+        }
+        let start = i;
+        let mut text = String::new();
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            match b[i] {
+                q @ (b'"' | b'\'') => {
+                    let close = line[i + 1..].find(q as char).map(|k| i + 1 + k);
+                    let end = close.unwrap_or(b.len());
+                    text.push_str(&line[i + 1..end]);
+                    i = (end + 1).min(b.len());
+                }
+                b'\\' if i + 1 < b.len() => {
+                    let ch = line[i + 1..].chars().next().unwrap_or(' ');
+                    text.push(ch);
+                    i += 1 + ch.len_utf8();
+                }
+                _ => {
+                    let ch = line[i..].chars().next().unwrap_or(' ');
+                    text.push(ch);
+                    i += ch.len_utf8();
+                }
+            }
+        }
+        words.push(Word {
+            text,
+            span: at(start, i),
+        });
+    }
+    (words, None)
 }
 
 /// What reading a script gives.
@@ -67,13 +175,26 @@ pub fn read(file: usize, text: &str, args: &[String]) -> Script {
         text,
         pos: 0,
         diags: Diagnostics::default(),
+        heredocs: Vec::new(),
     };
     let toks = lx.tokens();
+    let heredocs = lx
+        .heredocs
+        .iter()
+        .map(|h| {
+            (
+                h.clone(),
+                text.get(h.start..h.end).unwrap_or("").to_string(),
+            )
+        })
+        .collect();
     let mut p = Parser {
         toks,
         pos: 0,
         file,
         diags: lx.diags,
+        heredocs_seen: 0,
+        heredoc: None,
     };
     let prog = p.program();
     let mut ev = Eval {
@@ -88,10 +209,47 @@ pub fn read(file: usize, text: &str, args: &[String]) -> Script {
         depth: 0,
         stopped: false,
         reported_vars: Vec::new(),
+        heredocs,
+        inputs: HashMap::new(),
+        pipe_in: None,
+        last_out: None,
     };
     ev.vars.insert("0".into(), "script".into());
     ev.block(&prog, false);
     ev.out
+}
+
+/// The simple commands of a nested text (a command substitution's) and its here-documents,
+/// without evaluating anything: for recognising `cat <<'EOF' ... EOF`.
+fn read_nested(file: usize, text: &str) -> (Vec<parse::Node>, Vec<(lex::HereDoc, String)>) {
+    let mut lx = Lexer {
+        file,
+        src: text.as_bytes(),
+        text,
+        pos: 0,
+        diags: Diagnostics::default(),
+        heredocs: Vec::new(),
+    };
+    let toks = lx.tokens();
+    let heredocs = lx
+        .heredocs
+        .iter()
+        .map(|h| {
+            (
+                h.clone(),
+                text.get(h.start..h.end).unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        file,
+        diags: Diagnostics::default(),
+        heredocs_seen: 0,
+        heredoc: None,
+    };
+    (p.program(), heredocs)
 }
 
 #[cfg(test)]
@@ -134,20 +292,40 @@ mod tests {
     }
 
     /// A here-document's lines are data: never commands (before, `class add ...` fed to
-    /// `tc -batch -` came out as a command `class`, "not about shaping"); each body is reported.
+    /// `tc -batch -` came out as a command `class`, "not about shaping"). The body is the
+    /// command's stdin, pointing into the file (quoted, or without expansions) or expanded.
     #[test]
-    fn heredoc_bodies_are_not_commands() {
-        let s = "tc -batch - <<-'EOF'\n\tclass add dev eth0\n\tEOF\ncat <<X >f; echo a\nqdisc x\nX\necho b\n";
+    fn heredoc_bodies_are_stdin() {
+        let s = "tc -batch - <<-'EOF'\n\tclass add dev eth0\n\tEOF\ncat <<X >f; echo a\nqdisc $D\nX\necho b\n";
         assert_eq!(cmds(s, &[]), ["tc -batch -", "cat", "echo a", "echo b"]);
         let r = read(0, s, &[]);
-        assert_eq!(
-            r.diags
-                .items
-                .iter()
-                .filter(|d| d.message.starts_with("a here-document"))
-                .count(),
-            2
-        );
+        let tc = r.commands[0].stdin.clone().unwrap();
+        let lines = tc.lines();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].words[0].text, "class");
+        let sp = lines[0].words[0].span;
+        assert_eq!(&s[sp.start..sp.end], "class");
+        let cat = r.commands[1].stdin.clone().unwrap();
+        assert_eq!(cat.text, "qdisc \n");
+        assert_eq!(cat.at, None);
+    }
+
+    /// tcc's own form: a ruleset in a variable from `$(cat <<'EOF' ... EOF)`, piped by
+    /// `printf '%s\n' "$v"` into the tool; the tool's stdin points into the body.
+    #[test]
+    fn variable_from_heredoc_piped_into_a_tool() {
+        let s =
+            "v=$(cat <<'E'\n*mangle\nCOMMIT\nE\n)\nprintf '%s\\n' \"$v\" | iptables-restore -n\n";
+        let r = read(0, s, &[]);
+        let c = r
+            .commands
+            .iter()
+            .find(|c| c.words[0].text == "iptables-restore")
+            .unwrap();
+        let i = c.stdin.clone().unwrap();
+        assert_eq!(i.text, "*mangle\nCOMMIT\n");
+        let l = &i.lines()[1];
+        assert_eq!(&s[l.span.start..l.span.end], "COMMIT");
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub(super) enum Node {
         words: Vec<RawWord>,
         span: Span,
         comment: Option<String>,
+        /// The index of its here-document (the n-th `<<` of the text).
+        heredoc: Option<usize>,
     },
     /// `a && b || c`: the bool is true for `&&`.
     AndOr(Box<Node>, Vec<(bool, Node)>),
@@ -37,6 +39,9 @@ pub(super) struct Parser {
     pub(super) pos: usize,
     pub(super) file: usize,
     pub(super) diags: Diagnostics,
+    /// `<<` seen so far, and the last one's index while a simple command is read.
+    pub(super) heredocs_seen: usize,
+    pub(super) heredoc: Option<usize>,
 }
 
 const RESERVED: &[&str] = &[
@@ -338,7 +343,13 @@ impl Parser {
         while let Some(Tok::Op(op, _)) = self.peek() {
             match *op {
                 "2>&1" | "1>&2" | ">&2" => self.pos += 1,
-                ">" | ">>" | "<" | "2>" | "2>>" | "1>" | "&>" | "&>>" | ">|" | "<<" => {
+                // The lexer took the delimiter word and the body.
+                "<<" => {
+                    self.pos += 1;
+                    self.heredoc = Some(self.heredocs_seen);
+                    self.heredocs_seen += 1;
+                }
+                ">" | ">>" | "<" | "2>" | "2>>" | "1>" | "&>" | "&>>" | ">|" => {
                     self.pos += 1;
                     if matches!(self.peek(), Some(Tok::Word(_))) {
                         self.pos += 1;
@@ -351,6 +362,7 @@ impl Parser {
 
     fn simple(&mut self) -> Option<Node> {
         let mut words = Vec::new();
+        self.heredoc = None;
         loop {
             self.redirects();
             match self.peek() {
@@ -374,6 +386,7 @@ impl Parser {
             words,
             span,
             comment,
+            heredoc: self.heredoc.take(),
         })
     }
 }

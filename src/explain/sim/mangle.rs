@@ -42,6 +42,14 @@ impl Sim {
                 None
             }
         };
+        // A rule whose target changes no queueing, limit or classification (`-j LOG`): kept in
+        // the model, but the command is not about shaping.
+        if let (Op::Append(_) | Op::Insert(..), Some(r)) = (&c.op, &c.rule) {
+            if matches!(&r.target, Target::Other(t) if !t.is_empty() && target_effect(t, &r.spec).is_none())
+            {
+                self.other.push(words_text(&cmd.words));
+            }
+        }
         let table = &mut self.tables[fam];
         match c.op {
             Op::Append(ch) => {
@@ -116,6 +124,38 @@ impl Sim {
             Op::Other => {
                 let _ = tool;
                 self.other.push(words_text(&cmd.words));
+            }
+        }
+    }
+
+    /// Every rule left in the mangle tables whose target is not CLASSIFY, RETURN or a jump:
+    /// what it does to traffic (S0008), or nothing when it changes no queueing, limit or
+    /// classification (ACCEPT, LOG...). Said once per rule, in any chain, whichever device.
+    pub(in crate::explain) fn mangle_targets(&mut self) {
+        let mut lost = Vec::new();
+        for (f, t) in self.tables.iter().enumerate() {
+            for (chain, rules) in &t.chains {
+                if chain.starts_with(super::nft::PREFIX) {
+                    continue;
+                }
+                for r in rules {
+                    if let Target::Other(name) = &r.target {
+                        if let Some(what) = target_effect(name, &r.spec) {
+                            let tool = if f == 0 { "iptables" } else { "ip6tables" };
+                            let dev = r
+                                .out_if
+                                .as_ref()
+                                .filter(|(_, neg)| !neg)
+                                .map(|(d, _)| d.clone());
+                            lost.push((dev, r.span, format!("{tool} mangle {chain}: {what}")));
+                        }
+                    }
+                }
+            }
+        }
+        for (dev, span, text) in lost {
+            if !self.notes.iter().any(|n| n.span == span) {
+                self.lost(dev.as_deref(), span, text);
             }
         }
     }
@@ -230,6 +270,9 @@ impl Sim {
                     chain: chain.to_string(),
                     comment: r.comment.clone(),
                 }),
+                // A RETURN for every packet that gets here (`oifname != "eth0" return` on eth0's
+                // other devices): the rest of the chain is not walked.
+                Target::Return if r.criteria.is_empty() => return,
                 Target::Return => out.push(Flat {
                     criteria: crit,
                     target: FlatTarget::Return,
@@ -241,14 +284,8 @@ impl Sim {
                     let ch = ch.clone();
                     self.flatten(fam, &ch, dev, &crit, depth + 1, out);
                 }
-                Target::Other(t) => {
-                    if !t.is_empty() && t != "ACCEPT" {
-                        let text = format!("an iptables `-j {t}` rule in {chain}");
-                        if !self.notes.iter().any(|n| n.span == r.span) {
-                            self.note(Some(dev), r.span, text);
-                        }
-                    }
-                }
+                // What other targets do is said once per rule by `mangle_targets`.
+                Target::Other(_) => {}
             }
         }
     }
@@ -321,4 +358,30 @@ fn last_wins_order(rules: Vec<Entry>) -> Vec<Entry> {
     }
     let mut slots: Vec<Option<Entry>> = rules.into_iter().map(Some).collect();
     order.into_iter().filter_map(|k| slots[k].take()).collect()
+}
+
+/// What a mangle rule's target does to traffic, in words; `None` for targets that change no
+/// queueing, limit or classification.
+fn target_effect(name: &str, spec: &str) -> Option<String> {
+    let opts = spec
+        .split_once(&format!("-j {name}"))
+        .or_else(|| spec.split_once(&format!("--jump {name}")))
+        .map(|(_, o)| o.trim().to_string())
+        .unwrap_or_default();
+    let with = if opts.is_empty() {
+        String::new()
+    } else {
+        format!(" {opts}")
+    };
+    Some(match name {
+        "" | "ACCEPT" | "LOG" | "NFLOG" | "ULOG" | "TRACE" | "CHECKSUM" | "TTL" | "HL" | "AUDIT" => {
+            return None
+        }
+        "MARK" => format!("`-j MARK{with}` sets the packet mark, which `fw` filters and policy routing act on; the plan does not follow marks"),
+        "CONNMARK" => format!("`-j CONNMARK{with}` sets or restores the connection mark, which `fw` filters and policy routing act on; the plan does not follow marks"),
+        "DSCP" | "TOS" => format!("`-j {name}{with}` rewrites the packet's DSCP/TOS field, which later DSCP tests and the next hops see; the plan does not rewrite packets"),
+        "DROP" | "REJECT" => format!("`-j {name}{with}` drops the packets it matches; the plan does not drop"),
+        "TCPMSS" => format!("`-j TCPMSS{with}` changes the TCP segment size; the plan does not rewrite packets"),
+        _ => format!("`-j {name}{with}`: what it does to traffic is not in the plan"),
+    })
 }

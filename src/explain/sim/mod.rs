@@ -2,6 +2,7 @@
 //! and u32 filters; per family the mangle table's chains. `tc`, `mangle` and `nft` apply one
 //! tool's commands to it; `leaves` says what is left in place when the script is done.
 
+mod feed;
 pub(super) mod mangle;
 mod nft;
 mod tc;
@@ -98,9 +99,14 @@ pub(super) struct Sim {
     pub(super) ran: Vec<(Span, String, bool)>,
 }
 
+/// A command's words as one line; a word of several lines (a variable holding a ruleset) is
+/// shown by its first line.
 pub(super) fn words_text(ws: &[Word]) -> String {
     ws.iter()
-        .map(|w| w.text.as_str())
+        .map(|w| match w.text.split_once('\n') {
+            Some((first, _)) => format!("{first} ..."),
+            None => w.text.clone(),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -174,6 +180,9 @@ impl Sim {
             .next()
             .unwrap_or("")
             .to_string();
+        if self.feed(cmd, &name) {
+            return;
+        }
         match name.as_str() {
             "tc" => match tc_read::parse(cmd) {
                 Ok(Some(t)) => self.tc(cmd, t),
@@ -186,7 +195,7 @@ impl Sim {
                 Err((span, msg)) => self.not_followed(span, msg),
             },
             "nft" => self.nft(cmd),
-            "iptables-restore" | "ip6tables-restore" | "tcng" => {
+            "tcng" => {
                 self.not_followed(cmd.span, format!("`{name}` is not followed"));
             }
             "ip" => {
