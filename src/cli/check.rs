@@ -77,8 +77,8 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
                 .and_then(|_| summary(&mut err, &all, &severity, inputs.len()))
         }
     };
-    if written.and_then(|_| out.flush()).is_err() {
-        return ExitCode::Usage;
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        return crate::cli::stdout_error(&e);
     }
     if all.iter().any(|d| severity(d) == Severity::Error) {
         ExitCode::Failed
