@@ -71,10 +71,7 @@ impl Desired {
                     // In range: `run::compare` refuses values outside `plan::limits` first.
                     burst: c.burst.and_then(|b| u32::try_from(b).ok()),
                     cburst: c.cburst.and_then(|b| u32::try_from(b).ok()),
-                    quantum: c
-                        .quantum
-                        .and_then(|q| u32::try_from(q).ok())
-                        .unwrap_or(0),
+                    quantum: c.quantum.and_then(|q| u32::try_from(q).ok()).unwrap_or(0),
                     prio: c.prio.unwrap_or(0),
                     mtu: c.mtu.and_then(|m| u32::try_from(m).ok()).unwrap_or(1600),
                 },

@@ -69,11 +69,7 @@ impl std::fmt::Display for LockError {
                 waited,
                 holder,
             } => {
-                write!(
-                    f,
-                    "another tcc run holds the lock `{}`",
-                    path.display()
-                )?;
+                write!(f, "another tcc run holds the lock `{}`", path.display())?;
                 if let Some(h) = holder {
                     write!(f, " ({h})")?;
                 }

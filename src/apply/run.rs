@@ -233,7 +233,8 @@ pub fn plan(plan: &Plan, opts: &Options) -> Result<Vec<Comparison>, ApplyError> 
 /// `tcc apply`: take the lock, compare, and send each interface's changes. When one fails, it
 /// and every interface changed before it are put back, and the error says how that went.
 pub fn apply(plan: &Plan, opts: &Options, mut on: impl FnMut(Event)) -> Result<(), ApplyError> {
-    let _lock = lock::lock(opts.lock_timeout, |p| on(Event::Waiting(p))).map_err(ApplyError::Lock)?;
+    let _lock =
+        lock::lock(opts.lock_timeout, |p| on(Event::Waiting(p))).map_err(ApplyError::Lock)?;
     let mut sock = open()?;
     let work = compare(plan, opts, &mut sock)?;
     for (k, w) in work.iter().enumerate() {

@@ -112,9 +112,7 @@ fn parse_interval(s: &str) -> Result<f64, String> {
     if v.is_finite() && (0.0..=MAX_INTERVAL).contains(&v) {
         Ok(v)
     } else {
-        Err(format!(
-            "`{s}` is not between 0 and {MAX_INTERVAL} seconds"
-        ))
+        Err(format!("`{s}` is not between 0 and {MAX_INTERVAL} seconds"))
     }
 }
 

@@ -267,16 +267,11 @@ fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
         teardown: a.teardown,
         source_name: file_name(&name),
     };
-    let script = match crate::cli::compile::emit(
-        a.target,
-        &plan,
-        &opts,
-        a.emit_dir.as_deref(),
-        &a.file,
-    ) {
-        Ok(s) => s,
-        Err(e) => return io_error(&e),
-    };
+    let script =
+        match crate::cli::compile::emit(a.target, &plan, &opts, a.emit_dir.as_deref(), &a.file) {
+            Ok(s) => s,
+            Err(e) => return io_error(&e),
+        };
     match &a.output {
         None => {
             if let Err(e) = output::write_stdout(script.as_bytes()) {

@@ -141,12 +141,10 @@ pub fn explanation_text(code: Code) -> String {
 
 pub fn print_explanation(code: &str) -> ExitCode {
     match Code::parse(code) {
-        Some(c) => {
-            match crate::cli::output::write_stdout(explanation_text(c).as_bytes()) {
-                Ok(()) => ExitCode::Ok,
-                Err(e) => crate::cli::stdout_error(&e),
-            }
-        }
+        Some(c) => match crate::cli::output::write_stdout(explanation_text(c).as_bytes()) {
+            Ok(()) => ExitCode::Ok,
+            Err(e) => crate::cli::stdout_error(&e),
+        },
         None => io_error(
             &crate::report::lint::parse_selector(code)
                 .err()

@@ -144,7 +144,9 @@ impl std::fmt::Display for Problem {
                 "{} {value} does not fit the kernel's field (at most {max})",
                 field.name()
             ),
-            Problem::QuantumZero => f.write_str("quantum 0 is replaced by rate / r2q in the kernel"),
+            Problem::QuantumZero => {
+                f.write_str("quantum 0 is replaced by rate / r2q in the kernel")
+            }
             Problem::BurstTooLong {
                 field,
                 burst,
@@ -156,7 +158,11 @@ impl std::fmt::Display for Problem {
                 "{} of {burst} bytes{} at {rate} bytes/s takes longer than HTB's 32-bit tick \
                  count holds (at most {max} bytes at this rate)",
                 field.name(),
-                if *given { "" } else { " (tc's default: rate / hz + mtu)" },
+                if *given {
+                    ""
+                } else {
+                    " (tc's default: rate / hz + mtu)"
+                },
             ),
         }
     }
