@@ -101,12 +101,29 @@ pub fn emit_human_with(
     diags: &[Diagnostic],
     severity: &dyn Fn(&Diagnostic) -> Severity,
 ) -> std::io::Result<()> {
+    // Rendered into memory and written in large pieces: codespan writes every fragment
+    // separately, and stderr is unbuffered, so 40k diagnostics were millions of write(2) calls.
     let config = term::Config::default();
+    let mut buf = if out.supports_color() {
+        term::termcolor::Buffer::ansi()
+    } else {
+        term::termcolor::Buffer::no_color()
+    };
     for d in diags {
-        term::emit(out, &config, &sources.files, &to_codespan(d, severity(d)))
-            .map_err(std::io::Error::other)?;
+        term::emit(
+            &mut buf,
+            &config,
+            &sources.files,
+            &to_codespan(d, severity(d)),
+        )
+        .map_err(std::io::Error::other)?;
+        if buf.len() >= 1 << 16 {
+            out.write_all(buf.as_slice())?;
+            buf.clear();
+        }
     }
-    Ok(())
+    out.write_all(buf.as_slice())?;
+    out.flush()
 }
 
 /// Render diagnostics as plain text without colour (for snapshots and logs).
