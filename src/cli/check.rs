@@ -54,7 +54,8 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
     all.retain(|d| levels.severity(d.code).is_some());
     let severity = |d: &Diagnostic| levels.severity(d.code).unwrap_or(Severity::Hint);
 
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, and pretty JSON of 40k diagnostics is a million lines.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = match a.format {
         Format::Json => {
             let report = report::to_json_with(&sources, &all, &severity);

@@ -92,7 +92,7 @@ struct Binding {
 /// `MAX_TOTAL` (16 per item plus the bytes of text: a list holds at most 65536 numbers). Doubling a string on every line
 /// stops at the 21st line with E0115 instead of taking gigabytes.
 pub const MAX_VALUE: usize = 1 << 20;
-pub const MAX_TOTAL: usize = 8 << 20;
+pub const MAX_TOTAL: usize = 32 << 20;
 
 /// Nested variable scopes, innermost last. Usage is recorded by definition span.
 #[derive(Debug, Default)]
