@@ -33,7 +33,7 @@ pub fn explanation(code: Code) -> &'static str {
         DefaultNotLeaf => "`default` must name a leaf class: HTB can only queue packets in leaves. Point it at a leaf, or add a leaf child such as `class other { rate 10mbit }` for unclassified traffic.",
         PrioOutOfRange => "HTB priorities go from 0 (served first) to 7.",
         TooDeep => "HTB allows at most 8 levels of classes (the interface `rate` counts as the first). The kernel refuses deeper trees with \"sch_htb: tree is too deep\".",
-        BadInterfaceName => "Linux interface names are 1 to 15 bytes without `/`, `:`, whitespace or control characters. tcc also rejects shell metacharacters, so that a name can never change the meaning of a generated script.",
+        BadInterfaceName => "Linux interface names are 1 to 15 bytes without `/`, `:`, whitespace or control characters. tcc also rejects shell metacharacters, so that a name can never change the meaning of a generated script, and a name ending in `+`, which iptables reads as a wildcard (`-o av+` matches `av0`, `av1`...): tcc's rules would classify other interfaces' traffic.",
         MissingRate => "Every HTB class needs a guaranteed `rate`, given in the class or in a template it uses (an interface needs a `rate` to have a `ceil`).",
         IdsExhausted => "An HTB qdisc holds at most 65535 classes: minor ids are 16 bits. tcc assigns ids from 0x10 upwards, skipping explicit ones, and has run out.",
         BadValue => "A value is outside what the property or criterion accepts: an address that does not parse, a negative size, a percentage above 100, a protocol name tcc does not know.",
