@@ -40,7 +40,8 @@ pub fn xmittime(rate: u64, size: u64, tick_in_usec: f64) -> Option<u32> {
         return None;
     }
     let usec = 1_000_000.0 * (size as f64 / rate as f64);
-    if !(usec < 4_294_967_296.0) {
+    // NaN cannot occur (rate > 0); `>=` also catches infinity.
+    if usec >= 4_294_967_296.0 {
         return None;
     }
     let ticks = (usec as u32) as f64 * tick_in_usec;
