@@ -197,3 +197,172 @@ fn help_shows_examples() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("Examples:"));
 }
+
+const GOOD: &str = "interface eth0 {\n    default a\n    class a { rate 1mbit }\n}\n";
+
+#[test]
+fn outputs_never_replace_a_device_a_symlink_or_an_input() {
+    let dir = tmpdir();
+    let input = write(dir.path(), "site.shape", GOOD);
+    let input = input.to_str().unwrap();
+    // -o /dev/null: refused, and /dev/null stays a character device.
+    let o = tcc(&["compile", input, "-o", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("character device"),
+        "{}",
+        text(&o.stderr)
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // A symlink as the target, and one planted at the old predictable temp name: neither is
+    // followed.
+    let victim = write(dir.path(), "victim", "precious\n");
+    let out = dir.path().join("apply.sh");
+    std::os::unix::fs::symlink(&victim, dir.path().join(".apply.sh.tcc-tmp")).unwrap();
+    let o = tcc(&["compile", input, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let link = dir.path().join("link.sh");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let o = tcc(&["compile", input, "-o", link.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("symbolic link"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // -o equal to the input.
+    let o = tcc(&["compile", input, "-o", input]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("also an input"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(input).unwrap(), GOOD);
+    let o = tcc(&["graph", input, "-o", input]);
+    assert_eq!(o.status.code(), Some(2));
+    // No temp file is left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tcc-tmp") && n != ".apply.sh.tcc-tmp")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn output_permissions_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmpdir();
+    let input = write(dir.path(), "site.shape", GOOD);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for (umask, script, data) in [
+        ("022", 0o755, 0o644),
+        ("077", 0o700, 0o600),
+        ("002", 0o775, 0o664),
+    ] {
+        let sh = dir.path().join(format!("a{umask}.sh"));
+        let svg = dir.path().join(format!("a{umask}.svg"));
+        for args in [
+            vec![
+                "compile",
+                input.to_str().unwrap(),
+                "-o",
+                sh.to_str().unwrap(),
+            ],
+            vec![
+                "graph",
+                input.to_str().unwrap(),
+                "-o",
+                svg.to_str().unwrap(),
+            ],
+        ] {
+            let o = Command::new("sh")
+                .arg("-c")
+                .arg(format!("umask {umask}; exec \"$@\""))
+                .arg("sh")
+                .arg(env!("CARGO_BIN_EXE_tcc"))
+                .args(&args)
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        }
+        assert_eq!(mode(&sh), script, "umask {umask}");
+        assert_eq!(mode(&svg), data, "umask {umask}");
+    }
+    // `fmt` in place keeps the file's own mode.
+    let messy = write(
+        dir.path(),
+        "messy.shape",
+        "interface eth0 { default a\nclass a { rate 1mbit } }\n",
+    );
+    std::fs::set_permissions(&messy, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = tcc(&["fmt", messy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(mode(&messy), 0o640);
+}
+
+#[test]
+fn write_errors_are_messages_not_panics() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for args in [
+        vec!["fmt", "-"],
+        vec!["compile", "-"],
+        vec!["graph", "-"],
+        vec!["explain-code", "E0201"],
+        vec!["check", "--format", "json", "-"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(full.try_clone().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(GOOD.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn status_interval_must_be_a_sane_number() {
+    for bad in ["inf", "NaN", "-1", "1e300", "soon"] {
+        let arg = format!("--interval={bad}");
+        let o = tcc(&["status", &arg]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--interval"), "{bad}: {err}");
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = tmpdir();
+    let f = write(dir.path(), "bom.shape", &format!("\u{feff}{GOOD}"));
+    let o = tcc(&["check", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let o = tcc_stdin(&["compile", "-"], &format!("\u{feff}{GOOD}"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}

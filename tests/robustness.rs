@@ -62,14 +62,15 @@ fn ten_megabytes_through_the_binary() {
 
 #[test]
 fn ten_megabytes_of_one_string() {
+    // Over the value budget (1 MiB): refused, not kept.
     let long_string = format!("let x = \"{}\"\n", "a".repeat(10 << 20));
-    assert_eq!(codes(&long_string), vec![Code::Unused]);
+    assert_eq!(codes(&long_string), vec![Code::ValueTooLarge, Code::Unused]);
 }
 
 #[test]
 fn ten_megabytes_of_one_word() {
     let long_word = format!("let x = {}\n", "a".repeat(10 << 20));
-    assert_eq!(codes(&long_word), vec![Code::Unused]);
+    assert_eq!(codes(&long_word), vec![Code::Unused, Code::ValueTooLarge]);
 }
 
 #[test]
@@ -175,4 +176,74 @@ fn template_and_rule_chains_are_bounded() {
         "{:?}",
         codes(&ok)
     );
+}
+
+/// The hostile inputs of issue 10, by name; `bench/robustness.sh` writes the same files and
+/// measures time and peak memory for each (`tcc robustness-case NAME` is not a thing: the bench
+/// script generates them itself, with the same sizes).
+fn issue10_cases() -> Vec<(&'static str, String, Code)> {
+    let mut doubling = String::from("let a = \"xxxxxxxx\"\n");
+    let mut list = String::from("let a = [1]\n");
+    for _ in 0..30 {
+        doubling += "let a = \"${a}${a}\"\n";
+        list += "let a = [$a, $a]\n";
+    }
+    doubling += "interface eth0 {\n default c\n class \"${a}\" { rate 1mbit }\n}\n";
+    list += IFACE;
+    list += "}\n";
+    let mut ceil = String::from("interface eth0 {\n default c0\n");
+    for i in 0..40_000 {
+        ceil += &format!(" class c{i} {{ rate 2mbit; ceil 1mbit }}\n");
+    }
+    ceil += "}\n";
+    vec![
+        ("string-doubling", doubling, Code::ValueTooLarge),
+        ("list-doubling", list, Code::ValueTooLarge),
+        ("40k-E0202", ceil, Code::CeilBelowRate),
+    ]
+}
+
+#[test]
+fn issue10_inputs_end_with_a_diagnostic_through_the_binary() {
+    for (name, src, code) in issue10_cases() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
+            .args(["check", "--format", "json", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(src.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            report["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == code.as_str()),
+            "{name}: {}",
+            report["summary"]
+        );
+    }
+}
+
+#[test]
+fn values_have_one_budget() {
+    // A string doubled 30 times would be 8 GiB; a list doubled 30 times 2^30 items.
+    for (name, src, code) in issue10_cases().into_iter().take(2) {
+        assert!(codes(&src).contains(&code), "{name}");
+    }
+    // Values well inside the budget are fine: a 64 KiB string, a list of 10000 ports.
+    let big = "x".repeat(65536);
+    let ports: Vec<String> = (1..=10000).map(|p| p.to_string()).collect();
+    let src = format!(
+        "let s = \"{big}\"\nlet p = [{}]\ninterface eth0 {{ default a\n class a {{ rate 1mbit; match tcp dport $p }}\n}}\n",
+        ports.join(", ")
+    );
+    let c = codes(&src);
+    assert!(!c.contains(&Code::ValueTooLarge), "{c:?}");
 }

@@ -68,14 +68,12 @@ impl Desired {
                 htb: HtbClass {
                     rate: c.rate / 8,
                     ceil: c.ceil / 8,
-                    burst: c.burst.map(|b| b.min(u32::MAX as u64) as u32),
-                    cburst: c.cburst.map(|b| b.min(u32::MAX as u64) as u32),
-                    quantum: c
-                        .quantum
-                        .map(|q| q.min(u32::MAX as u64) as u32)
-                        .unwrap_or(0),
+                    // In range: `run::compare` refuses values outside `plan::limits` first.
+                    burst: c.burst.and_then(|b| u32::try_from(b).ok()),
+                    cburst: c.cburst.and_then(|b| u32::try_from(b).ok()),
+                    quantum: c.quantum.and_then(|q| u32::try_from(q).ok()).unwrap_or(0),
                     prio: c.prio.unwrap_or(0),
-                    mtu: c.mtu.map(|m| m as u32).unwrap_or(1600),
+                    mtu: c.mtu.and_then(|m| u32::try_from(m).ok()).unwrap_or(1600),
                 },
                 leaf: leaves[i],
             })

@@ -147,11 +147,11 @@ impl HtbClass {
     /// The burst in bytes: given, or rate / hz + mtu as tc computes it.
     pub fn burst_bytes(&self, ps: &Psched) -> u32 {
         self.burst
-            .unwrap_or((self.rate / ps.hz as u64) as u32 + self.mtu)
+            .unwrap_or_else(|| default_burst(self.rate, self.mtu, ps))
     }
     pub fn cburst_bytes(&self, ps: &Psched) -> u32 {
         self.cburst
-            .unwrap_or((self.ceil / ps.hz as u64) as u32 + self.mtu)
+            .unwrap_or_else(|| default_burst(self.ceil, self.mtu, ps))
     }
     /// The burst in psched ticks (TCA_HTB_PARMS `buffer`).
     pub fn buffer(&self, ps: &Psched) -> u32 {
@@ -160,6 +160,14 @@ impl HtbClass {
     pub fn cbuffer(&self, ps: &Psched) -> u32 {
         ps.xmittime(self.ceil, self.cburst_bytes(ps))
     }
+}
+
+/// tc's burst when none is given, `rate / hz + mtu`. `run::compare` refuses a plan where this
+/// leaves 32 bits (`plan::limits::default_burst`), so the last resort below is never reached.
+fn default_burst(rate: u64, mtu: u32, ps: &Psched) -> u32 {
+    crate::plan::limits::default_burst(rate, mtu as u64, ps.hz as u64)
+        .and_then(|b| u32::try_from(b).ok())
+        .unwrap_or(u32::MAX)
 }
 
 /// `struct tc_ratespec` plus its rate table (`tc_calc_rtable` with mpu 0, no overhead).

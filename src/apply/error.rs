@@ -173,6 +173,8 @@ pub enum ApplyError {
     Psched(io::Error),
     /// No netlink socket.
     Socket(io::Error),
+    /// The lock could not be taken (unsafe directory, or another run held it too long).
+    Lock(super::lock::LockError),
     /// The socket failed outside a batch of changes.
     Netlink(io::Error),
     /// `--interface` names an interface the plan does not shape.
@@ -208,6 +210,7 @@ impl fmt::Display for ApplyError {
                 "cannot read the packet scheduler clock (/proc/net/psched): {e}"
             ),
             ApplyError::Socket(e) => write!(f, "cannot open a netlink socket: {e}"),
+            ApplyError::Lock(e) => write!(f, "{e}"),
             ApplyError::Netlink(e) => write!(f, "{e}"),
             ApplyError::NotInPlan(n) => write!(f, "the plan does not shape interface `{n}`"),
             ApplyError::NoDevice(n) => write!(f, "no such network device: {n}"),

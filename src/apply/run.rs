@@ -34,6 +34,8 @@ pub struct Options<'a> {
     /// Only this interface of the plan.
     pub interface: Option<&'a str>,
     pub classifier: Classifier,
+    /// How long `apply` waits for another run's lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// One interface's comparison: what is live, and what would make it the plan.
@@ -158,6 +160,19 @@ pub fn compare(
         let Some(ifx) = ifindex(&iface.name) else {
             return Err(ApplyError::NoDevice(iface.name.clone()));
         };
+        // The values the checker bounds, checked again with this host's clock: nothing is
+        // saturated or wrapped on the way to the kernel.
+        if let Some((c, p)) = iface.classes.iter().find_map(|c| {
+            crate::plan::limits::class_problems(c, ps.tick_in_usec, ps.hz as u64)
+                .into_iter()
+                .next()
+                .map(|p| (c, p))
+        }) {
+            return Err(ApplyError::Plan {
+                iface: iface.name.clone(),
+                error: format!("class `{}`: {p}", c.name).into(),
+            });
+        }
         let want = Desired::from_plan(iface, u32).map_err(|e| ApplyError::Plan {
             iface: iface.name.clone(),
             error: e.into(),
@@ -332,7 +347,8 @@ pub fn plan(plan: &Plan, opts: &Options) -> Result<Vec<Comparison>, ApplyError> 
 /// `tcc apply`: take the lock, compare, and send each interface's changes. When one fails, it
 /// and every interface changed before it are put back, and the error says how that went.
 pub fn apply(plan: &Plan, opts: &Options, mut on: impl FnMut(Event)) -> Result<(), ApplyError> {
-    let _lock = lock::lock(|p| on(Event::Waiting(p)));
+    let _lock =
+        lock::lock(opts.lock_timeout, |p| on(Event::Waiting(p))).map_err(ApplyError::Lock)?;
     let mut sock = open()?;
     let work = compare(plan, opts, &mut sock)?;
     for (k, w) in work.iter().enumerate() {

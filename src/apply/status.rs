@@ -45,8 +45,12 @@ pub fn read(iface: Option<&str>, interval: f64) -> Result<Status, ApplyError> {
         }
     }
     let t0 = Instant::now();
-    if interval > 0.0 {
-        std::thread::sleep(Duration::from_secs_f64(interval));
+    // NaN, infinite or absurd intervals (the CLI refuses them) take no second reading.
+    if let Some(wait) = Duration::try_from_secs_f64(interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+    {
+        std::thread::sleep(wait);
         for r in &mut interfaces {
             r.second = Live::read(&mut sock, r.first.ifindex).ok();
         }

@@ -51,12 +51,13 @@ impl Teardown {
 pub fn teardown(
     iface: &str,
     handle: Option<u16>,
+    lock_timeout: std::time::Duration,
     waiting: impl FnOnce(&Path),
 ) -> Result<Teardown, ApplyError> {
     let Some(ifx) = ifindex(iface) else {
         return Err(ApplyError::NoDevice(iface.to_string()));
     };
-    let _lock = lock::lock(waiting);
+    let _lock = lock::lock(lock_timeout, waiting).map_err(ApplyError::Lock)?;
     let mut sock = open()?;
     let live = Live::read(&mut sock, ifx).map_err(|error| ApplyError::ReadLive {
         iface: iface.to_string(),

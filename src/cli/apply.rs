@@ -84,6 +84,9 @@ pub struct ApplyArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub lint: LintArgs,
+    /// Seconds to wait for another tcc run holding the lock before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_lock_timeout)]
+    pub lock_timeout: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -142,8 +145,9 @@ pub struct StatusArgs {
     /// The interface to show (default: every interface with a configured root qdisc).
     #[arg(long, short)]
     pub interface: Option<String>,
-    /// Seconds between the two readings the current rates are computed from (0: one reading).
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds between the two readings the current rates are computed from (0: one reading;
+    /// at most 3600).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_interval)]
     pub interval: f64,
 }
 
@@ -159,6 +163,39 @@ pub struct TeardownArgs {
     pub interface: Option<String>,
     #[command(flatten)]
     pub lint: LintArgs,
+    /// Seconds to wait for another tcc run holding the lock before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_lock_timeout)]
+    pub lock_timeout: f64,
+}
+
+/// `--lock-timeout SECS`: 0 (do not wait) to one day.
+fn parse_lock_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is not between 0 and 86400 seconds"))
+    }
+}
+
+/// The longest `--interval` accepted, seconds.
+const MAX_INTERVAL: f64 = 3600.0;
+
+/// `--interval SECS`: a finite number of seconds from 0 to `MAX_INTERVAL` (NaN, `inf`,
+/// negative and huge values are usage errors, not a panic or a wait of centuries).
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && (0.0..=MAX_INTERVAL).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is not between 0 and {MAX_INTERVAL} seconds"))
+    }
 }
 
 fn need_net_admin(what: &str) -> Result<(), ExitCode> {
@@ -231,6 +268,7 @@ fn options(interface: Option<&str>, classifier: ApplyClassifier) -> Options<'_> 
             ApplyClassifier::U32 => Classifier::U32,
             ApplyClassifier::Iptables => Classifier::Iptables,
         },
+        lock_timeout: crate::apply::lock::DEFAULT_TIMEOUT,
     }
 }
 
@@ -307,7 +345,10 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let opts = options(a.interface.as_deref(), a.classifier);
+    let opts = Options {
+        lock_timeout: std::time::Duration::from_secs_f64(a.lock_timeout),
+        ..options(a.interface.as_deref(), a.classifier)
+    };
     let mut out = std::io::stdout().lock();
     let result = run::apply(&plan, &opts, |ev| match ev {
         Event::Waiting(lock) => waiting(lock),
@@ -383,7 +424,7 @@ pub fn teardown_cmd(a: TeardownArgs, color: ColorWhen) -> ExitCode {
     };
     let mut code = ExitCode::Ok;
     for (iface, handle) in &targets {
-        let c = teardown_one(iface, *handle);
+        let c = teardown_one(iface, *handle, a.lock_timeout);
         if c != ExitCode::Ok && code == ExitCode::Ok {
             code = c;
         }
@@ -391,8 +432,13 @@ pub fn teardown_cmd(a: TeardownArgs, color: ColorWhen) -> ExitCode {
     code
 }
 
-fn teardown_one(iface: &str, handle: Option<u16>) -> ExitCode {
-    let t = match teardown::teardown(iface, handle, waiting) {
+fn teardown_one(iface: &str, handle: Option<u16>, lock_timeout: f64) -> ExitCode {
+    let t = match teardown::teardown(
+        iface,
+        handle,
+        std::time::Duration::from_secs_f64(lock_timeout),
+        waiting,
+    ) {
         Ok(t) => t,
         Err(ApplyError::ReadLive { error, .. }) => {
             eprintln!("error: {error}");

@@ -1,7 +1,7 @@
 //! `tcc compile --target sh|nft|batch [--emit-dir DIR]`: choosing the backend and writing the
 //! raw parts. Kept apart from `cli.rs` so that the command line stays a thin layer.
 
-use crate::cli::Target;
+use crate::cli::{output, Target};
 use crate::emit::{self, Classifier, ShOptions};
 use crate::plan::Plan;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ pub enum CompileError {
     /// `--target nft` with `--classifier u32`.
     NftWithU32,
     CreateDir(PathBuf, std::io::Error),
-    Write(PathBuf, std::io::Error),
+    Write(crate::cli::output::OutputError),
 }
 
 impl std::fmt::Display for CompileError {
@@ -27,7 +27,7 @@ impl std::fmt::Display for CompileError {
                 "--target nft classifies with nftables; --classifier u32 needs --target sh or batch",
             ),
             CompileError::CreateDir(p, e) => write!(f, "cannot create `{}`: {e}", p.display()),
-            CompileError::Write(p, e) => write!(f, "cannot write `{}`: {e}", p.display()),
+            CompileError::Write(e) => e.fmt(f),
         }
     }
 }
@@ -39,6 +39,7 @@ pub fn emit(
     plan: &Plan,
     opts: &ShOptions,
     emit_dir: Option<&Path>,
+    input: &Path,
 ) -> Result<String, CompileError> {
     let emitted = match target {
         Target::Sh => {
@@ -59,7 +60,13 @@ pub fn emit(
         std::fs::create_dir_all(dir).map_err(|e| CompileError::CreateDir(dir.to_path_buf(), e))?;
         for (name, text) in &emitted.parts {
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| CompileError::Write(path.clone(), e))?;
+            let mode = if name.ends_with(".sh") {
+                output::Mode::Script
+            } else {
+                output::Mode::Data
+            };
+            output::write_file(&path, text.as_bytes(), mode, &[input])
+                .map_err(CompileError::Write)?;
         }
     }
     Ok(emitted.script)

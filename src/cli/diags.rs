@@ -116,10 +116,42 @@ pub fn report_with(
     files: usize,
     expectations: Vec<report::JsonExpectation>,
 ) -> std::io::Result<bool> {
+    let written = write_report(
+        format,
+        color,
+        sources,
+        diags,
+        levels,
+        summary,
+        files,
+        expectations,
+    );
+    if let Err(e) = &written {
+        // Standard output (or error) is gone: say so where it can still be read.
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: cannot write to standard output: {e}"
+        );
+    }
+    written
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    format: Format,
+    color: ColorWhen,
+    sources: &Sources,
+    diags: &mut Vec<Diagnostic>,
+    levels: &Levels,
+    summary: Summary,
+    files: usize,
+    expectations: Vec<report::JsonExpectation>,
+) -> std::io::Result<bool> {
     filter(levels, diags);
     let severity = |d: &Diagnostic| severity_under(levels, d);
     let errors = has_errors(levels, diags);
-    let mut out = std::io::stdout().lock();
+    // Buffered: pretty JSON of 40k diagnostics is a million lines.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match format {
         Format::Json => {
             let mut r = report::to_json_with(sources, diags, &severity);

@@ -149,8 +149,8 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
             out.write_all(crate::emit::graph::svg(&ex.plan, &sources.name(id)).as_bytes())
         }
     };
-    if printed.and_then(|_| out.flush()).is_err() {
-        return ExitCode::Usage;
+    if let Err(e) = printed.and_then(|_| out.flush()) {
+        return crate::cli::stdout_error(&e);
     }
     if a.format != ExplainFormat::Json {
         let mut err = crate::cli::stderr(color);

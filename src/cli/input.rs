@@ -34,11 +34,19 @@ pub fn read_input(path: &Path) -> Result<(String, String), InputError> {
         std::io::stdin()
             .read_to_string(&mut s)
             .map_err(InputError::Stdin)?;
-        return Ok(("<stdin>".into(), s));
+        return Ok(("<stdin>".into(), without_bom(s)));
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| InputError::File(path.to_path_buf(), e))?;
-    Ok((path.display().to_string(), text))
+    Ok((path.display().to_string(), without_bom(text)))
+}
+
+/// A UTF-8 byte order mark at the start (editors on Windows write one) is not part of the text.
+fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
 }
 
 /// Expand command-line paths: files as given, directories to every `*.shape` below them (sorted,

@@ -9,6 +9,7 @@ pub mod compile;
 pub mod diags;
 pub mod explain;
 pub mod input;
+pub mod output;
 pub mod tools;
 
 use crate::emit::{Classifier, ShOptions};
@@ -16,7 +17,7 @@ use crate::report::Sources;
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 pub(crate) use input::read_input;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug)]
@@ -257,6 +258,11 @@ pub(crate) fn color_choice(
     }
 }
 
+/// A failed write to standard output (a closed pipe, `/dev/full`): a message, exit status 2.
+pub(crate) fn stdout_error(e: &std::io::Error) -> ExitCode {
+    io_error(&format!("cannot write to standard output: {e}"))
+}
+
 /// Print an input/output (or usage) error; exit status 2.
 pub(crate) fn io_error(msg: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
@@ -299,24 +305,22 @@ fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
         teardown: a.teardown,
         source_name: file_name(&name),
     };
-    let script = match crate::cli::compile::emit(a.target, &plan, &opts, a.emit_dir.as_deref()) {
-        Ok(s) => s,
-        Err(e) => return io_error(&e),
-    };
+    let script =
+        match crate::cli::compile::emit(a.target, &plan, &opts, a.emit_dir.as_deref(), &a.file) {
+            Ok(s) => s,
+            Err(e) => return io_error(&e),
+        };
     match &a.output {
         None => {
-            let mut out = std::io::stdout().lock();
-            if out
-                .write_all(script.as_bytes())
-                .and_then(|_| out.flush())
-                .is_err()
-            {
-                return ExitCode::Usage;
+            if let Err(e) = output::write_stdout(script.as_bytes()) {
+                return stdout_error(&e);
             }
         }
         Some(path) => {
-            if let Err(e) = write_script(path, &script) {
-                return io_error(&format!("cannot write `{}`: {e}", path.display()));
+            if let Err(e) =
+                output::write_file(path, script.as_bytes(), output::Mode::Script, &[&a.file])
+            {
+                return io_error(&e);
             }
         }
     }
@@ -328,27 +332,6 @@ pub(crate) fn file_name(name: &str) -> String {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| name.to_string())
-}
-
-/// Write through a temporary file and rename, so a failed write never leaves half a script.
-fn write_script(path: &Path, script: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tcc-tmp",
-        file_name(&path.display().to_string())
-    ));
-    std::fs::write(&tmp, script)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 #[cfg(test)]

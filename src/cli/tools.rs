@@ -4,7 +4,6 @@ use crate::cli::{io_error, read_input, stderr, Cli, ColorWhen, ExitCode};
 use crate::diagnostic::Code;
 use crate::report::{self, Sources};
 use clap::{CommandFactory, ValueEnum};
-use std::io::Write;
 use std::path::PathBuf;
 
 include!(concat!(env!("OUT_DIR"), "/examples.rs"));
@@ -151,10 +150,10 @@ pub fn explanation_text(code: Code) -> String {
 
 pub fn print_explanation(code: &str) -> ExitCode {
     match Code::parse(code) {
-        Some(c) => {
-            print!("{}", explanation_text(c));
-            ExitCode::Ok
-        }
+        Some(c) => match crate::cli::output::write_stdout(explanation_text(c).as_bytes()) {
+            Ok(()) => ExitCode::Ok,
+            Err(e) => crate::cli::stdout_error(&e),
+        },
         None => io_error(
             &crate::report::lint::parse_selector(code)
                 .err()
@@ -166,10 +165,14 @@ pub fn print_explanation(code: &str) -> ExitCode {
 
 pub fn explain_code(a: ExplainCodeArgs) -> ExitCode {
     if a.list {
-        for c in Code::ALL {
-            println!("{}  {}", c, c.summary());
-        }
-        return ExitCode::Ok;
+        let list: String = Code::ALL
+            .iter()
+            .map(|c| format!("{}  {}\n", c, c.summary()))
+            .collect();
+        return match crate::cli::output::write_stdout(list.as_bytes()) {
+            Ok(()) => ExitCode::Ok,
+            Err(e) => crate::cli::stdout_error(&e),
+        };
     }
     print_explanation(a.code.as_deref().unwrap_or_default())
 }
@@ -207,13 +210,24 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
         if a.check {
             if formatted != text {
                 unformatted += 1;
-                println!("{name}: not formatted");
+                if let Err(e) =
+                    crate::cli::output::write_stdout(format!("{name}: not formatted\n").as_bytes())
+                {
+                    return crate::cli::stdout_error(&e);
+                }
             }
         } else if stdin {
-            print!("{formatted}");
+            if let Err(e) = crate::cli::output::write_stdout(formatted.as_bytes()) {
+                return crate::cli::stdout_error(&e);
+            }
         } else if formatted != text {
-            if let Err(e) = std::fs::write(path, &formatted) {
-                return io_error(&format!("cannot write `{name}`: {e}"));
+            if let Err(e) = crate::cli::output::write_file(
+                path,
+                formatted.as_bytes(),
+                crate::cli::output::Mode::Keep,
+                &[],
+            ) {
+                return io_error(&e);
             }
         }
     }
@@ -263,37 +277,38 @@ pub fn graph(a: GraphArgs, color: ColorWhen) -> ExitCode {
         GraphFormat::Svg => crate::emit::graph::svg(&plan, &title),
         GraphFormat::Dot => crate::emit::graph::dot(&plan, &title),
     };
-    write_out(a.output.as_deref(), &picture)
+    write_out(a.output.as_deref(), &picture, &a.file)
 }
 
-fn write_out(path: Option<&std::path::Path>, text: &str) -> ExitCode {
-    match path {
-        None => {
-            let mut out = std::io::stdout().lock();
-            if out
-                .write_all(text.as_bytes())
-                .and_then(|_| out.flush())
-                .is_err()
-            {
-                return ExitCode::Usage;
-            }
-            ExitCode::Ok
-        }
-        Some(p) => match std::fs::write(p, text) {
-            Ok(()) => ExitCode::Ok,
-            Err(e) => io_error(&format!("cannot write `{}`: {e}", p.display())),
-        },
+fn write_out(path: Option<&std::path::Path>, text: &str, input: &std::path::Path) -> ExitCode {
+    let written = match path {
+        None => crate::cli::output::write_stdout(text.as_bytes()).map_err(|e| {
+            crate::cli::stdout_error(&e);
+        }),
+        Some(p) => crate::cli::output::write_file(
+            p,
+            text.as_bytes(),
+            crate::cli::output::Mode::Data,
+            &[input],
+        )
+        .map_err(|e| {
+            io_error(&e);
+        }),
+    };
+    match written {
+        Ok(()) => ExitCode::Ok,
+        Err(()) => ExitCode::Usage,
     }
 }
 
 pub fn completions(a: CompletionsArgs) -> ExitCode {
     let mut cmd = Cli::command();
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(a.shell, &mut cmd, "tcc", &mut out);
-    if out.flush().is_err() {
-        return ExitCode::Usage;
+    let mut buf = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "tcc", &mut buf);
+    match crate::cli::output::write_stdout(&buf) {
+        Ok(()) => ExitCode::Ok,
+        Err(e) => crate::cli::stdout_error(&e),
     }
-    ExitCode::Ok
 }
 
 /// Render the man pages: `tcc.1` and `tcc-SUBCOMMAND.1`, as `(file name, roff text)`.
@@ -323,10 +338,14 @@ pub fn man(a: ManArgs) -> ExitCode {
     }
     for (name, text) in pages {
         let p = a.output.join(&name);
-        if let Err(e) = std::fs::write(&p, text) {
-            return io_error(&format!("cannot write `{}`: {e}", p.display()));
+        if let Err(e) =
+            crate::cli::output::write_file(&p, &text, crate::cli::output::Mode::Data, &[])
+        {
+            return io_error(&e);
         }
-        println!("{}", p.display());
+        if let Err(e) = crate::cli::output::write_stdout(format!("{}\n", p.display()).as_bytes()) {
+            return crate::cli::stdout_error(&e);
+        }
     }
     ExitCode::Ok
 }

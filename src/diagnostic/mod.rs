@@ -137,6 +137,7 @@ codes! {
     DuplicateProperty = "E0112", Error, "property given twice";
     DuplicateInterface = "E0113", Error, "interface defined twice";
     LoopTooLarge = "E0114", Error, "loop or nesting too large";
+    ValueTooLarge = "E0115", Error, "string or list value too large";
     // The class tree.
     Oversubscribed = "E0201", Error, "children's rates exceed the parent's rate";
     CeilBelowRate = "E0202", Error, "ceil below rate";
@@ -153,6 +154,7 @@ codes! {
     MissingRate = "E0213", Error, "class without a rate";
     IdsExhausted = "E0214", Error, "no free minor id";
     BadValue = "E0215", Error, "value out of range";
+    KernelLimit = "E0216", Error, "value the kernel refuses or silently changes";
     // Matches.
     PortsWithoutProtocol = "E0301", Error, "ports without tcp or udp";
     ReversedRange = "E0302", Error, "reversed range";

@@ -12,6 +12,7 @@
 //! - names reaching a shell have been validated (interface names) or are only ever quoted.
 
 pub mod decide;
+pub mod limits;
 pub mod matchrel;
 pub mod units;
 
@@ -109,6 +110,8 @@ pub struct ClassSpans {
     pub classid: Option<Span>,
     pub quantum: Option<Span>,
     pub mtu: Option<Span>,
+    pub burst: Option<Span>,
+    pub cburst: Option<Span>,
 }
 
 impl Interface {
@@ -308,7 +311,8 @@ pub fn dscp_by_name(name: &str) -> Option<u8> {
     }
 }
 
-/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars.
+/// Linux interface names: 1..15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control chars,
+/// and not ending in `+` (iptables' `-o NAME+` is a wildcard for every name starting NAME).
 /// (Also what keeps them safe in generated scripts.) The language (`sema`) and the script reader
 /// (`explain`) both call this, so a name is accepted by one exactly when by the other.
 pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
@@ -321,6 +325,12 @@ pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
         ))
     } else if name == "." || name == ".." {
         Some("`.` and `..` are reserved".to_string())
+    } else if name.ends_with('+') {
+        Some(
+            "iptables reads a name ending in `+` as a wildcard (`av+` also matches `av0`), so \
+             tcc's rules would classify other interfaces' traffic"
+                .to_string(),
+        )
     } else {
         name.chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '+')))
@@ -330,7 +340,7 @@ pub fn check_ifname(name: &str, span: Span) -> Result<(), Diagnostic> {
         None => Ok(()),
         Some(p) => Err(Diagnostic::new(crate::diagnostic::Code::BadInterfaceName, span, format!("`{}` is not a valid interface name", shorten(&name.escape_debug().to_string())))
             .label(p)
-            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+`")),
+            .help("interface names are up to 15 characters from letters, digits, `-`, `_`, `.`, `@` and `+` (not last); rename the interface (`ip link set NAME name NEW`) if needed")),
     }
 }
 

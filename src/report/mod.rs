@@ -48,12 +48,22 @@ impl Sources {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, id: usize, offset: usize) -> (usize, usize) {
+        // The line from the file's line index (a binary search), not by counting newlines from
+        // the start: that was quadratic in the number of diagnostics (40k: over a minute).
+        use codespan_reporting::files::Files;
         let text = self.text(id);
-        let offset = offset.min(text.len());
-        let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let line = text[..offset].matches('\n').count() + 1;
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.files.line_index(id, offset).unwrap_or(0);
+        let line_start = self
+            .files
+            .line_range(id, line)
+            .map_or(0, |r| r.start)
+            .min(offset);
         let col = text[line_start..offset].chars().count() + 1;
-        (line, col)
+        (line + 1, col)
     }
 }
 
@@ -101,12 +111,29 @@ pub fn emit_human_with(
     diags: &[Diagnostic],
     severity: &dyn Fn(&Diagnostic) -> Severity,
 ) -> std::io::Result<()> {
+    // Rendered into memory and written in large pieces: codespan writes every fragment
+    // separately, and stderr is unbuffered, so 40k diagnostics were millions of write(2) calls.
     let config = term::Config::default();
+    let mut buf = if out.supports_color() {
+        term::termcolor::Buffer::ansi()
+    } else {
+        term::termcolor::Buffer::no_color()
+    };
     for d in diags {
-        term::emit(out, &config, &sources.files, &to_codespan(d, severity(d)))
-            .map_err(std::io::Error::other)?;
+        term::emit(
+            &mut buf,
+            &config,
+            &sources.files,
+            &to_codespan(d, severity(d)),
+        )
+        .map_err(std::io::Error::other)?;
+        if buf.len() >= 1 << 16 {
+            out.write_all(buf.as_slice())?;
+            buf.clear();
+        }
     }
-    Ok(())
+    out.write_all(buf.as_slice())?;
+    out.flush()
 }
 
 /// Render diagnostics as plain text without colour (for snapshots and logs).

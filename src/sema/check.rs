@@ -5,6 +5,7 @@
 
 use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use crate::plan::limits::{self, Field, Problem};
 use crate::plan::matchrel;
 use crate::plan::units::{format_rate, human_rate};
 use crate::plan::{Interface, Plan};
@@ -29,6 +30,7 @@ pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
         shadowed(iface, diags);
         jumbo(iface, diags);
         super::expect::check(iface, default_span, diags);
+        limits(iface, diags);
     }
     for (kind, name, span) in &facts.unused {
         let what = if *kind == "variable" {
@@ -308,6 +310,76 @@ fn jumbo(iface: &Interface, diags: &mut Diagnostics) {
                     )),
                 );
             }
+        }
+    }
+}
+
+/// Values the kernel refuses or silently changes (`plan::limits`): E0216, before anything runs.
+fn limits(iface: &Interface, diags: &mut Diagnostics) {
+    for (i, c) in iface.classes.iter().enumerate() {
+        if c.spans.rate.is_none() {
+            continue; // no rate: reported already
+        }
+        let ceil_as_rate = c.spans.ceil.is_none() && c.ceil == c.rate && c.cburst == c.burst;
+        for p in limits::class_problems(c, limits::TICKS_PER_USEC, limits::HZ) {
+            if ceil_as_rate && matches!(p.field(), Field::Ceil | Field::Cburst) {
+                continue; // the same problem as the rate's, reported once
+            }
+            let span = match p.field() {
+                Field::Rate => rate_span(iface, i),
+                Field::Ceil => ceil_span(iface, i),
+                Field::Burst => c.spans.burst.unwrap_or_else(|| rate_span(iface, i)),
+                Field::Cburst => c.spans.cburst.unwrap_or_else(|| ceil_span(iface, i)),
+                Field::Mtu => c.spans.mtu.unwrap_or(c.span),
+                Field::Quantum => c.spans.quantum.unwrap_or(c.span),
+            };
+            let (message, label, help) = match &p {
+                Problem::BelowOneByte { field, bits } => (
+                    format!("{} of `{}` is below one byte per second", field.name(), c.name),
+                    format!("{bits} bit/s is 0 bytes/s"),
+                    "HTB refuses a rate of 0 bytes per second; give at least `64bit` (rates under ~48 bit/s overflow HTB's burst time)".to_string(),
+                ),
+                Problem::TooLarge { field, value, max } => (
+                    format!("{} of `{}` is too large", field.name(), c.name),
+                    format!("{value} bytes; the kernel's field holds at most {max}"),
+                    format!("use at most {max} bytes"),
+                ),
+                Problem::QuantumZero => (
+                    format!("quantum of `{}` is zero", c.name),
+                    "the kernel replaces 0 by rate / r2q".to_string(),
+                    "give a quantum of at least the mtu (1600 by default), or leave it out".to_string(),
+                ),
+                Problem::BurstTooLong { field, burst, given, rate, max } => (
+                    format!(
+                        "{} of `{}` takes longer than HTB can count at its {}",
+                        field.name(),
+                        c.name,
+                        if *field == Field::Burst { "rate" } else { "ceil" }
+                    ),
+                    format!(
+                        "{burst} bytes{} at {} = {:.0} s; HTB holds at most 274.9 s (2^32 psched ticks)",
+                        if *given { "" } else { " (the default burst: mtu + rate/HZ)" },
+                        human_rate(rate * 8),
+                        *burst as f64 / *rate as f64
+                    ),
+                    if *given {
+                        format!("lower the {} to at most {max} bytes, or raise the rate", field.name())
+                    } else {
+                        format!("raise the rate, or give `{}` of at most {max} bytes", field.name())
+                    },
+                ),
+            };
+            diags.push(
+                Diagnostic::new(Code::KernelLimit, span, message)
+                    .label(label)
+                    .note(match &p {
+                        Problem::BelowOneByte { .. } => "the kernel refuses the class, after the old tree was deleted",
+                        Problem::TooLarge { .. } => "tc refuses the value, after the old tree was deleted",
+                        Problem::QuantumZero => "the class would read back with another quantum than written",
+                        Problem::BurstTooLong { .. } => "tc's 32-bit arithmetic wraps silently: the class would get a tiny burst",
+                    })
+                    .help(help),
+            );
         }
     }
 }

@@ -516,8 +516,14 @@ impl<'a> Lowerer<'a> {
                     class.spans.ceil = Some(prop_span(p));
                     ceil = self.rate(&v, p_ceil.or(p_rate));
                 }
-                "burst" => class.burst = self.ok(value::size(&v)),
-                "cburst" => class.cburst = self.ok(value::size(&v)),
+                "burst" => {
+                    class.spans.burst = Some(prop_span(p));
+                    class.burst = self.ok(value::size(&v));
+                }
+                "cburst" => {
+                    class.spans.cburst = Some(prop_span(p));
+                    class.cburst = self.ok(value::size(&v));
+                }
                 "prio" => {
                     class.spans.prio = Some(prop_span(p));
                     class.prio = self.ok(value::integer(&v).and_then(|n| {

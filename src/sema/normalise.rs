@@ -42,7 +42,10 @@ pub fn quantum(iface: &mut Interface, diags: &mut Diagnostics) {
         }
         let q = c.rate / 8 / r2q;
         let set = if q < QUANTUM_MIN {
-            QUANTUM_MIN.max(c.mtu.unwrap_or(0))
+            // Not above what HTB keeps as given (its quantum is an `int`).
+            QUANTUM_MIN
+                .max(c.mtu.unwrap_or(0))
+                .min(crate::plan::limits::MAX_QUANTUM)
         } else if q > QUANTUM_MAX {
             QUANTUM_MAX
         } else {

@@ -81,15 +81,55 @@ fn fmt_num(v: f64) -> String {
 #[derive(Debug, Clone)]
 struct Binding {
     val: Val,
+    /// `val.weight()`, computed once.
+    weight: usize,
     /// Where it was defined; `None` for loop variables (never reported as unused).
     def: Option<Span>,
 }
+
+/// The language's one budget for values: no value (a string, or a list with everything in it)
+/// weighs more than `MAX_VALUE`, and all values evaluated in a file together no more than
+/// `MAX_TOTAL` (16 per item plus the bytes of text: a list holds at most 65536 numbers). Doubling a string on every line
+/// stops at the 21st line with E0115 instead of taking gigabytes.
+pub const MAX_VALUE: usize = 1 << 20;
+pub const MAX_TOTAL: usize = 32 << 20;
 
 /// Nested variable scopes, innermost last. Usage is recorded by definition span.
 #[derive(Debug, Default)]
 pub struct Scopes {
     frames: Vec<HashMap<String, Binding>>,
     pub used: HashSet<Span>,
+    /// The weight of every value evaluated so far (against `MAX_TOTAL`).
+    spent: usize,
+}
+
+impl Val {
+    /// The value's size against the budget: 16 per item (lists and what they hold included)
+    /// plus the bytes of its text.
+    pub fn weight(&self) -> usize {
+        16 + match &self.kind {
+            VKind::Str(s) | VKind::Ident(s) | VKind::Ipv4(s) | VKind::HexColon(s) => s.len(),
+            VKind::List(v) => v.iter().map(Val::weight).sum(),
+            _ => 0,
+        }
+    }
+}
+
+fn total_too_large(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::ValueTooLarge,
+        span,
+        "the values of this file are too large together",
+    )
+    .label(format!("more than {} MiB evaluated", MAX_TOTAL >> 20))
+    .note("tcc bounds the size of values so that no input can exhaust time or memory")
+}
+
+fn too_large(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(Code::ValueTooLarge, span, format!("{what} is too large"))
+        .label(format!("more than {} KiB", MAX_VALUE / 1024))
+        .note("tcc bounds the size of values so that no input can exhaust time or memory")
+        .help("build smaller strings and lists; no configuration needs values this large")
 }
 
 impl Scopes {
@@ -97,6 +137,7 @@ impl Scopes {
         Scopes {
             frames: vec![HashMap::new()],
             used: HashSet::new(),
+            spent: 0,
         }
     }
 
@@ -111,17 +152,24 @@ impl Scopes {
     /// Bind `name`; returns the span of an earlier definition in the same frame, if any.
     pub fn define(&mut self, name: &str, val: Val, def: Option<Span>) -> Option<Span> {
         let frame = self.frames.last_mut().expect("a scope frame");
-        let old = frame.insert(name.to_string(), Binding { val, def });
+        let weight = val.weight();
+        let old = frame.insert(name.to_string(), Binding { val, weight, def });
         old.and_then(|b| b.def)
     }
 
-    fn lookup(&mut self, name: &str) -> Option<Val> {
+    /// The value of `name`, counted against `MAX_TOTAL` before it is copied: `Some(Err)` when
+    /// the budget is spent.
+    fn lookup(&mut self, name: &str) -> Option<Result<Val, ()>> {
         for f in self.frames.iter().rev() {
             if let Some(b) = f.get(name) {
                 if let Some(d) = b.def {
                     self.used.insert(d);
                 }
-                return Some(b.val.clone());
+                if self.spent + b.weight > MAX_TOTAL {
+                    return Some(Err(()));
+                }
+                self.spent += b.weight;
+                return Some(Ok(b.val.clone()));
             }
         }
         None
@@ -134,10 +182,11 @@ impl Scopes {
     /// Resolve a variable reference, or report it with a "did you mean".
     pub fn var(&mut self, id: &Ident) -> Result<Val, Diagnostic> {
         match self.lookup(&id.text) {
-            Some(mut v) => {
+            Some(Ok(mut v)) => {
                 v.span = id.span;
                 Ok(v)
             }
+            Some(Err(())) => Err(total_too_large(id.span)),
             None => {
                 let names = self.names();
                 let d = Diagnostic::new(
@@ -156,8 +205,29 @@ impl Scopes {
         }
     }
 
+    /// Count `val` against the budget (`MAX_VALUE`, `MAX_TOTAL`).
+    fn charge(&mut self, val: Val) -> Result<Val, Diagnostic> {
+        let w = val.weight();
+        if w > MAX_VALUE {
+            return Err(too_large(val.span, val.describe()));
+        }
+        self.spent += w;
+        if self.spent > MAX_TOTAL {
+            return Err(total_too_large(val.span));
+        }
+        Ok(val)
+    }
+
     /// Evaluate a value: substitute variables, interpolate strings.
     pub fn eval(&mut self, v: &Value) -> Result<Val, Diagnostic> {
+        if let ValueKind::Var(_) = v.kind {
+            return self.eval_unbudgeted(v); // counted by `lookup`
+        }
+        let val = self.eval_unbudgeted(v)?;
+        self.charge(val)
+    }
+
+    fn eval_unbudgeted(&mut self, v: &Value) -> Result<Val, Diagnostic> {
         let kind = match &v.kind {
             ValueKind::Var(id) => {
                 let mut val = self.var(id)?;
@@ -207,10 +277,30 @@ impl Scopes {
     pub fn interpolate(&mut self, parts: &[StrPart]) -> Result<String, Diagnostic> {
         let mut s = String::new();
         for p in parts {
-            match p {
-                StrPart::Text(t) => s.push_str(t),
-                StrPart::Var(id) => s.push_str(&self.var(id)?.to_text()),
+            let text = match p {
+                StrPart::Text(t) => t.clone(),
+                StrPart::Var(id) => {
+                    let v = self.var(id)?;
+                    if v.weight() > MAX_VALUE {
+                        return Err(too_large(id.span, "this value"));
+                    }
+                    v.to_text()
+                }
+            };
+            if s.len() + text.len() > MAX_VALUE {
+                let span = match p {
+                    StrPart::Var(id) => id.span,
+                    StrPart::Text(_) => parts
+                        .iter()
+                        .find_map(|p| match p {
+                            StrPart::Var(id) => Some(id.span),
+                            _ => None,
+                        })
+                        .unwrap_or_default(),
+                };
+                return Err(too_large(span, "the string"));
             }
+            s.push_str(&text);
         }
         Ok(s)
     }
