@@ -159,7 +159,7 @@ fn one_rate_change_is_one_message() {
         text(&o)
     );
     assert!(
-        stdout(&o).contains("~ class 1:99 (other): rate 300mbit -> 250mbit"),
+        stdout(&o).contains("~ class 1:99 (other): rate 300mbit → 250mbit"),
         "{}",
         text(&o)
     );

@@ -154,7 +154,7 @@ pub struct Step {
     pub change: Change,
     /// The object, e.g. `class 1:12 (voip)`.
     pub object: String,
-    /// Details, e.g. `rate 10mbit -> 20mbit`.
+    /// Details, e.g. `rate 10mbit → 20mbit`.
     pub detail: String,
     pub msg: Msg,
 }
@@ -386,10 +386,10 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         let (rate, ceil, buffer, cbuffer, quantum, prio) = expected(c, want.r2q, ps);
         let mut what = Vec::new();
         if l.rate != rate {
-            what.push(format!("rate {} -> {}", rate_text(l.rate), rate_text(rate)));
+            what.push(format!("rate {} → {}", rate_text(l.rate), rate_text(rate)));
         }
         if l.ceil != ceil {
-            what.push(format!("ceil {} -> {}", rate_text(l.ceil), rate_text(ceil)));
+            what.push(format!("ceil {} → {}", rate_text(l.ceil), rate_text(ceil)));
         }
         // Bursts are held in psched ticks, which also move with the rate. A burst changed when
         // the wanted bytes at the live rate give other ticks; shown in bytes, the live one as
@@ -400,14 +400,14 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         let (wb, wc) = (c.htb.burst_bytes(ps), c.htb.cburst_bytes(ps));
         if ps.xmittime(l.rate, wb) != l.buffer {
             what.push(format!(
-                "burst {} -> {}",
+                "burst {} → {}",
                 bytes(l.buffer, l.rate),
                 format_size(wb as u64)
             ));
         }
         if ps.xmittime(l.ceil, wc) != l.cbuffer {
             what.push(format!(
-                "cburst {} -> {}",
+                "cburst {} → {}",
                 bytes(l.cbuffer, l.ceil),
                 format_size(wc as u64)
             ));
