@@ -516,6 +516,30 @@ fn status_shows_the_tree() {
         assert!(s.contains(line), "{line:?} in {s}");
     }
     assert!(s.contains("200mbit"), "{s}");
+
+    // With the .shape file: its interfaces, classes named as it names them; and JSON.
+    let o = ns.tcc(&["status", &file, "--interval", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with("eth1: qdisc htb 1: default 12 r2q 10"), "{s}");
+    assert!(s.contains("  1:11 transfer "), "{s}");
+    let o = ns.tcc(&["status", &file, "--interval", "0.1", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let i = &v["interfaces"][0];
+    assert_eq!(i["interface"], "eth1");
+    assert_eq!(i["qdisc"], "htb 1:");
+    let c = i["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["classid"] == "1:11")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(c["name"], "transfer", "{v}");
+    assert_eq!(c["parent"], "1:1", "{v}");
+    for k in ["rate", "ceil", "bytes", "packets", "drops", "current_rate"] {
+        assert!(c[k].is_u64(), "{k}: {v}");
+    }
 }
 
 /// A datagram's destination address and port, and the class minor it must land in.
