@@ -163,6 +163,15 @@ fn one_rate_change_is_one_message() {
         "{}",
         text(&o)
     );
+    // In JSON the changed values are structured: attribute, old, new.
+    let o = ns.tcc(&["plan", "--classifier", "u32", "--format", "json", &path]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["interfaces"][0]["changes"][0]["values"],
+        serde_json::json!([{"attribute": "rate", "old": "300mbit", "new": "250mbit"}]),
+        "{v}"
+    );
     // --dry-run is plan: same diff, same status, nothing changed.
     let o = ns.tcc(&["apply", "--dry-run", "--classifier", "u32", &path]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -261,6 +270,7 @@ fn refusal_part_way_restores_the_snapshot() {
                 object: "class 2:5 (bogus)".into(),
                 detail: String::new(),
                 msg: htb_class(live.ifindex, 0x10001, 0x20005, &bad, false, &ps),
+                values: Vec::new(),
             },
         );
         let first = exec::run(&mut sock, &live, &steps).unwrap_err();
@@ -282,6 +292,7 @@ fn refusal_part_way_restores_the_snapshot() {
                 object: "filter (bogus)".into(),
                 detail: String::new(),
                 msg: u32_filter_add(live.ifindex, 0x10000, ETH_P_IP, 1, 0xabc0_0800, &f),
+                values: Vec::new(),
             },
         );
         let second = exec::run(&mut sock, &live, &steps).unwrap_err();

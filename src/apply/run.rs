@@ -215,6 +215,7 @@ fn nft_change(
         object: table.clone(),
         detail,
         msg: super::nl::Msg::new(0, 0),
+        values: Vec::new(),
     };
     let current = match nft::current(&iface.name) {
         Ok(c) => c,
@@ -332,6 +333,7 @@ fn xt_change(iface: &Interface, classifier: Classifier) -> Option<XtChange> {
         object: format!("iptables mangle chain {chain}"),
         detail,
         msg: super::nl::Msg::new(0, 0),
+        values: Vec::new(),
     };
     Some(XtChange { before, want, step })
 }

@@ -89,8 +89,10 @@ pub struct PlanArgs {
     pub classifier: ApplyClassifier,
     #[command(flatten)]
     pub lint: LintArgs,
-    /// `text`, or `json`: one object per interface with its changes
-    /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail"}]}`).
+    /// `text`, or `json`: one object per interface with its changes and warnings
+    /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail",
+    /// "values": [{"attribute", "old", "new"}]}], "warnings": [{"code", "severity", "message",
+    /// "help"}]}`).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -119,6 +121,11 @@ fn plan_json(work: &[run::Comparison], l: &Loaded, found: &[(String, Diagnostic)
                         },
                         "object": s.object,
                         "detail": s.detail,
+                        "values": s.values.iter().map(|d| serde_json::json!({
+                            "attribute": d.attribute,
+                            "old": d.old,
+                            "new": d.new,
+                        })).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
