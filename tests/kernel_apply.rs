@@ -551,6 +551,33 @@ fn status_shows_the_tree() {
     for k in ["rate", "ceil", "bytes", "packets", "drops", "current_rate"] {
         assert!(c[k].is_u64(), "{k}: {v}");
     }
+
+    // --watch reads again every interval until stopped (here: one JSON object per line).
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.a, env!("CARGO_BIN_EXE_tcc")])
+        .args([
+            "status",
+            &file,
+            "--watch",
+            "--interval",
+            "0.1",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        let l = lines.next().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["interfaces"][0]["interface"], "eth1", "{l}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = ns.tcc(&["status", &file, "--watch", "--interval", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 /// A datagram's destination address and port, and the class minor it must land in.

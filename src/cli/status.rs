@@ -16,7 +16,8 @@ pub const STATUS_EXAMPLES: &str = "Examples:
   tcc status --interface eth1 --interval 5      # rates measured over 5 seconds
   tcc status -i eth1 --interval 0               # one reading, the kernel's rate estimates
   tcc status site.shape                         # its interfaces, classes named as in the file
-  tcc status site.shape --format json           # per interface, per class: counters and rates";
+  tcc status site.shape --format json           # per interface, per class: counters and rates
+  tcc status site.shape --watch                 # live per-class rates, every second";
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -33,6 +34,10 @@ pub struct StatusArgs {
     /// "current_rate"}]}]}`, rates in bit/s (`current_rate` null when unknown).
     #[arg(long, value_enum, default_value_t = crate::cli::apply::PlanFormat::Text)]
     pub format: crate::cli::apply::PlanFormat,
+    /// Read again and again, every `--interval` seconds, until interrupted: a new screen per
+    /// reading (with `--format json`, one JSON object per line).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// An interface of a .shape file and its class names by classid.
@@ -79,74 +84,94 @@ pub fn status_cmd(a: StatusArgs) -> ExitCode {
         (None, true) => named.iter().map(|n| Some(n.0.clone())).collect(),
         (None, false) => vec![None],
     };
-    let mut readings = Vec::new();
-    let mut elapsed = 0.0;
-    for i in &ifaces {
-        match status::read(i.as_deref(), a.interval) {
-            Ok(s) => {
-                elapsed = s.elapsed;
-                readings.extend(s.interfaces);
-            }
-            Err(ApplyError::ReadLive { iface, error }) => {
-                eprintln!("error: {iface}: {error}");
-                return ExitCode::Usage;
-            }
-            Err(e) => return crate::cli::apply::fail(&e),
-        }
+    if a.watch && a.interval.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        eprintln!("error: --watch needs a positive --interval (the seconds between readings)");
+        return ExitCode::Usage;
     }
     let empty = HashMap::new();
     let names = |iface: &str| named.iter().find(|n| n.0 == iface).map_or(&empty, |n| &n.1);
     let mut out = std::io::stdout().lock();
-    if a.format == crate::cli::apply::PlanFormat::Json {
-        let v: Vec<serde_json::Value> = readings
-            .iter()
-            .map(|r| {
-                let l = r.second.as_ref().unwrap_or(&r.first);
-                let classes: Vec<serde_json::Value> =
-                    rows(&r.first, r.second.as_ref(), elapsed, names(&r.name))
-                        .iter()
-                        .map(|c| {
-                            serde_json::json!({
-                                "classid": fmt_handle(c.id),
-                                "name": c.name,
-                                "parent": fmt_handle(c.parent),
-                                "rate": c.rate,
-                                "ceil": c.ceil,
-                                "bytes": c.obj.stats.bytes,
-                                "packets": c.obj.stats.packets,
-                                "drops": c.obj.stats.drops,
-                                "overlimits": c.obj.stats.overlimits,
-                                "current_rate": c.now,
+    loop {
+        let mut readings = Vec::new();
+        let mut elapsed = 0.0;
+        for i in &ifaces {
+            match status::read(i.as_deref(), a.interval) {
+                Ok(s) => {
+                    elapsed = s.elapsed;
+                    readings.extend(s.interfaces);
+                }
+                Err(ApplyError::ReadLive { iface, error }) => {
+                    eprintln!("error: {iface}: {error}");
+                    return ExitCode::Usage;
+                }
+                Err(e) => return crate::cli::apply::fail(&e),
+            }
+        }
+        if a.format == crate::cli::apply::PlanFormat::Json {
+            let v: Vec<serde_json::Value> = readings
+                .iter()
+                .map(|r| {
+                    let l = r.second.as_ref().unwrap_or(&r.first);
+                    let classes: Vec<serde_json::Value> =
+                        rows(&r.first, r.second.as_ref(), elapsed, names(&r.name))
+                            .iter()
+                            .map(|c| {
+                                serde_json::json!({
+                                    "classid": fmt_handle(c.id),
+                                    "name": c.name,
+                                    "parent": fmt_handle(c.parent),
+                                    "rate": c.rate,
+                                    "ceil": c.ceil,
+                                    "bytes": c.obj.stats.bytes,
+                                    "packets": c.obj.stats.packets,
+                                    "drops": c.obj.stats.drops,
+                                    "overlimits": c.obj.stats.overlimits,
+                                    "current_rate": c.now,
+                                })
                             })
-                        })
-                        .collect();
-                serde_json::json!({
-                    "interface": r.name,
-                    "qdisc": l.root().map(|q| format!("{} {}", q.kind, fmt_handle(q.handle))),
-                    "classes": classes,
+                            .collect();
+                    serde_json::json!({
+                        "interface": r.name,
+                        "qdisc": l.root().map(|q| format!("{} {}", q.kind, fmt_handle(q.handle))),
+                        "classes": classes,
+                    })
                 })
-            })
-            .collect();
-        let _ = writeln!(out, "{}", serde_json::json!({ "interfaces": v }));
-        return ExitCode::Ok;
+                .collect();
+            if writeln!(out, "{}", serde_json::json!({ "interfaces": v }))
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return ExitCode::Ok; // the reader went away
+            }
+            if a.watch {
+                continue;
+            }
+            return ExitCode::Ok;
+        }
+        if a.watch {
+            // A new screen per reading, as `watch` does.
+            let _ = write!(out, "\x1b[H\x1b[2J");
+        }
+        for r in &readings {
+            let _ = write!(
+                out,
+                "{}",
+                render_status(
+                    &r.name,
+                    &r.first,
+                    r.second.as_ref(),
+                    elapsed,
+                    names(&r.name)
+                )
+            );
+        }
+        if readings.is_empty() {
+            let _ = writeln!(out, "no interface has a configured root qdisc");
+        }
+        if out.flush().is_err() || !a.watch {
+            return ExitCode::Ok;
+        }
     }
-    for r in &readings {
-        let _ = write!(
-            out,
-            "{}",
-            render_status(
-                &r.name,
-                &r.first,
-                r.second.as_ref(),
-                elapsed,
-                names(&r.name)
-            )
-        );
-    }
-    if readings.is_empty() {
-        let _ = writeln!(out, "no interface has a configured root qdisc");
-    }
-    ExitCode::Ok
 }
 
 /// One class of the live tree, in tree order.
