@@ -7,7 +7,11 @@ use std::path::Path;
 
 fn main() {
     let mut files = Vec::new();
-    for (sub, ext) in [("corpus/invalid", "shape"), ("corpus/script-lint", "sh")] {
+    for (sub, ext) in [
+        ("corpus/invalid", "shape"),
+        ("corpus/script-lint", "sh"),
+        ("corpus/live", "shape"),
+    ] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(sub);
         println!("cargo:rerun-if-changed={}", dir.display());
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -21,7 +25,7 @@ fn main() {
         files.extend(these);
     }
     let mut out = String::from(
-        "/// `(code, path, text)` of every `corpus/invalid` and `corpus/script-lint` example.\n\
+        "/// `(code, path, text)` of every `corpus/invalid`, `corpus/script-lint` and `corpus/live` example.\n\
          pub static EXAMPLES: &[(&str, &str, &str)] = &[\n",
     );
     for p in &files {

@@ -85,10 +85,13 @@ fn every_diagnostic_code_has_an_invalid_example() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/invalid");
     // Codes about shell scripts (`tcc explain`) have their examples in corpus/script-lint.
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/script-lint");
+    // Codes about live state (`tcc plan`/`apply`) in corpus/live, run by tests/kernel_foreign.rs.
+    let live = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/live");
     let mut covered = std::collections::HashSet::new();
     for entry in std::fs::read_dir(dir)
         .unwrap()
         .chain(std::fs::read_dir(scripts).unwrap())
+        .chain(std::fs::read_dir(live).unwrap())
     {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         if let Some(c) = header(&text, "expect").and_then(|c| Code::parse(&c)) {

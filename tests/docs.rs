@@ -14,6 +14,15 @@ fn example_for(code: Code) -> Option<(String, String)> {
     if code.as_str().starts_with('S') {
         return script_example_for(code);
     }
+    // Live state (`tcc plan`/`apply`): the plan and the `# live:` commands that make the state;
+    // the warning needs the kernel (tests/kernel_foreign.rs).
+    if let Some(path) = example_file("corpus/live", code) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        return Some((
+            text,
+            "(reported by `tcc plan` once the `# live:` commands have run)\n".into(),
+        ));
+    }
     let path = example_file("corpus/invalid", code)?;
     let text = std::fs::read_to_string(&path).unwrap();
     let rel = path.strip_prefix(root()).unwrap().display().to_string();

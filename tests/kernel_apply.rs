@@ -159,9 +159,18 @@ fn one_rate_change_is_one_message() {
         text(&o)
     );
     assert!(
-        stdout(&o).contains("~ class 1:99 (other): rate 300mbit -> 250mbit"),
+        stdout(&o).contains("~ class 1:99 (other): rate 300mbit → 250mbit"),
         "{}",
         text(&o)
+    );
+    // In JSON the changed values are structured: attribute, old, new.
+    let o = ns.tcc(&["plan", "--classifier", "u32", "--format", "json", &path]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["interfaces"][0]["changes"][0]["values"],
+        serde_json::json!([{"attribute": "rate", "old": "300mbit", "new": "250mbit"}]),
+        "{v}"
     );
     // --dry-run is plan: same diff, same status, nothing changed.
     let o = ns.tcc(&["apply", "--dry-run", "--classifier", "u32", &path]);
@@ -261,6 +270,7 @@ fn refusal_part_way_restores_the_snapshot() {
                 object: "class 2:5 (bogus)".into(),
                 detail: String::new(),
                 msg: htb_class(live.ifindex, 0x10001, 0x20005, &bad, false, &ps),
+                values: Vec::new(),
             },
         );
         let first = exec::run(&mut sock, &live, &steps).unwrap_err();
@@ -282,6 +292,7 @@ fn refusal_part_way_restores_the_snapshot() {
                 object: "filter (bogus)".into(),
                 detail: String::new(),
                 msg: u32_filter_add(live.ifindex, 0x10000, ETH_P_IP, 1, 0xabc0_0800, &f),
+                values: Vec::new(),
             },
         );
         let second = exec::run(&mut sock, &live, &steps).unwrap_err();
@@ -516,6 +527,57 @@ fn status_shows_the_tree() {
         assert!(s.contains(line), "{line:?} in {s}");
     }
     assert!(s.contains("200mbit"), "{s}");
+
+    // With the .shape file: its interfaces, classes named as it names them; and JSON.
+    let o = ns.tcc(&["status", &file, "--interval", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = stdout(&o);
+    assert!(s.starts_with("eth1: qdisc htb 1: default 12 r2q 10"), "{s}");
+    assert!(s.contains("  1:11 transfer "), "{s}");
+    let o = ns.tcc(&["status", &file, "--interval", "0.1", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let i = &v["interfaces"][0];
+    assert_eq!(i["interface"], "eth1");
+    assert_eq!(i["qdisc"], "htb 1:");
+    let c = i["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["classid"] == "1:11")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(c["name"], "transfer", "{v}");
+    assert_eq!(c["parent"], "1:1", "{v}");
+    for k in ["rate", "ceil", "bytes", "packets", "drops", "current_rate"] {
+        assert!(c[k].is_u64(), "{k}: {v}");
+    }
+
+    // --watch reads again every interval until stopped (here: one JSON object per line).
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.a, env!("CARGO_BIN_EXE_tcc")])
+        .args([
+            "status",
+            &file,
+            "--watch",
+            "--interval",
+            "0.1",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        let l = lines.next().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["interfaces"][0]["interface"], "eth1", "{l}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = ns.tcc(&["status", &file, "--watch", "--interval", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
 /// A datagram's destination address and port, and the class minor it must land in.

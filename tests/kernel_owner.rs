@@ -323,7 +323,7 @@ fn plan_sees_a_flushed_nft_chain() {
     bed.a_run(&["nft", "flush", "chain", "inet", &table, "postrouting"]);
     let o = bed.tcc(&["plan", &f1]);
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
-    assert!(out(&o).contains("rules 0 -> "), "{}", out(&o));
+    assert!(out(&o).contains("rules 0 → "), "{}", out(&o));
     let o = bed.tcc(&["plan", "--format", "json", &f1]);
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -332,10 +332,7 @@ fn plan_sees_a_flushed_nft_chain() {
         (&c["change"], &v["interfaces"][0]["interface"]),
         (&"change".into(), &DEV.into())
     );
-    assert!(
-        c["detail"].as_str().unwrap().contains("rules 0 -> 2"),
-        "{v}"
-    );
+    assert!(c["detail"].as_str().unwrap().contains("rules 0 → 2"), "{v}");
     apply(&bed, Way::Apply, P1, &f1);
     assert_classified(&bed, P1, "re-applied after a flush");
     let o = bed.tcc(&["plan", &f1]);
@@ -429,9 +426,9 @@ fn plan_compares_the_iptables_chains_rule_by_rule() {
         ],
     ];
     let expect = [
-        "iptables tcc-v-0.1 rules 0 -> 2",
-        "ip6tables tcc-v-0.1 rule 1: `-A tcc-v-0.1 -p tcp -m tcp --dport 443 -j CLASSIFY --set-class 0001:0011` -> `-A tcc-v-0.1 -p tcp --dport 443 -j CLASSIFY --set-class 1:10`",
-        "iptables POSTROUTING jumps to tcc-v-0.1 0 -> 1",
+        "iptables tcc-v-0.1 rules 0 → 2",
+        "ip6tables tcc-v-0.1 rule 1: `-A tcc-v-0.1 -p tcp -m tcp --dport 443 -j CLASSIFY --set-class 0001:0011` → `-A tcc-v-0.1 -p tcp --dport 443 -j CLASSIFY --set-class 1:10`",
+        "iptables POSTROUTING jumps to tcc-v-0.1 0 → 1",
     ];
     for (b, e) in breakages.iter().zip(expect) {
         bed.a_run(b);

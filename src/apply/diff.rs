@@ -152,9 +152,19 @@ pub struct Step {
     pub change: Change,
     /// The object, e.g. `class 1:12 (voip)`.
     pub object: String,
-    /// Details, e.g. `rate 10mbit -> 20mbit`.
+    /// Details, e.g. `rate 10mbit → 20mbit`.
     pub detail: String,
+    /// The attributes that change, old and new, as `detail` names them (for JSON).
+    pub values: Vec<Delta>,
     pub msg: Msg,
+}
+
+/// One attribute that changes: `rate`, from `old` to `new` (as tc writes the values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    pub attribute: &'static str,
+    pub old: String,
+    pub new: String,
 }
 
 impl std::fmt::Display for Step {
@@ -222,6 +232,7 @@ fn add_class(ifindex: u32, c: &DClass, ps: &Psched) -> Step {
         object: format!("class {} ({})", fmt_handle(c.classid), c.name),
         detail: class_detail(c),
         msg: htb_class(ifindex, c.parent, c.classid, &c.htb, false, ps),
+        values: Vec::new(),
     }
 }
 
@@ -238,6 +249,7 @@ fn add_groups<'a>(
                 object: format!("{} prio {} u32 #{}", g.label, g.prio, k + 1),
                 detail: String::new(),
                 msg: u32_filter_add(ifindex, parent, g.proto, g.prio, 0, f),
+                values: Vec::new(),
             });
         }
     }
@@ -258,6 +270,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
                 object: format!("root qdisc {} {}", r.kind, fmt_handle(r.handle)),
                 detail: "with all its classes and filters".into(),
                 msg: root_qdisc_del(ifx),
+                values: Vec::new(),
             });
         }
         steps.push(Step {
@@ -265,6 +278,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
             object: format!("root qdisc htb {}", fmt_handle(qhandle)),
             detail: format!("default {:x} r2q {}", want.defcls, want.r2q),
             msg: htb_qdisc_add(ifx, want.major, want.defcls, want.r2q),
+            values: Vec::new(),
         });
         for c in &want.classes {
             steps.push(add_class(ifx, c, ps));
@@ -362,6 +376,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
                 object: format!("filters of {} prio {prio}", fmt_handle(parent)),
                 detail: format!("{} u32 node(s)", list.len()),
                 msg: filter_del(ifx, parent, proto, prio),
+                values: Vec::new(),
             });
         }
     }
@@ -373,6 +388,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
             object: format!("class {}", fmt_handle(id)),
             detail: String::new(),
             msg: class_del(ifx, id),
+            values: Vec::new(),
         });
     }
     for c in &want.classes {
@@ -382,12 +398,19 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         }
         let (_, l) = live_cls[&c.classid];
         let (rate, ceil, buffer, cbuffer, quantum, prio) = expected(c, want.r2q, ps);
-        let mut what = Vec::new();
+        let mut deltas = Vec::new();
+        let mut delta = |attribute, old: String, new: String| {
+            deltas.push(Delta {
+                attribute,
+                old,
+                new,
+            })
+        };
         if l.rate != rate {
-            what.push(format!("rate {} -> {}", rate_text(l.rate), rate_text(rate)));
+            delta("rate", rate_text(l.rate), rate_text(rate));
         }
         if l.ceil != ceil {
-            what.push(format!("ceil {} -> {}", rate_text(l.ceil), rate_text(ceil)));
+            delta("ceil", rate_text(l.ceil), rate_text(ceil));
         }
         // Bursts are held in psched ticks, which also move with the rate. A burst changed when
         // the wanted bytes at the live rate give other ticks; shown in bytes, the live one as
@@ -397,26 +420,25 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         };
         let (wb, wc) = (c.htb.burst_bytes(ps), c.htb.cburst_bytes(ps));
         if ps.xmittime(l.rate, wb) != l.buffer {
-            what.push(format!(
-                "burst {} -> {}",
-                bytes(l.buffer, l.rate),
-                format_size(wb as u64)
-            ));
+            delta("burst", bytes(l.buffer, l.rate), format_size(wb as u64));
         }
         if ps.xmittime(l.ceil, wc) != l.cbuffer {
-            what.push(format!(
-                "cburst {} -> {}",
-                bytes(l.cbuffer, l.ceil),
-                format_size(wc as u64)
-            ));
-        }
-        if what.is_empty() && (l.buffer != buffer || l.cbuffer != cbuffer) {
-            what.push("burst".into());
+            delta("cburst", bytes(l.cbuffer, l.ceil), format_size(wc as u64));
         }
         // A class that is a leaf in the plan is one by the time this change runs (its live
         // children are deleted first), so HTB then applies quantum and prio.
-        if c.leaf && (l.quantum != quantum || l.prio != prio) {
-            what.push("quantum/prio".into());
+        if c.leaf && l.quantum != quantum {
+            delta("quantum", l.quantum.to_string(), quantum.to_string());
+        }
+        if c.leaf && l.prio != prio {
+            delta("prio", l.prio.to_string(), prio.to_string());
+        }
+        let mut what: Vec<String> = deltas
+            .iter()
+            .map(|d| format!("{} {} → {}", d.attribute, d.old, d.new))
+            .collect();
+        if what.is_empty() && (l.buffer != buffer || l.cbuffer != cbuffer) {
+            what.push("burst".into());
         }
         if !what.is_empty() {
             steps.push(Step {
@@ -424,6 +446,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
                 object: format!("class {} ({})", fmt_handle(c.classid), c.name),
                 detail: what.join(", "),
                 msg: htb_class(ifx, c.parent, c.classid, &c.htb, true, ps),
+                values: deltas,
             });
         }
     }
@@ -449,6 +472,7 @@ mod tests {
             object: object.into(),
             detail: detail.into(),
             msg: root_qdisc_del(1),
+            values: Vec::new(),
         };
         let q = step(
             &format!("root qdisc htb {}", fmt_handle(tc_handle(1, 0))),

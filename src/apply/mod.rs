@@ -11,6 +11,7 @@ pub mod diff;
 pub mod encode;
 pub mod error;
 pub mod exec;
+pub mod foreign;
 pub mod live;
 pub mod lock;
 pub mod nft;

@@ -131,7 +131,7 @@ impl Listed {
         self.marker == marker(iface) && self.rules == print::rule_count(iface) && self.hooked
     }
 
-    /// What differs from `iface`'s table, for `tcc plan`: `rules 0 -> 5`, ...
+    /// What differs from `iface`'s table, for `tcc plan`: `rules 0 → 5`, ...
     pub fn drift(&self, iface: &Interface) -> Vec<String> {
         let mut out = Vec::new();
         if self.marker != marker(iface) {
@@ -140,17 +140,17 @@ impl Listed {
             } else {
                 &self.marker
             };
-            out.push(format!("comment \"{m}\" -> \"{}\"", marker(iface)));
+            out.push(format!("comment \"{m}\" → \"{}\"", marker(iface)));
         }
         if self.rules != print::rule_count(iface) {
             out.push(format!(
-                "rules {} -> {}",
+                "rules {} → {}",
                 self.rules,
                 print::rule_count(iface)
             ));
         }
         if !self.hooked {
-            out.push("chain not hooked at postrouting (mangle priority) -> hooked".into());
+            out.push("chain not hooked at postrouting (mangle priority) → hooked".into());
         }
         out
     }

@@ -6,6 +6,7 @@ use super::diff::{diff, Change, Desired, Step};
 use super::encode::Psched;
 use super::error::{ApplyError, Failure, NftError, RestoreError};
 use super::exec;
+use super::foreign;
 use super::live::{ifindex, Live};
 use super::lock;
 use super::nft;
@@ -52,6 +53,8 @@ pub struct Comparison {
     /// The mangle chains and jumps: what they hold, what they should hold (one snapshot per
     /// tool), and their line in the diff; `None` when they hold what they should.
     xt: Option<XtChange>,
+    /// Foreign state that changes the interface's classification (warnings W0201..3).
+    pub foreign: Vec<foreign::Foreign>,
     want: Desired,
     ps: Psched,
 }
@@ -188,6 +191,15 @@ pub fn compare(
             None => None,
         };
         let xt = xt_change(iface, opts.classifier);
+        // A foreign root matters only when the tree is rebuilt (its first step deletes it).
+        let replaced = steps
+            .first()
+            .is_some_and(|s| s.change == Change::Delete && s.object.starts_with("root qdisc"));
+        let root = live
+            .root()
+            .filter(|_| replaced)
+            .map(|r| (r.kind.as_str(), r.handle));
+        let foreign = foreign::scan(&iface.name, want.major, opts.classifier, root);
         work.push(Comparison {
             name: iface.name.clone(),
             live,
@@ -195,6 +207,7 @@ pub fn compare(
             nft,
             nft_before,
             xt,
+            foreign,
             want,
             ps,
         });
@@ -217,6 +230,7 @@ fn nft_change(
         object: table.clone(),
         detail,
         msg: super::nl::Msg::new(0, 0),
+        values: Vec::new(),
     };
     let current = match nft::current(&iface.name) {
         Ok(c) => c,
@@ -334,6 +348,7 @@ fn xt_change(iface: &Interface, classifier: Classifier) -> Option<XtChange> {
         object: format!("iptables mangle chain {chain}"),
         detail,
         msg: super::nl::Msg::new(0, 0),
+        values: Vec::new(),
     };
     Some(XtChange { before, want, step })
 }
@@ -346,11 +361,21 @@ pub fn plan(plan: &Plan, opts: &Options) -> Result<Vec<Comparison>, ApplyError> 
 
 /// `tcc apply`: take the lock, compare, and send each interface's changes. When one fails, it
 /// and every interface changed before it are put back, and the error says how that went.
-pub fn apply(plan: &Plan, opts: &Options, mut on: impl FnMut(Event)) -> Result<(), ApplyError> {
+/// `proceed` sees the comparisons first (with the foreign state found): when it says no,
+/// nothing is sent.
+pub fn apply(
+    plan: &Plan,
+    opts: &Options,
+    proceed: impl FnOnce(&[Comparison]) -> bool,
+    mut on: impl FnMut(Event),
+) -> Result<(), ApplyError> {
     let _lock =
         lock::lock(opts.lock_timeout, |p| on(Event::Waiting(p))).map_err(ApplyError::Lock)?;
     let mut sock = open()?;
     let work = compare(plan, opts, &mut sock)?;
+    if !proceed(&work) {
+        return Ok(());
+    }
     for (k, w) in work.iter().enumerate() {
         if w.changes() == 0 {
             on(Event::Done(&Applied {

@@ -228,14 +228,14 @@ pub fn drift(now: &Snapshot, want: &Snapshot) -> Vec<String> {
         };
         if live.len() != rules.len() {
             out.push(format!(
-                "{t} {chain} rules {} -> {}",
+                "{t} {chain} rules {} → {}",
                 live.len(),
                 rules.len()
             ));
         }
         for (k, (l, w)) in live.iter().zip(rules).enumerate() {
             if canonical(t, l) != canonical(t, w) {
-                out.push(format!("{t} {chain} rule {}: `{l}` -> `{w}`", k + 1));
+                out.push(format!("{t} {chain} rule {}: `{l}` → `{w}`", k + 1));
             }
         }
     }
@@ -247,7 +247,7 @@ pub fn drift(now: &Snapshot, want: &Snapshot) -> Vec<String> {
     for chain in chains(&now.iface) {
         let (a, b) = (now.jumps_to(&chain), want.jumps_to(&chain));
         if a != b && (a > 0 || want.has(&chain)) {
-            out.push(format!("{t} POSTROUTING jumps to {chain} {a} -> {b}"));
+            out.push(format!("{t} POSTROUTING jumps to {chain} {a} → {b}"));
         }
     }
     out

@@ -5,18 +5,14 @@
 //! 2 usage, I/O or permission problems, 3 (`plan`/`--dry-run` only) changes would be made.
 
 use crate::apply::diff::{fmt_handle, Change, Step};
-use crate::apply::encode::TC_H_ROOT;
 use crate::apply::error::ApplyError;
-use crate::apply::live::{parse_htb_class, parse_htb_qdisc, Live, Obj};
 use crate::apply::lock::has_net_admin;
 use crate::apply::run::{self, Classifier, Event, Options};
-use crate::apply::status;
 use crate::apply::teardown::{self, Qdisc};
 use crate::cli::diags::{self, LintArgs};
 use crate::cli::{self, ColorWhen, ExitCode, Format};
-use crate::plan::units::format_rate;
+use crate::diagnostic::Diagnostic;
 use crate::report::Sources;
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -39,11 +35,6 @@ pub const PLAN_EXAMPLES: &str = "Examples:
 
 Exit status: 0 up to date, 3 changes would be made, 1 errors in the source, 2 usage or I/O
 error. Needs no privileges.";
-
-pub const STATUS_EXAMPLES: &str = "Examples:
-  tcc status                                    # every interface with a root qdisc
-  tcc status --interface eth1 --interval 5      # rates measured over 5 seconds
-  tcc status -i eth1 --interval 0               # one reading, the kernel's rate estimates";
 
 pub const TEARDOWN_EXAMPLES: &str = "Examples:
   tcc teardown --interface eth1                 # as root: tcc's HTB qdisc and nft table
@@ -101,8 +92,10 @@ pub struct PlanArgs {
     pub classifier: ApplyClassifier,
     #[command(flatten)]
     pub lint: LintArgs,
-    /// `text`, or `json`: one object per interface with its changes
-    /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail"}]}`).
+    /// `text`, or `json`: one object per interface with its changes and warnings
+    /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail",
+    /// "values": [{"attribute", "old", "new"}]}], "warnings": [{"code", "severity", "message",
+    /// "help"}]}`).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -115,7 +108,7 @@ pub enum PlanFormat {
     Json,
 }
 
-fn plan_json(work: &[run::Comparison]) -> String {
+fn plan_json(work: &[run::Comparison], l: &Loaded, found: &[(String, Diagnostic)]) -> String {
     let ifaces: Vec<serde_json::Value> = work
         .iter()
         .map(|w| {
@@ -131,24 +124,34 @@ fn plan_json(work: &[run::Comparison]) -> String {
                         },
                         "object": s.object,
                         "detail": s.detail,
+                        "values": s.values.iter().map(|d| serde_json::json!({
+                            "attribute": d.attribute,
+                            "old": d.old,
+                            "new": d.new,
+                        })).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
-            serde_json::json!({ "interface": w.name, "changes": changes })
+            let warnings: Vec<serde_json::Value> = found
+                .iter()
+                .filter(|(i, _)| *i == w.name)
+                .map(|(_, d)| {
+                    serde_json::json!({
+                        "code": d.code,
+                        "severity": match diags::severity_under(&l.levels, d) {
+                            crate::diagnostic::Severity::Error => "error",
+                            crate::diagnostic::Severity::Warning => "warning",
+                            crate::diagnostic::Severity::Hint => "hint",
+                        },
+                        "message": d.message,
+                        "help": d.help,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "interface": w.name, "changes": changes, "warnings": warnings })
         })
         .collect();
     serde_json::json!({ "interfaces": ifaces }).to_string()
-}
-
-#[derive(clap::Args, Debug)]
-pub struct StatusArgs {
-    /// The interface to show (default: every interface with a configured root qdisc).
-    #[arg(long, short)]
-    pub interface: Option<String>,
-    /// Seconds between the two readings the current rates are computed from (0: one reading;
-    /// at most 3600).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_interval)]
-    pub interval: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -181,23 +184,6 @@ fn parse_lock_timeout(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The longest `--interval` accepted, seconds.
-const MAX_INTERVAL: f64 = 3600.0;
-
-/// `--interval SECS`: a finite number of seconds from 0 to `MAX_INTERVAL` (NaN, `inf`,
-/// negative and huge values are usage errors, not a panic or a wait of centuries).
-fn parse_interval(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if v.is_finite() && (0.0..=MAX_INTERVAL).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("`{s}` is not between 0 and {MAX_INTERVAL} seconds"))
-    }
-}
-
 fn need_net_admin(what: &str) -> Result<(), ExitCode> {
     if has_net_admin() {
         return Ok(());
@@ -219,7 +205,7 @@ fn waiting(lock: &Path) {
 
 /// Print an error of the apply library and choose the exit status: 1 when the plan cannot be
 /// sent or the kernel refused it, 2 for usage, I/O and permission problems.
-fn fail(e: &ApplyError) -> ExitCode {
+pub(crate) fn fail(e: &ApplyError) -> ExitCode {
     eprintln!("error: {e}");
     match e {
         ApplyError::Plan { .. } | ApplyError::Failed { .. } => ExitCode::Failed,
@@ -231,14 +217,16 @@ fn fail(e: &ApplyError) -> ExitCode {
 const APPLY_ALTERNATIVE: &str =
     "the nft classifier (`--classifier nft`, the default) or iptables (`--classifier iptables`)";
 
+/// A source that was read and checked, with what its diagnostics need to be reported.
+struct Loaded {
+    plan: crate::plan::Plan,
+    sources: Sources,
+    levels: crate::report::lint::Levels,
+}
+
 /// Read, analyse and check a source (for the u32 classifier too, with `u32`); print its
 /// diagnostics under the lint levels of `lint`.
-fn load(
-    file: &Path,
-    color: ColorWhen,
-    u32: bool,
-    lint: &LintArgs,
-) -> Result<crate::plan::Plan, ExitCode> {
+fn load(file: &Path, color: ColorWhen, u32: bool, lint: &LintArgs) -> Result<Loaded, ExitCode> {
     let levels = lint.levels().map_err(|e| cli::io_error(&e))?;
     let (name, text) = cli::read_input(file).map_err(|e| cli::io_error(&e))?;
     let mut sources = Sources::new();
@@ -256,8 +244,47 @@ fn load(
     ) {
         Err(_) => Err(ExitCode::Usage),
         Ok(true) => Err(ExitCode::Failed),
-        Ok(false) => Ok(plan),
+        Ok(false) => Ok(Loaded {
+            plan,
+            sources,
+            levels,
+        }),
     }
+}
+
+/// The warnings about foreign state found by the comparisons (W0201..3), at the declaration of
+/// each interface, filtered by the lint levels.
+fn foreign_diags(l: &Loaded, work: &[run::Comparison]) -> Vec<(String, Diagnostic)> {
+    work.iter()
+        .flat_map(|w| {
+            let span = l
+                .plan
+                .interfaces
+                .iter()
+                .find(|i| i.name == w.name)
+                .map(|i| i.span)
+                .unwrap_or_default();
+            w.foreign
+                .iter()
+                .map(move |f| (w.name.clone(), f.diagnostic(&w.name, span)))
+        })
+        .filter(|(_, d)| l.levels.severity(d.code).is_some())
+        .collect()
+}
+
+/// Print the foreign-state warnings; whether any is an error under the levels (`--deny`).
+fn report_foreign(l: &Loaded, color: ColorWhen, found: &[(String, Diagnostic)]) -> bool {
+    let mut found: Vec<Diagnostic> = found.iter().map(|f| f.1.clone()).collect();
+    diags::report(
+        Format::Human,
+        color,
+        &l.sources,
+        &mut found,
+        &l.levels,
+        diags::Summary::OnErrors,
+        1,
+    )
+    .unwrap_or(true)
 }
 
 fn options(interface: Option<&str>, classifier: ApplyClassifier) -> Options<'_> {
@@ -283,37 +310,44 @@ fn counts(steps: &[Step]) -> String {
 }
 
 pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
-    let plan = match load(
+    let l = match load(
         &a.file,
         color,
         a.classifier == ApplyClassifier::U32,
         &a.lint,
     ) {
-        Ok(p) => p,
+        Ok(l) => l,
         Err(c) => return c,
     };
-    let work = match run::plan(&plan, &options(a.interface.as_deref(), a.classifier)) {
+    let work = match run::plan(&l.plan, &options(a.interface.as_deref(), a.classifier)) {
         Ok(w) => w,
         Err(e) => return fail(&e),
     };
+    let found = foreign_diags(&l, &work);
+    let denied = found
+        .iter()
+        .any(|(_, d)| diags::severity_under(&l.levels, d) == crate::diagnostic::Severity::Error);
     let mut out = std::io::stdout().lock();
     let any = work.iter().any(|w| w.changes() > 0);
     if a.format == PlanFormat::Json {
-        let _ = writeln!(out, "{}", plan_json(&work));
-        return if any { ExitCode::Changes } else { ExitCode::Ok };
-    }
-    for w in &work {
-        if w.changes() == 0 {
-            let _ = writeln!(out, "{}: up to date", w.name);
-            continue;
+        let _ = writeln!(out, "{}", plan_json(&work, &l, &found));
+    } else {
+        report_foreign(&l, color, &found);
+        for w in &work {
+            if w.changes() == 0 {
+                let _ = writeln!(out, "{}: up to date", w.name);
+                continue;
+            }
+            let all = w.all_steps();
+            let _ = writeln!(out, "{}: {}", w.name, counts(&all));
+            for s in &all {
+                let _ = writeln!(out, "  {s}");
+            }
         }
-        let all = w.all_steps();
-        let _ = writeln!(out, "{}: {}", w.name, counts(&all));
-        for s in &all {
-            let _ = writeln!(out, "  {s}");
-        }
     }
-    if any {
+    if denied {
+        ExitCode::Failed
+    } else if any {
         ExitCode::Changes
     } else {
         ExitCode::Ok
@@ -336,13 +370,13 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
     if let Err(c) = need_net_admin("apply") {
         return c;
     }
-    let plan = match load(
+    let l = match load(
         &a.file,
         color,
         a.classifier == ApplyClassifier::U32,
         &a.lint,
     ) {
-        Ok(p) => p,
+        Ok(l) => l,
         Err(c) => return c,
     };
     let opts = Options {
@@ -350,7 +384,12 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
         ..options(a.interface.as_deref(), a.classifier)
     };
     let mut out = std::io::stdout().lock();
-    let result = run::apply(&plan, &opts, |ev| match ev {
+    let mut denied = false;
+    let proceed = |work: &[run::Comparison]| {
+        denied = report_foreign(&l, color, &foreign_diags(&l, work));
+        !denied
+    };
+    let result = run::apply(&l.plan, &opts, proceed, |ev| match ev {
         Event::Waiting(lock) => waiting(lock),
         Event::Sending(w) => {
             if a.verbose {
@@ -381,6 +420,10 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
         }
     });
     match result {
+        Ok(()) if denied => {
+            eprintln!("error: live state denied by the lint levels (above); nothing was changed");
+            ExitCode::Failed
+        }
         Ok(()) => ExitCode::Ok,
         Err(e @ ApplyError::Failed { .. }) => {
             let code = fail(&e);
@@ -406,7 +449,7 @@ pub fn teardown_cmd(a: TeardownArgs, color: ColorWhen) -> ExitCode {
     let targets: Vec<(String, Option<u16>)> = match &a.file {
         Some(f) => {
             let plan = match load(f, color, false, &a.lint) {
-                Ok(p) => p,
+                Ok(l) => l.plan,
                 Err(c) => return c,
             };
             if let Some(i) = &a.interface {
@@ -483,108 +526,4 @@ fn teardown_one(iface: &str, handle: Option<u16>, lock_timeout: f64) -> ExitCode
     } else {
         ExitCode::Failed
     }
-}
-
-pub fn status_cmd(a: StatusArgs) -> ExitCode {
-    let st = match status::read(a.interface.as_deref(), a.interval) {
-        Ok(s) => s,
-        Err(ApplyError::ReadLive { iface, error }) => {
-            eprintln!("error: {iface}: {error}");
-            return ExitCode::Usage;
-        }
-        Err(e) => return fail(&e),
-    };
-    let mut out = std::io::stdout().lock();
-    for r in &st.interfaces {
-        let _ = write!(
-            out,
-            "{}",
-            render_status(&r.name, &r.first, r.second.as_ref(), st.elapsed)
-        );
-    }
-    if st.interfaces.is_empty() {
-        let _ = writeln!(out, "no interface has a configured root qdisc");
-    }
-    ExitCode::Ok
-}
-
-/// The live tree as text: one line per class, children indented under their parents.
-pub fn render_status(name: &str, l0: &Live, l1: Option<&Live>, dt: f64) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let l = l1.unwrap_or(l0);
-    let Some(root) = l.root() else {
-        let _ = writeln!(s, "{name}: no root qdisc");
-        return s;
-    };
-    let mut head = format!("{name}: qdisc {} {}", root.kind, fmt_handle(root.handle));
-    if let Some((r2q, def)) = parse_htb_qdisc(root) {
-        let _ = write!(head, " default {def:x} r2q {r2q}");
-    }
-    let _ = writeln!(
-        s,
-        "{head}  sent {} bytes {} pkts, dropped {}, overlimits {}",
-        root.stats.bytes, root.stats.packets, root.stats.drops, root.stats.overlimits
-    );
-    let before: HashMap<u32, u64> = l0
-        .classes
-        .iter()
-        .map(|c| (c.handle, c.stats.bytes))
-        .collect();
-    let _ = writeln!(
-        s,
-        "  {:<22} {:>12} {:>12} {:>14} {:>10} {:>7} {:>10} {:>12}",
-        "class", "rate", "ceil", "bytes", "packets", "drops", "overlimits", "now"
-    );
-    fn walk(
-        s: &mut String,
-        l: &Live,
-        parent: u32,
-        depth: usize,
-        before: &HashMap<u32, u64>,
-        dt: f64,
-        l1: bool,
-    ) {
-        let mut kids: Vec<&Obj> = l
-            .classes
-            .iter()
-            .filter(|c| {
-                (if c.parent == TC_H_ROOT {
-                    l.root().map_or(0, |r| r.handle)
-                } else {
-                    c.parent
-                }) == parent
-            })
-            .collect();
-        kids.sort_by_key(|c| c.handle);
-        for c in kids {
-            let (rate, ceil) = parse_htb_class(c)
-                .map(|h| (format_rate(h.rate * 8), format_rate(h.ceil * 8)))
-                .unwrap_or_default();
-            let now = if l1 && dt > 0.0 {
-                let b0 = before.get(&c.handle).copied().unwrap_or(0);
-                format_rate(((c.stats.bytes.saturating_sub(b0)) as f64 * 8.0 / dt) as u64)
-            } else if c.stats.rate_est > 0 {
-                format_rate(c.stats.rate_est * 8)
-            } else {
-                "-".into()
-            };
-            let id = format!("{}{}", "  ".repeat(depth), fmt_handle(c.handle));
-            let _ = writeln!(
-                s,
-                "  {:<22} {:>12} {:>12} {:>14} {:>10} {:>7} {:>10} {:>12}",
-                id,
-                rate,
-                ceil,
-                c.stats.bytes,
-                c.stats.packets,
-                c.stats.drops,
-                c.stats.overlimits,
-                now
-            );
-            walk(s, l, c.handle, depth + 1, before, dt, l1);
-        }
-    }
-    walk(&mut s, l, root.handle, 0, &before, dt, l1.is_some());
-    s
 }

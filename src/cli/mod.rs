@@ -10,6 +10,7 @@ pub mod diags;
 pub mod explain;
 pub mod input;
 pub mod output;
+pub mod status;
 pub mod tools;
 
 use crate::emit::{Classifier, ShOptions};
@@ -55,8 +56,8 @@ pub enum Command {
     #[command(after_help = crate::cli::apply::PLAN_EXAMPLES)]
     Plan(crate::cli::apply::PlanArgs),
     /// Show the live class tree with per-class counters and current rates.
-    #[command(after_help = crate::cli::apply::STATUS_EXAMPLES)]
-    Status(crate::cli::apply::StatusArgs),
+    #[command(after_help = crate::cli::status::STATUS_EXAMPLES)]
+    Status(crate::cli::status::StatusArgs),
     /// Remove tcc's configuration (the HTB root qdisc) from an interface.
     #[command(after_help = crate::cli::apply::TEARDOWN_EXAMPLES)]
     Teardown(crate::cli::apply::TeardownArgs),
@@ -213,7 +214,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explain(a) => crate::cli::explain::run(a, color),
         Command::Apply(a) => crate::cli::apply::apply_cmd(a, color),
         Command::Plan(a) => crate::cli::apply::plan_cmd(a, color),
-        Command::Status(a) => crate::cli::apply::status_cmd(a),
+        Command::Status(a) => crate::cli::status::status_cmd(a),
         Command::Teardown(a) => crate::cli::apply::teardown_cmd(a, color),
         Command::ExplainCode(a) => crate::cli::tools::explain_code(a),
         Command::Fmt(a) => crate::cli::tools::fmt(a, color),

@@ -174,6 +174,10 @@ codes! {
     ShadowedMatch = "W0105", Warning, "match can never fire";
     PrioOnInnerClass = "W0106", Warning, "prio on a class that has children";
     BadSuppression = "W0107", Warning, "suppression comment tcc cannot follow";
+    // Live state found by `tcc plan` and `tcc apply` (the span is the interface's declaration).
+    ForeignClassify = "W0201", Warning, "another iptables CLASSIFY rule classifies the interface's traffic";
+    ForeignPriority = "W0202", Warning, "another nftables table sets the priority of the interface's packets";
+    ForeignRoot = "W0203", Warning, "root qdisc that is not tcc's: applying replaces it";
     // Hints.
     JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
     QuantumSet = "H0002", Hint, "quantum set explicitly because rate/r2q leaves HTB's range";
