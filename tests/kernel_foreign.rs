@@ -237,3 +237,51 @@ fn live_corpus_reports_the_expected_code() {
         );
     }
 }
+
+/// A `tcc plan` that cannot read the mangle table or the ruleset (no CAP_NET_ADMIN) says that
+/// it did not check them, rather than reporting nothing as if nothing were there.
+#[test]
+fn plan_says_what_it_could_not_read() {
+    if !need_root() {
+        return;
+    }
+    let bed = Bed::single(&[DEV]);
+    let dir = tempfile::tempdir().unwrap();
+    // Readable by the unprivileged user below.
+    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(dir.path(), perms).unwrap();
+    let file = dir.path().join("site.shape");
+    std::fs::write(&file, PLAN).unwrap();
+    let file = file.to_str().unwrap();
+    assert_eq!(bed.tcc(&["apply", file]).status.code(), Some(0));
+    // As root everything is read: no warning.
+    let o = bed.tcc(&["plan", file]);
+    assert!(!out(&o).contains("could not be read"), "{}", out(&o));
+    // As nobody: both tools and nft refuse, and each gap is a warning with its code.
+    let o = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &bed.a,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args(["--clear-groups", env!("CARGO_BIN_EXE_tcc"), "plan", file])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = out(&o);
+    for (code, what) in [
+        ("W0201", "could not be read with iptables"),
+        ("W0201", "could not be read with ip6tables"),
+        ("W0202", "the nftables ruleset could not be read with nft"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("warning[{code}]")) && l.contains(what)),
+            "{code} {what}:\n{text}"
+        );
+    }
+}

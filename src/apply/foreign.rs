@@ -53,6 +53,13 @@ pub enum Foreign {
     },
     /// A root qdisc that is not tcc's, which applying replaces.
     Root { kind: String, handle: String },
+    /// A place that could hold foreign classification but could not be read (no privileges,
+    /// or the tool failed): what was not checked, and the tool's words.
+    Unread {
+        /// `iptables`, `ip6tables` or `nft`.
+        tool: &'static str,
+        why: String,
+    },
 }
 
 impl Foreign {
@@ -61,6 +68,8 @@ impl Foreign {
             Foreign::Classify { .. } => Code::ForeignClassify,
             Foreign::Priority { .. } => Code::ForeignPriority,
             Foreign::Root { .. } => Code::ForeignRoot,
+            Foreign::Unread { tool: "nft", .. } => Code::ForeignPriority,
+            Foreign::Unread { .. } => Code::ForeignClassify,
         }
     }
 
@@ -107,6 +116,16 @@ impl Foreign {
             Foreign::Root { kind, handle } => format!(
                 "the root qdisc of {iface} is {kind} {handle}, not tcc's: applying replaces it, with everything attached to it, by tcc's HTB"
             ),
+            Foreign::Unread { tool, why } => {
+                let what = if *tool == "nft" {
+                    "the nftables ruleset"
+                } else {
+                    "the mangle table"
+                };
+                format!(
+                    "{what} could not be read with {tool} ({why}): rules there that classify packets leaving {iface} were not checked"
+                )
+            }
         }
     }
 
@@ -118,6 +137,7 @@ impl Foreign {
             Foreign::Root { .. } => {
                 d.help("`tcc teardown` and the scripts' teardowns leave a foreign root alone; remove it yourself if it should go")
             }
+            Foreign::Unread { .. } => d.help("run as root (CAP_NET_ADMIN) so that tcc can read it"),
             _ => d.help("remove the rule, or make it match other interfaces (`-o`/`oifname`), so that only tcc classifies this interface"),
         }
     }
@@ -149,6 +169,8 @@ pub fn scan(
                 major,
                 classifier,
             ));
+        } else {
+            out.push(unread(tool, &o.stderr));
         }
     }
     if let Ok(o) = Command::new("nft")
@@ -163,6 +185,8 @@ pub fn scan(
                 major,
                 classifier,
             ));
+        } else {
+            out.push(unread("nft", &o.stderr));
         }
     }
     if let Some((kind, handle)) = root {
@@ -174,6 +198,19 @@ pub fn scan(
         }
     }
     out
+}
+
+/// A tool that ran and failed: what it said (its first line), so the warning can say why.
+/// (A tool that is not installed is skipped: nothing can have been written with it.)
+fn unread(tool: &'static str, stderr: &[u8]) -> Foreign {
+    let text = String::from_utf8_lossy(stderr);
+    let why = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("it failed without a message")
+        .to_string();
+    Foreign::Unread { tool, why }
 }
 
 /// `0001:0014` or `1:20` as tc writes it (`1:20`), with its major; `None` when unreadable.
