@@ -74,7 +74,7 @@ pub fn errors(file: usize, text: &str) -> Vec<Diagnostic> {
                 // A top-level statement at the start of a line while blocks are open: they
                 // were never closed; the item ends here and the next one begins.
                 let first = stack[0];
-                diags.push(unclosed(file, text, &toks[first..i], &stack, t.start));
+                diags.push(unclosed(file, text, &toks, first..i, &stack, t.start));
                 items.push(Item {
                     start: start.take().unwrap_or(t.start),
                     end: t.start,
@@ -158,7 +158,14 @@ pub fn errors(file: usize, text: &str) -> Vec<Diagnostic> {
     let merged = items;
     if !stack.is_empty() {
         let first = stack[0];
-        diags.push(unclosed(file, text, &toks[first..], &stack, text.len()));
+        diags.push(unclosed(
+            file,
+            text,
+            &toks,
+            first..toks.len(),
+            &stack,
+            text.len(),
+        ));
     }
     for it in &merged {
         let mut sub: String = text[it.start..it.end].to_string();
@@ -206,7 +213,15 @@ fn brace_on_next_line(file: usize, text: &str, header: &Item, brace: usize) -> D
 
 /// The file ends with `{`s open: name each one, and where an indentation mismatch suggests
 /// which `{` lost its `}`.
-fn unclosed(file: usize, text: &str, toks: &[Token<'_>], open: &[usize], at: usize) -> Diagnostic {
+fn unclosed(
+    file: usize,
+    text: &str,
+    all: &[Token<'_>],
+    range: std::ops::Range<usize>,
+    open: &[usize],
+    at: usize,
+) -> Diagnostic {
+    let toks = &all[range];
     let (what, label) = if at >= text.len() {
         ("the file ends", "expected `}` before the end of the file")
     } else {
@@ -230,7 +245,6 @@ fn unclosed(file: usize, text: &str, toks: &[Token<'_>], open: &[usize], at: usi
         },
     )
     .label(label);
-    let all = tokens(text);
     for &i in open {
         let t = all[i];
         d = d.secondary(
