@@ -30,11 +30,13 @@ use plan::Plan;
 /// Parse, lower and check one source text. `file` is its id in the caller's `report::Sources`.
 /// The plan is meaningful only when the diagnostics hold no error.
 pub fn analyze(file: usize, text: &str) -> (Plan, Diagnostics) {
-    match syntax::parse(file, text) {
+    match syntax::parse_all(file, text) {
         Ok(ast) => sema::analyze(&ast),
-        Err(d) => {
+        Err(all) => {
             let mut diags = Diagnostics::default();
-            diags.push(d);
+            for d in all {
+                diags.push(d);
+            }
             (Plan::default(), diags)
         }
     }

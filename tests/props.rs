@@ -1,4 +1,4 @@
-//! Property tests: `tcc fmt` is idempotent and meaning-preserving over the corpus, perturbed
+//! Property tests: `tcc fmt` is idempotent, canonical and meaning-preserving over the corpus, perturbed
 //! corpus files and generated sources; generated configurations with hostile names give scripts
 //! that `sh -n` and shellcheck accept and that never execute a name.
 
@@ -74,7 +74,8 @@ fn fmt_contract_holds_on_the_corpus() {
     }
 }
 
-/// Re-space a text at random where whitespace already is: the grammar ignores these changes.
+/// Re-space a text at random where whitespace already is, keeping its line breaks (and so its
+/// blank lines and which comments stand on their own line): the grammar ignores these changes.
 fn perturb(text: &str, seed: &[u8]) -> String {
     let mut out = String::new();
     let mut k = 0;
@@ -87,8 +88,75 @@ fn perturb(text: &str, seed: &[u8]) -> String {
         match t.kind {
             Kind::Space => out += [" ", "  ", "\t", "    ", " \t "][next() as usize % 5],
             Kind::Newline => {
-                out += ["\n", "\n\n", "  \n", "\n\n\n", "\r\n"][next() as usize % 5];
+                out += ["\n", "  \n", "\r\n"][next() as usize % 3];
                 out += ["", "  ", "\t", "        "][next() as usize % 4];
+            }
+            _ => out += t.text,
+        }
+    }
+    out
+}
+
+/// Re-wrap a formatted text at random: spaces, `\` continuations, `;` or line breaks between
+/// statements, blocks joined onto one line or split over several, indentation anything. Kept:
+/// the blank lines, and the line break after every comment and before every comment that
+/// stands on its own line (the author's choices `fmt` keeps).
+fn rewrap(formatted: &str, seed: &[u8]) -> String {
+    use tcc::syntax::token::Kind;
+    let toks: Vec<_> = tcc::syntax::token::tokens(formatted);
+    let mut k = 0;
+    let mut next = |n: usize| {
+        k += 1;
+        seed[k % seed.len()] as usize % n
+    };
+    // The nearest token that is not a space, before or after `i`.
+    let before = |i: usize| {
+        toks[..i]
+            .iter()
+            .rev()
+            .find(|t| t.kind != Kind::Space)
+            .map(|t| t.kind)
+    };
+    let after = |i: usize| {
+        toks[i + 1..]
+            .iter()
+            .find(|t| t.kind != Kind::Space)
+            .map(|t| t.kind)
+    };
+    let indent = ["", " ", "\t", "        "];
+    let mut out = String::new();
+    let mut brackets = 0usize;
+    for (i, t) in toks.iter().enumerate() {
+        let (b, a) = (before(i), after(i));
+        match t.kind {
+            Kind::LBracket => {
+                brackets += 1;
+                out += t.text;
+            }
+            Kind::RBracket => {
+                brackets = brackets.saturating_sub(1);
+                out += t.text;
+            }
+            Kind::Space if a == Some(Kind::Comment) => out += [" ", "   ", "\t"][next(3)],
+            Kind::Space
+                if matches!(b, Some(Kind::LBrace | Kind::Semi)) || a == Some(Kind::RBrace) =>
+            {
+                out += [" ", "\n", " \\\n", "\n\t"][next(4)]
+            }
+            Kind::Space => out += [" ", "  ", "\t", " \\\n  "][next(4)],
+            Kind::Semi => out += [";", " ;", ";\n", "\n"][next(4)],
+            Kind::Newline => {
+                let blank = a == Some(Kind::Newline) || b == Some(Kind::Newline);
+                if blank || b == Some(Kind::Comment) || a == Some(Kind::Comment) || a.is_none() {
+                    out += "\n";
+                } else if brackets > 0 || b == Some(Kind::Comma) {
+                    out += [" ", "\n", " \\\n"][next(3)];
+                } else if b == Some(Kind::LBrace) || a == Some(Kind::RBrace) {
+                    out += [" ", "\n", " ; ", "\n;"][next(4)];
+                } else {
+                    out += ["\n", ";", " ; ", ";\n", "\n;"][next(5)];
+                }
+                out += indent[next(4)];
             }
             _ => out += t.text,
         }
@@ -165,8 +233,31 @@ proptest! {
         assert_fmt_contract(&messy);
         // Formatting the messy file gives what formatting the original gives.
         if let (Ok(a), Ok(b)) = (tcc::syntax::fmt::format(text), tcc::syntax::fmt::format(&messy)) {
-            prop_assert_eq!(tcc::syntax::fmt::significant_tokens(&a), tcc::syntax::fmt::significant_tokens(&b));
+            prop_assert_eq!(a, b);
         }
+    }
+
+    /// The canonical layout: any re-spaced, re-wrapped version of a file (statements joined
+    /// with `;` or split over lines, blocks joined onto one line or expanded) formats to the
+    /// same text as the file, comments kept, plan unchanged.
+    #[test]
+    fn fmt_is_canonical_whatever_the_layout(i in 0usize..100, seed in prop::collection::vec(any::<u8>(), 1..64)) {
+        let files = corpus();
+        let Ok(want) = tcc::syntax::fmt::format(&files[i % files.len()]) else {
+            return Ok(()); // a syntax error in corpus/invalid
+        };
+        let messy = rewrap(&want, &seed);
+        assert_fmt_contract(&messy);
+        let got = tcc::syntax::fmt::format(&messy);
+        prop_assert!(got.is_ok(), "re-wrapped text does not parse:\n{}", messy);
+        prop_assert_eq!(got.unwrap(), want, "re-wrapped:\n{}", messy);
+    }
+
+    #[test]
+    fn fmt_is_canonical_on_generated_sources(src in source(), seed in prop::collection::vec(any::<u8>(), 1..64)) {
+        let want = tcc::syntax::fmt::format(&src).expect("generated sources parse");
+        let messy = rewrap(&want, &seed);
+        prop_assert_eq!(tcc::syntax::fmt::format(&messy).expect("re-wrapped parses"), want, "re-wrapped:\n{}", messy);
     }
 
     #[test]
@@ -294,4 +385,22 @@ fn hostile_interface_names_are_rejected() {
             "{n}"
         );
     }
+}
+
+/// The re-wrapping above really changes the layout (the property is not vacuous).
+#[test]
+fn rewrap_changes_the_layout() {
+    let want = tcc::syntax::fmt::format(&corpus()[0]).unwrap();
+    let mut changed = 0;
+    for s in 0u8..20 {
+        let messy = rewrap(&want, &[s, s.wrapping_mul(7), 3, s ^ 5]);
+        if messy.lines().count() != want.lines().count() {
+            changed += 1;
+        }
+        if s == 3 {
+            eprintln!("{messy}");
+        }
+        assert_eq!(tcc::syntax::fmt::format(&messy).unwrap(), want);
+    }
+    assert!(changed > 10, "{changed}");
 }

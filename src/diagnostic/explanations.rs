@@ -6,7 +6,7 @@ use crate::diagnostic::Code;
 pub fn explanation(code: Code) -> &'static str {
     use Code::*;
     match code {
-        Syntax => "The file does not follow the grammar of the shaping language. The message says what was expected at that place. Statements end at a newline, a `;` or a closing `}`; lists and comma-separated values may continue on the next line after a comma.",
+        Syntax => "The file does not follow the grammar of the shaping language. The message says what was expected at that place. Statements end at a newline, a `;` or a closing `}`; lists and comma-separated values may continue on the next line after a comma, and a block's `{` must be on the line of its statement. Every top-level item (each `let`, `rule`, `template`, `interface`) is checked on its own, so one run reports the first syntax error of each; a `{` that is never closed is named with the line that opened it. Names holding `.`, `:` or `/` (`eth0.100`) must be quoted; ports are matched with `dport`/`sport`; a variable stands for a whole value and cannot be pasted into an address.",
         UnknownVariable => "A `$name` refers to a variable that no `let` (or `for` loop) in this block or an enclosing one defines. Variables are visible from their `let` onwards, in the block that holds it and in the blocks inside it.",
         UnknownRule => "A word in a `match` line is neither a match criterion (`tcp`, `dst`, `dport`, ...) nor the name of a `rule`. Rules are defined at the top level with `rule NAME { ... }`.",
         UnknownTemplate => "A class names a template after `:` that is not defined. Templates are defined at the top level with `template NAME { ... }`.",

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod fmt;
 pub mod lexeme;
 pub mod parser;
+pub mod recover;
 pub mod token;
 
-pub use parser::parse;
+pub use parser::{parse, parse_all};

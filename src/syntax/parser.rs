@@ -7,17 +7,32 @@ use pest::Parser as _;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/shape.pest"]
-struct ShapeParser;
+pub(super) struct ShapeParser;
 
 /// Deepest `{ }` nesting accepted. HTB allows 8 levels of classes; loops and interface blocks
 /// add a few more. Checked before parsing so that absurd inputs cannot exhaust the stack.
 pub const MAX_NESTING: usize = 64;
 
-/// Parse one file. `file` is the id used in spans.
+/// Parse one file. `file` is the id used in spans. On a syntax error, the first one.
 pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
-    check_nesting(file, text)?;
-    let mut pairs =
-        ShapeParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    parse_all(file, text).map_err(|mut d| d.swap_remove(0))
+}
+
+/// Parse one file; on syntax errors, every top-level item's first one (see `recover`), in
+/// file order, never empty.
+pub fn parse_all(file: usize, text: &str) -> Result<File, Vec<Diagnostic>> {
+    check_nesting(file, text).map_err(|d| vec![d])?;
+    let mut pairs = match ShapeParser::parse(Rule::file, text) {
+        Ok(p) => p,
+        Err(e) => {
+            let all = super::recover::errors(file, text);
+            return Err(if all.is_empty() {
+                vec![syntax_error(file, text, 0, e)]
+            } else {
+                all
+            });
+        }
+    };
     let root = pairs.next().expect("grammar: file");
     let cx = Cx { file };
     Ok(File {
@@ -65,12 +80,20 @@ fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnostic {
+/// The diagnostic for a pest error in `text[offset..]` (positions in `e` are relative to it).
+pub(super) fn syntax_error(
+    file: usize,
+    text: &str,
+    offset: usize,
+    e: pest::error::Error<Rule>,
+) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
-    let pos = match e.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
+    let pos = offset
+        + match e.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((s, _)) => s,
+        };
+    let pos = pos.min(text.len());
     // Point at the whole offending token, not one character.
     let end = text[pos..]
         .char_indices()
@@ -96,6 +119,14 @@ fn syntax_error(file: usize, text: &str, e: pest::error::Error<Rule>) -> Diagnos
         }
         ErrorVariant::CustomError { .. } => vec![],
     };
+    // Before the end of the text, pest's "end of input" means the statement could end here.
+    if pos < text.len() {
+        for e in expected.iter_mut() {
+            if *e == "end of file" {
+                *e = "the end of the statement";
+            }
+        }
+    }
     expected.sort();
     expected.dedup();
     // `value` is a silent choice: name it once rather than listing its alternatives.
