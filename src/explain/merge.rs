@@ -17,7 +17,7 @@ impl Sim {
         b: Vec<Filter>,
     ) -> Vec<Filter> {
         let same = |x: &Filter, y: &Filter| {
-            x.class == y.class && same_criteria(&x.m.criteria, &y.m.criteria)
+            x.class == y.class && same_for_both(&x.m.criteria, &y.m.criteria)
         };
         let (mut i, mut j) = (0, 0);
         let mut out = Vec::new();
@@ -84,6 +84,28 @@ pub fn same_criteria(a: &[Criterion], b: &[Criterion]) -> bool {
         && a.iter()
             .zip(b)
             .all(|(x, y)| x.negated == y.negated && x.test == y.test)
+}
+
+/// Whether an IPv4 filter's criteria `v4` and an IPv6 filter's `v6` decide alike, so that the
+/// pair is one filter for both families (the IPv4 one kept). As `same_criteria`, except for
+/// lengths: no IPv6 packet is shorter than its 40-byte header, so for IPv6 a range below 40
+/// means the same as from 40 (u32's payload length 0 reads back as 0..40, `length 40` was
+/// written as payload 0).
+fn same_for_both(v4: &[Criterion], v6: &[Criterion]) -> bool {
+    let from_40 = |t: &Test| match t {
+        Test::Length { min, max } if *max >= 40 => Test::Length {
+            min: (*min).max(40),
+            max: *max,
+        },
+        other => other.clone(),
+    };
+    v4.len() == v6.len()
+        && v4.iter().zip(v6).all(|(x, y)| {
+            x.negated == y.negated
+                && (x.test == y.test
+                    || matches!(x.test, Test::Length { .. })
+                        && from_40(&x.test) == from_40(&y.test))
+        })
 }
 
 /// Several negated address or port tests of one kind in one rule are one negated list.
