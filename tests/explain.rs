@@ -416,6 +416,26 @@ fn fuzzer_finds_stay_fixed() {
     .into_owned();
     let ex = tcc::explain::explain(0, &text, &[]);
     assert!(ex.diags.items.iter().any(|d| d.code.as_str() == "E0212"));
+    // The fuzzer's out-of-memory find: nested loops repeating one unreadable port list made
+    // 1,296 copies of each warning. The same problem at the same place is said once.
+    let text = String::from_utf8_lossy(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/fuzz-explain-loop-repeats.sh"),
+        )
+        .unwrap(),
+    )
+    .into_owned();
+    let ex = tcc::explain::explain(0, &text, &[]);
+    let mut seen = std::collections::HashSet::new();
+    for d in &ex.diags.items {
+        assert!(
+            seen.insert((d.code, d.primary, d.message.clone())),
+            "repeated: {}",
+            d.message
+        );
+    }
+    assert!(ex.diags.items.len() < 50, "{}", ex.diags.items.len());
 }
 
 /// Issue 9's contract, as a user runs it: `--to shape` of a script with a leaf qdisc exits 1,
