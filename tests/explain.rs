@@ -436,6 +436,19 @@ fn fuzzer_finds_stay_fixed() {
         );
     }
     assert!(ex.diags.items.len() < 50, "{}", ex.diags.items.len());
+    // Its second out-of-memory find: every command a loop ran copied every diagnostic inside
+    // it into its ending (172 MB for a 3 KB script). A command lists each reason once.
+    let text = String::from_utf8_lossy(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/fuzz-explain-memory.sh"),
+        )
+        .unwrap(),
+    )
+    .into_owned();
+    let ex = tcc::explain::explain(0, &text, &[]);
+    let most = ex.endings.iter().map(|e| e.reasons.len()).max().unwrap_or(0);
+    assert!(most <= 10, "a command with {most} reasons");
 }
 
 /// Issue 9's contract, as a user runs it: `--to shape` of a script with a leaf qdisc exits 1,

@@ -110,17 +110,35 @@ fn within(inner: Span, outer: Span) -> bool {
 /// Each command's place: not modelled when a diagnostic in `NOT_MODELLED` points into it, not
 /// about shaping when the simulation put it aside, modelled otherwise.
 fn endings(ran: &[(Span, String, bool)], diags: &Diagnostics) -> Vec<Ending> {
+    // The diagnostics that make a command "not modelled", ordered by where they start, so that
+    // each command finds the ones inside it by a binary search (a loop runs thousands of
+    // commands; comparing each with every diagnostic would be quadratic).
+    let mut marks: Vec<&crate::diagnostic::Diagnostic> = diags
+        .items
+        .iter()
+        .filter(|d| NOT_MODELLED.contains(&d.code))
+        .collect();
+    marks.sort_by_key(|d| (d.primary.file, d.primary.start));
     ran.iter()
         .map(|(span, text, other)| {
-            let reasons: Vec<Reason> = diags
-                .items
+            let first = marks
+                .partition_point(|d| (d.primary.file, d.primary.start) < (span.file, span.start));
+            let mut reasons: Vec<Reason> = Vec::new();
+            for d in marks[first..]
                 .iter()
-                .filter(|d| NOT_MODELLED.contains(&d.code) && within(d.primary, *span))
-                .map(|d| Reason {
-                    code: d.code,
-                    what: d.message.clone(),
-                })
-                .collect();
+                .take_while(|d| d.primary.file == span.file && d.primary.start < span.end)
+                .filter(|d| within(d.primary, *span))
+            {
+                if !reasons
+                    .iter()
+                    .any(|r| r.code == d.code && r.what == d.message)
+                {
+                    reasons.push(Reason {
+                        code: d.code,
+                        what: d.message.clone(),
+                    });
+                }
+            }
             let place = match (reasons.is_empty(), other) {
                 (false, _) => Place::NotModelled,
                 (true, true) => Place::NotShaping,
@@ -134,6 +152,16 @@ fn endings(ran: &[(Span, String, bool)], diags: &Diagnostics) -> Vec<Ending> {
             }
         })
         .collect()
+}
+
+/// A loop runs the same text many times, and what cannot be read in it is the same problem
+/// at the same place each time: say it once (a script of nested loops otherwise repeats one
+/// warning thousands of times, and its report and endings grow without bound).
+fn once_each(diags: &mut Diagnostics) {
+    let mut seen = std::collections::HashSet::new();
+    diags
+        .items
+        .retain(|d| seen.insert((d.code, d.primary, d.message.clone())));
 }
 
 pub fn lower(script: Script) -> Explained {
@@ -155,6 +183,7 @@ pub fn lower(script: Script) -> Explained {
     let mut diags = std::mem::take(&mut sim.diags);
     crate::sema::check_plan(&mut plan, &facts, &mut diags);
     diags.sort();
+    once_each(&mut diags);
     let endings = endings(&sim.ran, &diags);
     let leaves = sim.leaves();
     let removes = sim

@@ -20,18 +20,7 @@ pub use lower::Explained;
 /// Read `text` (a shell script, file id `file`) with positional parameters `args`.
 pub fn explain(file: usize, text: &str, args: &[String]) -> Explained {
     let script = crate::dialect::sh::read(file, text, args);
-    once_each(lower::lower(script))
-}
-
-/// A loop runs the same text many times, and what cannot be read in it is the same problem
-/// at the same place each time: say it once (a script of nested loops otherwise repeats one
-/// warning thousands of times, and its report grows without bound).
-fn once_each(mut ex: Explained) -> Explained {
-    let mut seen = std::collections::HashSet::new();
-    ex.diags
-        .items
-        .retain(|d| seen.insert((d.code, d.primary, d.message.clone())));
-    ex
+    lower::lower(script)
 }
 
 /// Read `text` in nft's file syntax (a `.nft` file, `nft list ruleset` output), as `nft -f`
@@ -65,5 +54,5 @@ pub fn explain_nft(file: usize, text: &str) -> Explained {
         set_e: true,
         ..Script::default()
     };
-    once_each(lower::lower(script))
+    lower::lower(script)
 }
