@@ -447,7 +447,12 @@ fn fuzzer_finds_stay_fixed() {
     )
     .into_owned();
     let ex = tcc::explain::explain(0, &text, &[]);
-    let most = ex.endings.iter().map(|e| e.reasons.len()).max().unwrap_or(0);
+    let most = ex
+        .endings
+        .iter()
+        .map(|e| e.reasons.len())
+        .max()
+        .unwrap_or(0);
     assert!(most <= 10, "a command with {most} reasons");
 }
 
