@@ -9,10 +9,9 @@ use crate::apply::error::ApplyError;
 use crate::apply::lock::has_net_admin;
 use crate::apply::run::{self, Classifier, Event, Options};
 use crate::apply::teardown::{self, Qdisc};
-use crate::cli::diags::{self, LintArgs};
-use crate::cli::{self, ColorWhen, ExitCode, Format};
+use crate::cli::diags::{self, LintArgs, Loaded};
+use crate::cli::{ColorWhen, ExitCode, Format};
 use crate::diagnostic::Diagnostic;
-use crate::report::Sources;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -217,39 +216,10 @@ pub(crate) fn fail(e: &ApplyError) -> ExitCode {
 const APPLY_ALTERNATIVE: &str =
     "the nft classifier (`--classifier nft`, the default) or iptables (`--classifier iptables`)";
 
-/// A source that was read and checked, with what its diagnostics need to be reported.
-struct Loaded {
-    plan: crate::plan::Plan,
-    sources: Sources,
-    levels: crate::report::lint::Levels,
-}
-
 /// Read, analyse and check a source (for the u32 classifier too, with `u32`); print its
 /// diagnostics under the lint levels of `lint`.
 fn load(file: &Path, color: ColorWhen, u32: bool, lint: &LintArgs) -> Result<Loaded, ExitCode> {
-    let levels = lint.levels().map_err(|e| cli::io_error(&e))?;
-    let (name, text) = cli::read_input(file).map_err(|e| cli::io_error(&e))?;
-    let mut sources = Sources::new();
-    let id = sources.add(name, text.clone());
-    let (plan, found) = diags::analyze_shape(id, &text, u32.then_some(APPLY_ALTERNATIVE));
-    let mut items = found.items;
-    match diags::report(
-        Format::Human,
-        color,
-        &sources,
-        &mut items,
-        &levels,
-        diags::Summary::OnErrors,
-        1,
-    ) {
-        Err(_) => Err(ExitCode::Usage),
-        Ok(true) => Err(ExitCode::Failed),
-        Ok(false) => Ok(Loaded {
-            plan,
-            sources,
-            levels,
-        }),
-    }
+    diags::load(file, color, lint, u32.then_some(APPLY_ALTERNATIVE))
 }
 
 /// The warnings about foreign state found by the comparisons (W0201..3), at the declaration of

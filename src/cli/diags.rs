@@ -116,16 +116,38 @@ pub fn report_with(
     files: usize,
     expectations: Vec<report::JsonExpectation>,
 ) -> std::io::Result<bool> {
-    let written = write_report(
-        format,
-        color,
-        sources,
-        diags,
-        levels,
-        summary,
-        files,
-        expectations,
-    );
+    let written = (|| -> std::io::Result<bool> {
+        filter(levels, diags);
+        let severity = |d: &Diagnostic| severity_under(levels, d);
+        let errors = has_errors(levels, diags);
+        // Buffered: pretty JSON of 40k diagnostics is a million lines.
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        match format {
+            Format::Json => {
+                let mut r = report::to_json_with(sources, diags, &severity);
+                r.expectations = expectations;
+                serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::other)?;
+                writeln!(out)?;
+            }
+            Format::Github => {
+                out.write_all(report::ci::github(sources, diags, &severity).as_bytes())?
+            }
+            Format::Sarif => {
+                let log = report::ci::sarif(sources, diags, &severity);
+                serde_json::to_writer_pretty(&mut out, &log).map_err(std::io::Error::other)?;
+                writeln!(out)?;
+            }
+            Format::Human => {
+                let mut err = stderr(color);
+                report::emit_human_with(&mut err, sources, diags, &severity)?;
+                if summary == Summary::Always || errors {
+                    write_summary(&mut err, diags, &severity, files)?;
+                }
+            }
+        }
+        out.flush()?;
+        Ok(errors)
+    })();
     if let Err(e) = &written {
         // Standard output (or error) is gone: say so where it can still be read.
         let _ = writeln!(
@@ -134,49 +156,6 @@ pub fn report_with(
         );
     }
     written
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_report(
-    format: Format,
-    color: ColorWhen,
-    sources: &Sources,
-    diags: &mut Vec<Diagnostic>,
-    levels: &Levels,
-    summary: Summary,
-    files: usize,
-    expectations: Vec<report::JsonExpectation>,
-) -> std::io::Result<bool> {
-    filter(levels, diags);
-    let severity = |d: &Diagnostic| severity_under(levels, d);
-    let errors = has_errors(levels, diags);
-    // Buffered: pretty JSON of 40k diagnostics is a million lines.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    match format {
-        Format::Json => {
-            let mut r = report::to_json_with(sources, diags, &severity);
-            r.expectations = expectations;
-            serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::other)?;
-            writeln!(out)?;
-        }
-        Format::Github => {
-            out.write_all(report::ci::github(sources, diags, &severity).as_bytes())?
-        }
-        Format::Sarif => {
-            let log = report::ci::sarif(sources, diags, &severity);
-            serde_json::to_writer_pretty(&mut out, &log).map_err(std::io::Error::other)?;
-            writeln!(out)?;
-        }
-        Format::Human => {
-            let mut err = stderr(color);
-            report::emit_human_with(&mut err, sources, diags, &severity)?;
-            if summary == Summary::Always || errors {
-                write_summary(&mut err, diags, &severity, files)?;
-            }
-        }
-    }
-    out.flush()?;
-    Ok(errors)
 }
 
 /// `2 errors and 1 warning found[ in 3 files]`, or nothing when there is neither.
@@ -205,5 +184,51 @@ pub fn write_summary(
         writeln!(out, "{} found{in_files}", plural(w, "warning"))
     } else {
         Ok(())
+    }
+}
+
+/// A `.shape` input read, analysed and checked, its diagnostics already printed.
+pub struct Loaded {
+    pub plan: Plan,
+    pub sources: Sources,
+    pub levels: Levels,
+    /// The input's name as shown (`<stdin>` for `-`).
+    pub name: String,
+}
+
+/// Read, analyse and check a `.shape` file for a command that produces something from it
+/// (compile, graph, plan, apply, teardown): its diagnostics go to stderr under `lint`'s levels,
+/// with the u32 checks when `u32_alt` names the classifier to suggest instead. `Err`: the exit
+/// status when it cannot be used (unreadable, or errors).
+pub fn load(
+    file: &std::path::Path,
+    color: ColorWhen,
+    lint: &LintArgs,
+    u32_alt: Option<&str>,
+) -> Result<Loaded, crate::cli::ExitCode> {
+    use crate::cli::{io_error, read_input, ExitCode};
+    let levels = lint.levels().map_err(|e| io_error(&e))?;
+    let (name, text) = read_input(file).map_err(|e| io_error(&e))?;
+    let mut sources = Sources::new();
+    let id = sources.add(name.clone(), text.clone());
+    let (plan, found) = analyze_shape(id, &text, u32_alt);
+    let mut items = found.items;
+    match report(
+        Format::Human,
+        color,
+        &sources,
+        &mut items,
+        &levels,
+        Summary::OnErrors,
+        1,
+    ) {
+        Err(_) => Err(ExitCode::Usage),
+        Ok(true) => Err(ExitCode::Failed),
+        Ok(false) => Ok(Loaded {
+            plan,
+            sources,
+            levels,
+            name,
+        }),
     }
 }

@@ -14,7 +14,6 @@ pub mod status;
 pub mod tools;
 
 use crate::emit::{Classifier, ShOptions};
-use crate::report::Sources;
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 pub(crate) use input::read_input;
@@ -271,36 +270,15 @@ pub(crate) fn io_error(msg: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
-    let levels = match a.lint.levels() {
-        Ok(l) => l,
-        Err(e) => return io_error(&e),
-    };
-    let (name, text) = match read_input(&a.file) {
-        Ok(x) => x,
-        Err(e) => return io_error(&e),
-    };
-    let mut sources = Sources::new();
-    let id = sources.add(name.clone(), text.clone());
     let classifier = match a.classifier {
         ClassifierArg::Iptables => Classifier::Iptables,
         ClassifierArg::U32 => Classifier::U32,
     };
     let u32_alt = (classifier == Classifier::U32).then_some(crate::emit::COMPILE_ALTERNATIVE);
-    let (plan, found) = diags::analyze_shape(id, &text, u32_alt);
-    let mut items = found.items;
-    match diags::report(
-        Format::Human,
-        color,
-        &sources,
-        &mut items,
-        &levels,
-        diags::Summary::OnErrors,
-        1,
-    ) {
-        Err(_) => return ExitCode::Usage,
-        Ok(true) => return ExitCode::Failed,
-        Ok(false) => {}
-    }
+    let (plan, name) = match diags::load(&a.file, color, &a.lint, u32_alt) {
+        Ok(l) => (l.plan, l.name),
+        Err(c) => return c,
+    };
     let opts = ShOptions {
         classifier,
         teardown: a.teardown,

@@ -247,31 +247,10 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
 
 pub fn graph(a: GraphArgs, color: ColorWhen) -> ExitCode {
     use crate::cli::diags;
-    let levels = match a.lint.levels() {
-        Ok(l) => l,
-        Err(e) => return io_error(&e),
+    let (plan, name) = match diags::load(&a.file, color, &a.lint, None) {
+        Ok(l) => (l.plan, l.name),
+        Err(c) => return c,
     };
-    let (name, text) = match read_input(&a.file) {
-        Ok(x) => x,
-        Err(e) => return io_error(&e),
-    };
-    let mut sources = Sources::new();
-    let id = sources.add(name.clone(), text.clone());
-    let (plan, found) = diags::analyze_shape(id, &text, None);
-    let mut items = found.items;
-    match diags::report(
-        crate::cli::Format::Human,
-        color,
-        &sources,
-        &mut items,
-        &levels,
-        diags::Summary::OnErrors,
-        1,
-    ) {
-        Err(_) => return ExitCode::Usage,
-        Ok(true) => return ExitCode::Failed,
-        Ok(false) => {}
-    }
     let title = crate::cli::file_name(&name);
     let picture = match a.format {
         GraphFormat::Svg => crate::emit::graph::svg(&plan, &title),

@@ -173,23 +173,6 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                     .ok_or((span, format!("`{}` is not a DSCP value", v[0])))?;
                 crit.push(c(neg, Test::Dscp(d)));
             }
-            ("meta", Some("mark")) if w.get(i + 2) == Some(&"&") => {
-                let mask = w
-                    .get(i + 3)
-                    .and_then(|m| crate::dialect::tc_num(m))
-                    .ok_or((span, "`meta mark &` needs a mask".to_string()))?;
-                i += 4;
-                let (neg, v) = value(&mut i)?;
-                let m = crate::dialect::tc_num(&v[0])
-                    .ok_or((span, format!("`{}` is not a mark", v[0])))?;
-                crit.push(c(
-                    neg,
-                    Test::Mark {
-                        value: m,
-                        mask: Some(mask),
-                    },
-                ));
-            }
             ("ip" | "ip6", Some("length")) => {
                 // nft's `ip6 length` is the payload length; the plan counts the 40-byte header.
                 let extra = if k == "ip6" { 40 } else { 0 };
@@ -215,17 +198,22 @@ pub fn parse(cmd: &Command) -> Result<Vec<(bool, bool, Rule)>, Err> {
                 ));
             }
             ("meta", Some("mark")) if w.get(i + 2) != Some(&"set") => {
-                i += 2;
+                // `meta mark V` or `meta mark & M == V`.
+                let mask = if w.get(i + 2) == Some(&"&") {
+                    let m = w
+                        .get(i + 3)
+                        .and_then(|m| crate::dialect::tc_num(m))
+                        .ok_or((span, "`meta mark &` needs a mask".to_string()))?;
+                    i += 4;
+                    Some(m)
+                } else {
+                    i += 2;
+                    None
+                };
                 let (neg, v) = value(&mut i)?;
                 let m = crate::dialect::tc_num(&v[0])
                     .ok_or((span, format!("`{}` is not a mark", v[0])))?;
-                crit.push(c(
-                    neg,
-                    Test::Mark {
-                        value: m,
-                        mask: None,
-                    },
-                ));
+                crit.push(c(neg, Test::Mark { value: m, mask }));
             }
             ("meta", Some("length")) => {
                 i += 2;

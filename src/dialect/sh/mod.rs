@@ -169,6 +169,35 @@ const MAX_CALL_DEPTH: usize = 64;
 const MAX_SEQ: i64 = 65_536;
 
 pub fn read(file: usize, text: &str, args: &[String]) -> Script {
+    let (prog, heredocs, diags) = syntax_of(file, text);
+    let mut ev = Eval {
+        file,
+        vars: HashMap::new(),
+        positional: args.to_vec(),
+        funcs: HashMap::new(),
+        out: Script {
+            diags,
+            ..Script::default()
+        },
+        depth: 0,
+        stopped: false,
+        reported_vars: Vec::new(),
+        heredocs,
+        inputs: HashMap::new(),
+        pipe_in: None,
+        last_out: None,
+    };
+    ev.vars.insert("0".into(), "script".into());
+    ev.block(&prog, false);
+    ev.out
+}
+
+/// The syntax tree of `text`, its here-documents (with their bodies) and the problems found
+/// reading it: what `read` evaluates, and what `read_nested` looks into.
+fn syntax_of(
+    file: usize,
+    text: &str,
+) -> (Vec<parse::Node>, Vec<(lex::HereDoc, String)>, Diagnostics) {
     let mut lx = Lexer {
         file,
         src: text.as_bytes(),
@@ -196,60 +225,14 @@ pub fn read(file: usize, text: &str, args: &[String]) -> Script {
         heredocs_seen: 0,
         heredoc: None,
     };
-    let prog = p.program();
-    let mut ev = Eval {
-        file,
-        vars: HashMap::new(),
-        positional: args.to_vec(),
-        funcs: HashMap::new(),
-        out: Script {
-            diags: p.diags,
-            ..Script::default()
-        },
-        depth: 0,
-        stopped: false,
-        reported_vars: Vec::new(),
-        heredocs,
-        inputs: HashMap::new(),
-        pipe_in: None,
-        last_out: None,
-    };
-    ev.vars.insert("0".into(), "script".into());
-    ev.block(&prog, false);
-    ev.out
+    (p.program(), heredocs, p.diags)
 }
 
 /// The simple commands of a nested text (a command substitution's) and its here-documents,
 /// without evaluating anything: for recognising `cat <<'EOF' ... EOF`.
 fn read_nested(file: usize, text: &str) -> (Vec<parse::Node>, Vec<(lex::HereDoc, String)>) {
-    let mut lx = Lexer {
-        file,
-        src: text.as_bytes(),
-        text,
-        pos: 0,
-        diags: Diagnostics::default(),
-        heredocs: Vec::new(),
-    };
-    let toks = lx.tokens();
-    let heredocs = lx
-        .heredocs
-        .iter()
-        .map(|h| {
-            (
-                h.clone(),
-                text.get(h.start..h.end).unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        file,
-        diags: Diagnostics::default(),
-        heredocs_seen: 0,
-        heredoc: None,
-    };
-    (p.program(), heredocs)
+    let (prog, heredocs, _) = syntax_of(file, text);
+    (prog, heredocs)
 }
 
 #[cfg(test)]
