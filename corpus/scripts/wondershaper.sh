@@ -1,6 +1,7 @@
 #!/bin/bash
 # args: eth0 10000 1000
-# A wondershaper-like script (written for this corpus in the style of wondershaper 1.1a):
+# A wondershaper-like script (written for this corpus in the style of wondershaper 1.1a, whose
+# `$[...]` arithmetic it keeps):
 # DEV, downlink and uplink in kbit/s come from the command line.
 #
 # usage: wondershaper.sh DEV DOWNLINK UPLINK
@@ -43,7 +44,7 @@ tc class add dev $DEV parent 1:1 classid 1:10 htb rate ${UPLINK}kbit \
 
 # bulk & default class 1:20 - gets slightly less traffic,
 # and a lower priority:
-tc class add dev $DEV parent 1:1 classid 1:20 htb rate $((9*$UPLINK/10))kbit \
+tc class add dev $DEV parent 1:1 classid 1:20 htb rate $[9*$UPLINK/10]kbit \
    burst 6k prio 2
 
 tc class add dev $DEV parent 1:1 classid 1:30 htb rate $((8*$UPLINK/10))kbit \

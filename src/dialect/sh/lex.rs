@@ -399,6 +399,11 @@ impl Lexer<'_> {
                 }
                 Some(Part::Arith(inner))
             }
+            // `$[...]`: the old bash arithmetic (wondershaper writes it).
+            Some(b'[') => {
+                self.pos += 1;
+                Some(Part::Arith(self.balanced(b'[', b']')))
+            }
             Some(b'(') => {
                 self.pos += 1;
                 let at = self.pos;

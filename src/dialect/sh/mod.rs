@@ -3,14 +3,14 @@
 //! A small reader written for the job (shell parsers on crates.io either pull in a whole shell or
 //! do not evaluate): it tokenises with quotes, `\` continuations and comments, parses simple
 //! commands, `&&`/`||`/`|` lists, `if`/`elif`/`else`, `for`, `while`/`until`, `{ }`, `( )` and
-//! function definitions, and then *evaluates* the script symbolically: variables (`X=1`, `$X`,
-//! `${X}`, `${X:-d}`), positional parameters, `$(seq a b)`, `$((arithmetic))`, loops, and calls
-//! of the script's own functions. Every simple command that results comes out with its expanded
+//! function definitions, `case` (every arm read), and then *evaluates* the script symbolically: variables (`X=1`, `$X`,
+//! `${X}`, `${X:-d}`), positional parameters, `$(seq a b)`, `$((arithmetic))` and `$[...]`, loops,
+//! calls of the script's own functions, and `sh -c '...'` strings (read where they are written). Every simple command that results comes out with its expanded
 //! words, each word keeping the span it was written at.
 //!
 //! Both branches of an `if` are read, and their commands are marked conditional, as are the
 //! right-hand sides of `&&`/`||` and loop bodies of `while`. What the reader cannot follow
-//! (`case`, `eval`, `source`, unknown command substitutions, unset variables...) becomes a
+//! (`eval`, `source`, unknown command substitutions, unset variables...) becomes a
 //! diagnostic with its place; the reader never panics and never drops a command silently.
 //!
 //! `lex` tokenises, `parse` builds the syntax tree, `eval` expands and runs it symbolically;
@@ -172,6 +172,7 @@ pub fn read(file: usize, text: &str, args: &[String]) -> Script {
     let (prog, heredocs, diags) = syntax_of(file, text);
     let mut ev = Eval {
         file,
+        src: text,
         vars: HashMap::new(),
         positional: args.to_vec(),
         funcs: HashMap::new(),
@@ -198,11 +199,21 @@ fn syntax_of(
     file: usize,
     text: &str,
 ) -> (Vec<parse::Node>, Vec<(lex::HereDoc, String)>, Diagnostics) {
+    syntax_of_range(file, text, 0)
+}
+
+/// The syntax of `text[start..]`, with spans and here-document places in `text`'s bytes: a
+/// part of the file (an `sh -c '...'` string) read where it is written.
+fn syntax_of_range(
+    file: usize,
+    text: &str,
+    start: usize,
+) -> (Vec<parse::Node>, Vec<(lex::HereDoc, String)>, Diagnostics) {
     let mut lx = Lexer {
         file,
         src: text.as_bytes(),
         text,
-        pos: 0,
+        pos: start,
         diags: Diagnostics::default(),
         heredocs: Vec::new(),
     };
@@ -274,6 +285,55 @@ mod tests {
         assert_eq!(r.commands[8].comment.as_deref(), Some("c"));
     }
 
+    /// `case` reads every arm, each conditional (as `if` does): a script that shapes in a
+    /// `start)` arm and tears down in `stop)` shows both.
+    #[test]
+    fn case_reads_every_arm() {
+        let s = "case \"$1\" in\n  start|restart)\n    tc qdisc add dev eth0 root htb ;;\n  (stop) tc qdisc del dev eth0 root;;\n  *) echo usage; exit 1\nesac\ntc after\n";
+        assert_eq!(
+            cmds(s, &["start"]),
+            [
+                "?tc qdisc add dev eth0 root htb",
+                "?tc qdisc del dev eth0 root",
+                "?echo usage",
+                "tc after"
+            ]
+        );
+        assert!(read(0, s, &[]).diags.items.is_empty());
+    }
+
+    /// `$[...]` is arithmetic, as `$((...))` (wondershaper: `$[9*$DOWNLINK/10]`).
+    #[test]
+    fn old_bash_arithmetic() {
+        let s = "D=1000\ntc class add rate $[9*$D/10]kbit ceil $[ D * 2 ]kbit\n";
+        assert_eq!(cmds(s, &[]), ["tc class add rate 900kbit ceil 2000kbit"]);
+    }
+
+    /// `sh -c '...'` runs its string: its commands are read where they are written, with the
+    /// string's own positional parameters; assignments inside stay inside.
+    #[test]
+    fn sh_c_strings_are_read_in_place() {
+        let s = "sh -c 'X=1; tc qdisc add dev $1 root htb' tcc eth0\nbash -ec \"tc class add dev eth0\" \necho $X.\n";
+        assert_eq!(
+            cmds(s, &[]),
+            [
+                "tc qdisc add dev eth0 root htb",
+                "tc class add dev eth0",
+                "echo ."
+            ]
+        );
+        let r = read(0, s, &[]);
+        let w = &r.commands[0].words[0];
+        assert_eq!(&s[w.span.start..w.span.end], "tc");
+        assert_eq!(w.span.start, 12);
+        let w = &r.commands[1].words[2];
+        assert_eq!(&s[w.span.start..w.span.end], "add");
+        // Built from an expansion: not followed, and said so.
+        let r = read(0, "C='tc x'\nsh -c \"$C\"\n", &[]);
+        assert!(r.commands.is_empty());
+        assert_eq!(r.diags.items.len(), 1, "{:?}", r.diags.items);
+    }
+
     /// A here-document's lines are data: never commands (before, `class add ...` fed to
     /// `tc -batch -` came out as a command `class`, "not about shaping"). The body is the
     /// command's stdin, pointing into the file (quoted, or without expansions) or expanded.
@@ -322,6 +382,13 @@ mod tests {
             "$((",
             "f() {",
             "case x in a) ;; esac",
+            "case",
+            "case x in",
+            "case x in (a|b",
+            "sh -c",
+            "sh -c '",
+            "sh -c 'sh -c \"sh -c x\"'",
+            "$[",
             ")",
             "}}",
             "a && ",

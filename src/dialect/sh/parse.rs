@@ -29,9 +29,10 @@ pub(super) enum Node {
         cond: Vec<Node>,
         body: Vec<Node>,
     },
+    /// `case`: each arm's commands (every arm is read, each may run).
+    Case(Vec<Vec<Node>>),
     Group(Vec<Node>),
     Func(String, Box<Node>),
-    Unsupported(Span, &'static str),
 }
 
 pub(super) struct Parser {
@@ -107,6 +108,7 @@ impl Parser {
                     }
                 }
                 Some(Tok::Op(")", _)) if stop.contains(&")") => break,
+                Some(Tok::Op(";;", _)) if stop.contains(&";;") => break,
                 Some(Tok::Op(";;", _)) => {
                     self.pos += 1;
                     continue;
@@ -282,25 +284,46 @@ impl Parser {
                 Some(Node::While { cond, body })
             }
             Some("case") => {
-                // Skip to the matching esac.
-                let mut depth = 0;
-                while let Some(t) = self.peek() {
-                    if let Tok::Word(w) = t {
-                        match w.literal() {
-                            Some("case") => depth += 1,
-                            Some("esac") => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    self.pos += 1;
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
+                self.pos += 1;
+                if matches!(self.peek(), Some(Tok::Word(_))) {
                     self.pos += 1;
                 }
-                Some(Node::Unsupported(start, "a `case` statement"))
+                self.skip_newlines();
+                self.expect("in", start);
+                let mut arms = Vec::new();
+                loop {
+                    self.skip_newlines();
+                    if self.peek().is_none() || self.peek_word() == Some("esac") {
+                        break;
+                    }
+                    // The patterns: `(a|b)` or `a|b)`.
+                    if matches!(self.peek(), Some(Tok::Op("(", _))) {
+                        self.pos += 1;
+                    }
+                    while matches!(self.peek(), Some(Tok::Word(_)) | Some(Tok::Op("|", _))) {
+                        self.pos += 1;
+                    }
+                    if !matches!(self.peek(), Some(Tok::Op(")", _))) {
+                        let s = self.here();
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::ScriptNotFollowed,
+                                s,
+                                "expected `)` after a `case` pattern",
+                            )
+                            .secondary(start, "in this `case`"),
+                        );
+                        break;
+                    }
+                    self.pos += 1;
+                    arms.push(self.list(&[";;", "esac"]));
+                    if matches!(self.peek(), Some(Tok::Op(";;", _))) {
+                        self.pos += 1;
+                    }
+                }
+                self.expect("esac", start);
+                self.redirects();
+                Some(Node::Case(arms))
             }
             Some("{") => {
                 self.pos += 1;

@@ -9,7 +9,7 @@ use super::parse::Node;
 use super::{Input, Word};
 use crate::diagnostic::{Diagnostics, Span};
 
-impl Eval {
+impl Eval<'_> {
     /// The `k`-th here-document of the text as a command's stdin: its own bytes when quoted or
     /// free of expansions, else each line expanded as in double quotes.
     pub(super) fn heredoc_input(&mut self, k: usize, span: Span) -> Option<Input> {
