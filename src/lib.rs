@@ -47,11 +47,22 @@ pub fn analyze(file: usize, text: &str) -> (Plan, Diagnostics) {
 /// `analyze`; then the file's `# tcc: allow CODE` comments are applied, and the ones tcc
 /// cannot follow are reported (W0107).
 pub fn check(file: usize, name: &str, text: &str) -> (Plan, Diagnostics) {
+    check_with(file, name, text, &mut dialect::sh::NoFiles)
+}
+
+/// `check`, with the files a script names (`source`, `tc -batch FILE`...) read through
+/// `files`.
+pub fn check_with(
+    file: usize,
+    name: &str,
+    text: &str,
+    files: &mut dyn dialect::sh::Files,
+) -> (Plan, Diagnostics) {
     let (plan, mut diags) = if std::path::Path::new(name)
         .extension()
         .is_some_and(|e| e == "sh")
     {
-        let e = explain::explain(file, text, &[]);
+        let e = explain::explain_with(file, text, &[], files);
         (e.plan, e.diags)
     } else {
         analyze(file, text)

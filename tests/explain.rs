@@ -527,3 +527,56 @@ fn cli_explains_an_nft_file() {
     );
     assert!(!err.contains("S0001"), "{err}");
 }
+
+/// A script split over files: `. FILE`, `tc -batch FILE`, `iptables-restore < FILE` and
+/// `nft -f FILE` are read beside the script (never run), each command ending in its own file's
+/// place; a file that is not there is S0001 with the reason, and the import is not called
+/// equivalent. `tcc check` reads the same files.
+#[test]
+fn files_beside_the_script_are_read() {
+    let (code, out, err) = tcc(&["explain", "tests/data/beside/setup.sh"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("beside_explain", format!("{out}\n---- stderr\n{err}"));
+    assert!(
+        out.contains("tests/data/beside/classes.tc lines 1-3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1. traffic to 2001:db8::/32 goes to 1:10 (web)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2. TCP to port 80 goes to 1:10 (web)"),
+        "{out}"
+    );
+
+    let (code, out, err) = tcc(&["explain", "tests/data/beside/setup.sh", "--to", "shape"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("# NOT CARRIED: line 12 [S0001]: `nft -f missing.nft`"),
+        "{out}"
+    );
+    assert!(out.contains("match tcp dport 80"), "{out}");
+
+    let (code, out, err) = tcc(&["check", "tests/data/beside/setup.sh", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("tests/data/beside/mangle.rules"), "{out}");
+    assert!(out.contains("missing.nft"), "{out}");
+
+    // Through standard input, names are looked for in the working directory.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(["explain", "-"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/beside"))
+        .env("NO_COLOR", "1")
+        .stdin(
+            std::fs::File::open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/beside/setup.sh"
+            ))
+            .unwrap(),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("classes.tc lines 1-3"), "{text}");
+}

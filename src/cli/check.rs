@@ -39,7 +39,8 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
             Err(e) => return io_error(&e),
         };
         let id = sources.add(name.clone(), text.clone());
-        let (plan, found) = crate::check(id, &name, &text);
+        let mut files = crate::cli::input::Beside::new(path, &mut sources);
+        let (plan, found) = crate::check_with(id, &name, &text, &mut files);
         all.extend(found.items);
         expectations.extend(json_expectations(&sources, &plan));
     }

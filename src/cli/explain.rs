@@ -70,7 +70,8 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
     let mut ex = if name.ends_with(".nft") {
         crate::explain::explain_nft(id, &text)
     } else {
-        crate::explain::explain(id, &text, &a.args)
+        let mut files = crate::cli::input::Beside::new(&a.file, &mut sources);
+        crate::explain::explain_with(id, &text, &a.args, &mut files)
     };
     crate::report::lint::apply_suppressions(id, &text, &mut ex.diags);
     diags::filter(&levels, &mut ex.diags.items);
@@ -97,7 +98,12 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
                         .iter()
                         .find(|n| n.span == d.primary)
                         .and_then(|n| n.device.clone());
-                    (dev, format!("line {line} [{}]: {}", d.code, d.message))
+                    let at = if d.primary.file == id {
+                        format!("line {line}")
+                    } else {
+                        format!("{} line {line}", sources.name(d.primary.file))
+                    };
+                    (dev, format!("{at} [{}]: {}", d.code, d.message))
                 })
                 .collect();
             let shape = crate::explain::to_shape::with_losses(&shape, &lost);

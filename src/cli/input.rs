@@ -97,3 +97,81 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// The files a script names (`source`, `. FILE`, `tc -batch FILE`, `nft -f FILE`,
+/// `iptables-restore < FILE`), read for `tcc explain`/`tcc check` (never run): a relative name
+/// is looked for beside the script (the working directory for standard input), an absolute
+/// one where it says. Each file is read once and added to the sources, so diagnostics point
+/// into it; reading is bounded (`MAX_FILES` files, `MAX_FILE_BYTES` each, `MAX_TOTAL_BYTES`
+/// in all).
+pub struct Beside<'s> {
+    dir: PathBuf,
+    sources: &'s mut crate::report::Sources,
+    read: std::collections::HashMap<PathBuf, crate::dialect::sh::Loaded>,
+    total: u64,
+}
+
+pub const MAX_FILES: usize = 256;
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub const MAX_TOTAL_BYTES: u64 = 256 << 20;
+
+impl<'s> Beside<'s> {
+    /// For the script at `script` (`-` for standard input).
+    pub fn new(script: &Path, sources: &'s mut crate::report::Sources) -> Beside<'s> {
+        let dir = match script.parent() {
+            Some(d) if script != Path::new("-") && !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Beside {
+            dir,
+            sources,
+            read: Default::default(),
+            total: 0,
+        }
+    }
+}
+
+impl crate::dialect::sh::Files for Beside<'_> {
+    fn load(&mut self, name: &str) -> std::io::Result<crate::dialect::sh::Loaded> {
+        use std::io::{Error, ErrorKind};
+        let path = self.dir.join(name);
+        if let Some(l) = self.read.get(&path) {
+            return Ok(l.clone());
+        }
+        let shown = if self.dir == Path::new(".") {
+            name.to_string()
+        } else {
+            path.display().to_string()
+        };
+        if self.read.len() >= MAX_FILES {
+            return Err(Error::other(format!(
+                "more than {MAX_FILES} files named; {shown} not read"
+            )));
+        }
+        let meta =
+            std::fs::metadata(&path).map_err(|e| Error::new(e.kind(), format!("{shown}: {e}")))?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{shown} is not a regular file"),
+            ));
+        }
+        if meta.len() > MAX_FILE_BYTES || self.total + meta.len() > MAX_TOTAL_BYTES {
+            return Err(Error::other(format!(
+                "{shown} is too large to read ({} bytes; at most {MAX_FILE_BYTES} a file, {MAX_TOTAL_BYTES} in all)",
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::new(e.kind(), format!("{shown}: {e}")))?;
+        let text = without_bom(text);
+        self.total += text.len() as u64;
+        let file = self.sources.add(shown, text.clone());
+        let loaded = crate::dialect::sh::Loaded {
+            file,
+            text: text.into(),
+        };
+        self.read.insert(path, loaded.clone());
+        Ok(loaded)
+    }
+}

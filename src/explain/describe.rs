@@ -189,27 +189,52 @@ fn lines_text(mut lines: Vec<usize>) -> String {
     format!("{word} {}", list_words(&items))
 }
 
+/// Places in words, the script's own lines first, then each file it read (`source`,
+/// `tc -batch FILE`...) by name: "lines 1-3 and 6; rules.tc lines 1-4".
+fn places_text(sources: &Sources, main: usize, places: Vec<(usize, usize)>) -> String {
+    let mut files: Vec<usize> = places.iter().map(|p| p.0).collect();
+    files.sort_unstable_by_key(|&f| (f != main, f));
+    files.dedup();
+    files
+        .iter()
+        .map(|&f| {
+            let lines = places.iter().filter(|p| p.0 == f).map(|p| p.1).collect();
+            if f == main {
+                lines_text(lines)
+            } else {
+                format!("{} {}", sources.name(f), lines_text(lines))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The three places every command ends in, with lines.
-fn endings_text(ex: &Explained, sources: &Sources, out: &mut String) {
+fn endings_text(ex: &Explained, sources: &Sources, main: usize, out: &mut String) {
     if ex.endings.is_empty() {
         return;
     }
-    let line = |e: &super::lower::Ending| sources.line_col(e.span.file, e.span.start).0;
+    let place =
+        |e: &super::lower::Ending| (e.span.file, sources.line_col(e.span.file, e.span.start).0);
     let of = |p: Place| ex.endings.iter().filter(move |e| e.place == p);
     out.push_str("\nEvery command, by where it ends:\n");
-    let modelled: Vec<usize> = of(Place::Modelled).map(line).collect();
+    let modelled: Vec<(usize, usize)> = of(Place::Modelled).map(place).collect();
     if modelled.is_empty() {
         out.push_str("  modelled (part of the plan): none\n");
     } else {
         let _ = writeln!(
             out,
             "  modelled (part of the plan): {}",
-            lines_text(modelled)
+            places_text(sources, main, modelled)
         );
     }
-    let other: Vec<usize> = of(Place::NotShaping).map(line).collect();
+    let other: Vec<(usize, usize)> = of(Place::NotShaping).map(place).collect();
     if !other.is_empty() {
-        let _ = writeln!(out, "  not about shaping: {}", lines_text(other));
+        let _ = writeln!(
+            out,
+            "  not about shaping: {}",
+            places_text(sources, main, other)
+        );
     }
     let mut seen = Vec::new();
     let not: Vec<_> = of(Place::NotModelled).collect();
@@ -218,12 +243,13 @@ fn endings_text(ex: &Explained, sources: &Sources, out: &mut String) {
     }
     for e in not {
         for r in &e.reasons {
-            let key = (line(e), r.clone());
+            let key = (place(e), r.clone());
             if seen.contains(&key) {
                 continue;
             }
             seen.push(key);
-            let _ = writeln!(out, "    - line {} [{}]: {}", line(e), r.code, r.what);
+            let at = places_text(sources, main, vec![place(e)]);
+            let _ = writeln!(out, "    - {at} [{}]: {}", r.code, r.what);
         }
     }
 }
@@ -356,7 +382,7 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
     if !ex.set_e {
         out.push_str("The script does not `set -e`: a failing command does not stop it, so a half-applied configuration is possible.\n");
     }
-    endings_text(ex, sources, &mut out);
+    endings_text(ex, sources, file, &mut out);
     if !ex.other.is_empty() {
         let _ = writeln!(
             out,
@@ -389,6 +415,8 @@ struct JsonExplain<'a> {
 
 #[derive(Serialize)]
 struct JsonEnding<'a> {
+    /// The file the command is written in (the script, or a file it read).
+    file: String,
     line: usize,
     #[serde(flatten)]
     ending: &'a super::lower::Ending,
@@ -491,6 +519,7 @@ pub fn json_with(
             .endings
             .iter()
             .map(|e| JsonEnding {
+                file: sources.name(e.span.file),
                 line: sources.line_col(e.span.file, e.span.start).0,
                 ending: e,
             })

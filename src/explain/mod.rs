@@ -19,7 +19,18 @@ pub use lower::Explained;
 
 /// Read `text` (a shell script, file id `file`) with positional parameters `args`.
 pub fn explain(file: usize, text: &str, args: &[String]) -> Explained {
-    let script = crate::dialect::sh::read(file, text, args);
+    explain_with(file, text, args, &mut crate::dialect::sh::NoFiles)
+}
+
+/// `explain`, reading the files the script names (`source`, `tc -batch FILE`, `nft -f FILE`,
+/// `iptables-restore < FILE`...) through `files`.
+pub fn explain_with(
+    file: usize,
+    text: &str,
+    args: &[String],
+    files: &mut dyn crate::dialect::sh::Files,
+) -> Explained {
+    let script = crate::dialect::sh::read_with(file, text, args, files);
     lower::lower(script)
 }
 
@@ -49,6 +60,7 @@ pub fn explain_nft(file: usize, text: &str) -> Explained {
                 strip_tabs: false,
                 span: whole,
             }),
+            input_file: None,
         }],
         // `nft -f` applies the whole file or nothing: never half of it.
         set_e: true,

@@ -136,6 +136,7 @@ impl Reader {
             conditional: self.cond,
             comment: None,
             stdin: None,
+            input_file: None,
         });
     }
 

@@ -2,16 +2,21 @@
 //! `$(seq a b)`, `$((arithmetic))`, loops and the script's own functions, into the simple
 //! commands the script runs, each word with its span.
 
+use super::files::{named_input, reads_stdin, shell_c_string};
 use super::lex::{HereDoc, Lexer, Part, RawWord, Tok};
 use super::parse::Node;
-use super::{Command, Input, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
+use super::{Command, Files, Input, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub(super) struct Eval<'a> {
     pub(super) file: usize,
-    /// The whole text read (for `sh -c '...'` strings written in it).
-    pub(super) src: &'a str,
+    /// The text being read (for `sh -c '...'` strings written in it): the script's, or a
+    /// sourced file's while it is read.
+    pub(super) src: Rc<str>,
+    /// The files the script names.
+    pub(super) files: &'a mut dyn Files,
     pub(super) vars: HashMap<String, String>,
     pub(super) positional: Vec<String>,
     pub(super) funcs: HashMap<String, Node>,
@@ -30,7 +35,7 @@ pub(super) struct Eval<'a> {
 }
 
 impl Eval<'_> {
-    fn not_followed(&mut self, span: Span, msg: impl Into<String>) {
+    pub(super) fn not_followed(&mut self, span: Span, msg: impl Into<String>) {
         self.out.diags.push(
             Diagnostic::new(Code::ScriptNotFollowed, span, msg)
                 .label("tcc cannot follow this; what it does is not in the explanation")
@@ -65,9 +70,17 @@ impl Eval<'_> {
                 span,
                 comment,
                 heredoc,
+                stdin_file,
             } => {
                 let stdin = heredoc.and_then(|k| self.heredoc_input(k, *span));
-                self.simple(words, *span, comment.clone(), cond, stdin)
+                self.simple(
+                    words,
+                    *span,
+                    comment.clone(),
+                    cond,
+                    stdin,
+                    stdin_file.as_ref(),
+                )
             }
             Node::AndOr(first, rest) => {
                 self.node(first, cond);
@@ -133,6 +146,7 @@ impl Eval<'_> {
         comment: Option<String>,
         cond: bool,
         stdin: Option<Input>,
+        stdin_file: Option<&RawWord>,
     ) {
         let stdin = stdin.or_else(|| self.pipe_in.take());
         // Leading assignments.
@@ -184,6 +198,18 @@ impl Eval<'_> {
             self.shell_c(&words, k, cmd_span, cond);
             return;
         }
+        if matches!(name.as_str(), "." | "source") && words.len() >= 2 {
+            self.source(&words, cmd_span, cond);
+            return;
+        }
+        let named = match stdin_file {
+            Some(f) if reads_stdin(&words) => {
+                let f = self.expand_joined(f);
+                Some(f)
+            }
+            _ => named_input(&words).map(str::to_string),
+        };
+        let input_file = named.map(|f| self.load_input(&f));
         match name.as_str() {
             "set" => {
                 if words.iter().skip(1).any(|w| {
@@ -245,49 +271,8 @@ impl Eval<'_> {
             conditional: cond,
             comment,
             stdin,
+            input_file,
         });
-    }
-
-    /// `sh -c 'STRING' [NAME ARGS...]`: the string is read as the script it is, where it is
-    /// written, with its own positional parameters; what it sets stays in it (a child shell).
-    /// A string the file does not hold verbatim (built from expansions) is not followed.
-    fn shell_c(&mut self, words: &[Word], k: usize, span: Span, cond: bool) {
-        let w = &words[k];
-        let written = self.src.get(w.span.start..w.span.end).unwrap_or("");
-        let start = ['\'', '"'].iter().find_map(|&q| {
-            let inner = written.strip_prefix(q)?.strip_suffix(q)?;
-            let plain = q == '\'' || !inner.contains(['$', '`', '\\']);
-            (plain && inner == w.text).then_some(w.span.start + 1)
-        });
-        let Some(start) = start else {
-            self.not_followed(
-                w.span,
-                "the string of this `sh -c` is built from expansions, so it is not followed",
-            );
-            return;
-        };
-        if self.depth >= MAX_CALL_DEPTH {
-            self.not_followed(span, "`sh -c` strings nest too deeply");
-            return;
-        }
-        let end = start + w.text.len();
-        let (prog, heredocs, diags) = super::syntax_of_range(self.file, &self.src[..end], start);
-        self.out.diags.extend(diags);
-        let args: Vec<String> = words.iter().skip(k + 2).map(|w| w.text.clone()).collect();
-        let saved_positional = std::mem::replace(&mut self.positional, args);
-        let saved_heredocs = std::mem::replace(&mut self.heredocs, heredocs);
-        let saved_vars = self.vars.clone();
-        let saved_funcs = self.funcs.clone();
-        if let Some(name) = words.get(k + 1) {
-            self.vars.insert("0".into(), name.text.clone());
-        }
-        self.depth += 1;
-        self.block(&prog, cond);
-        self.depth -= 1;
-        self.positional = saved_positional;
-        self.heredocs = saved_heredocs;
-        self.vars = saved_vars;
-        self.funcs = saved_funcs;
     }
 
     fn lookup(&mut self, name: &str, span: Span) -> Option<String> {
@@ -576,35 +561,4 @@ fn arith_tokens(e: &str) -> Option<Vec<String>> {
         }
     }
     Some(out)
-}
-
-/// The index of the command string in `sh -c STRING ...` (also `bash`, `dash`, by path, with
-/// other short options clustered or before it, `-o OPTION` pairs): its first operand.
-fn shell_c_string(words: &[Word]) -> Option<usize> {
-    let shell = words.first()?.text.rsplit('/').next()?;
-    if !matches!(shell, "sh" | "bash" | "dash" | "ash" | "ksh" | "busybox") {
-        return None;
-    }
-    let mut j = 1;
-    if shell == "busybox" {
-        (words.get(1)?.text == "sh").then_some(())?;
-        j = 2;
-    }
-    let mut c = false;
-    while let Some(w) = words.get(j) {
-        let t = w.text.as_str();
-        if t == "--" {
-            j += 1;
-            break;
-        }
-        let Some(flags) = t.strip_prefix('-').or_else(|| t.strip_prefix('+')) else {
-            break;
-        };
-        if flags.is_empty() || !flags.chars().all(|ch| ch.is_ascii_alphabetic()) {
-            break;
-        }
-        c |= t.starts_with('-') && flags.contains('c');
-        j += if flags.ends_with('o') { 2 } else { 1 };
-    }
-    (c && j < words.len()).then_some(j)
 }

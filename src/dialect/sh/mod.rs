@@ -17,6 +17,7 @@
 //! this module holds the types the rest of tcc sees and `read`, which chains the three.
 
 mod eval;
+mod files;
 mod lex;
 mod parse;
 pub mod quote;
@@ -27,6 +28,7 @@ use eval::Eval;
 use lex::Lexer;
 use parse::Parser;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// One word of a command after expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,9 @@ pub struct Command {
     /// What the command reads on standard input, when the reader knows it: a here-document,
     /// or the output of `printf`/`echo`/`cat` piped into it.
     pub stdin: Option<Input>,
+    /// What it reads from a file it names (`tc -batch FILE`, `nft -f FILE`, a restore's FILE
+    /// or `< FILE`): `None` when it names none, or when no files were given to the reader.
+    pub input_file: Option<FileInput>,
 }
 
 /// Text a command reads (a here-document, a pipe), with where it was written.
@@ -163,16 +168,59 @@ pub struct Script {
     pub set_e: bool,
 }
 
+/// What a command reads from a file it names (`tc -batch FILE`, `nft -f FILE`,
+/// `iptables-restore FILE` or `< FILE`), when the script's reader was given files.
+#[derive(Debug, Clone)]
+pub enum FileInput {
+    /// The file's text, its spans in its own file id.
+    Read(Input),
+    /// The file could not be read; `why` says what happened (in words, for a diagnostic).
+    Unread { path: String, why: String },
+}
+
+/// A file a script names, read for it (never run).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Its id for diagnostics (the caller's source map).
+    pub file: usize,
+    pub text: Rc<str>,
+}
+
+/// Where the files a script names (`source`/`.`, `tc -batch FILE`, `< FILE`...) come from: the
+/// caller decides where names are looked for (beside the script) and how much may be read.
+pub trait Files {
+    fn load(&mut self, name: &str) -> std::io::Result<Loaded>;
+}
+
+/// No files: a script read from text alone (each file it names is reported as not read).
+pub struct NoFiles;
+
+impl Files for NoFiles {
+    fn load(&mut self, _: &str) -> std::io::Result<Loaded> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "only the script itself was given",
+        ))
+    }
+}
+
 /// Limits that keep reading bounded on any input.
 const MAX_COMMANDS: usize = 200_000;
 const MAX_CALL_DEPTH: usize = 64;
 const MAX_SEQ: i64 = 65_536;
 
 pub fn read(file: usize, text: &str, args: &[String]) -> Script {
+    read_with(file, text, args, &mut NoFiles)
+}
+
+/// `read`, with the files the script names (`source`, `tc -batch FILE`, `< FILE`...) read
+/// through `files`.
+pub fn read_with(file: usize, text: &str, args: &[String], files: &mut dyn Files) -> Script {
     let (prog, heredocs, diags) = syntax_of(file, text);
     let mut ev = Eval {
         file,
-        src: text,
+        src: Rc::from(text),
+        files,
         vars: HashMap::new(),
         positional: args.to_vec(),
         funcs: HashMap::new(),
@@ -235,6 +283,7 @@ fn syntax_of_range(
         diags: lx.diags,
         heredocs_seen: 0,
         heredoc: None,
+        stdin_file: None,
     };
     (p.program(), heredocs, p.diags)
 }

@@ -12,6 +12,8 @@ pub(super) enum Node {
         comment: Option<String>,
         /// The index of its here-document (the n-th `<<` of the text).
         heredoc: Option<usize>,
+        /// The word after `<`: a file it reads on standard input.
+        stdin_file: Option<RawWord>,
     },
     /// `a && b || c`: the bool is true for `&&`.
     AndOr(Box<Node>, Vec<(bool, Node)>),
@@ -43,6 +45,8 @@ pub(super) struct Parser {
     /// `<<` seen so far, and the last one's index while a simple command is read.
     pub(super) heredocs_seen: usize,
     pub(super) heredoc: Option<usize>,
+    /// The last `< FILE` while a simple command is read.
+    pub(super) stdin_file: Option<RawWord>,
 }
 
 const RESERVED: &[&str] = &[
@@ -372,7 +376,14 @@ impl Parser {
                     self.heredoc = Some(self.heredocs_seen);
                     self.heredocs_seen += 1;
                 }
-                ">" | ">>" | "<" | "2>" | "2>>" | "1>" | "&>" | "&>>" | ">|" => {
+                "<" => {
+                    self.pos += 1;
+                    if let Some(Tok::Word(w)) = self.peek() {
+                        self.stdin_file = Some(w.clone());
+                        self.pos += 1;
+                    }
+                }
+                ">" | ">>" | "2>" | "2>>" | "1>" | "&>" | "&>>" | ">|" => {
                     self.pos += 1;
                     if matches!(self.peek(), Some(Tok::Word(_))) {
                         self.pos += 1;
@@ -386,6 +397,7 @@ impl Parser {
     fn simple(&mut self) -> Option<Node> {
         let mut words = Vec::new();
         self.heredoc = None;
+        self.stdin_file = None;
         loop {
             self.redirects();
             match self.peek() {
@@ -410,6 +422,7 @@ impl Parser {
             span,
             comment,
             heredoc: self.heredoc.take(),
+            stdin_file: self.stdin_file.take(),
         })
     }
 }

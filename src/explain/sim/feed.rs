@@ -3,10 +3,12 @@
 //! `:CHAIN`, rules, `COMMIT`; `--noflush`, `--test`), `nft -f -` (nft's file syntax). The input
 //! is a here-document or a pipe (`printf '%s\n' "$rules" | ...`); each line read becomes a
 //! command of its own, with its place in the script, so every line ends in one of the three
-//! places. A file named instead of `-` is not followed (S0001).
+//! places. A file named instead of `-` (or fed with `< FILE`) is read when the reader was
+//! given files (`tcc explain` reads those beside the script); otherwise, or when it cannot be
+//! read, it is not followed (S0001), with the reason.
 
 use super::Sim;
-use crate::dialect::sh::{Command, Input, Word};
+use crate::dialect::sh::{Command, FileInput, Input, Word};
 
 fn synth(
     words: Vec<Word>,
@@ -20,6 +22,7 @@ fn synth(
         conditional: cmd.conditional,
         comment,
         stdin: None,
+        input_file: None,
     }
 }
 
@@ -49,14 +52,11 @@ impl Sim {
                 };
                 let k = k + 1;
                 let file = t.get(k + 1).copied().unwrap_or("");
-                match (&cmd.stdin, file) {
-                    (Some(input), "-" | "/dev/stdin") => {
-                        let input = input.clone();
-                        self.tc_batch(cmd, &input);
-                    }
-                    _ => self.not_followed(
+                match (self.input_of(cmd, file), file) {
+                    (Ok(input), _) => self.tc_batch(cmd, &input),
+                    (Err(why), _) => self.not_followed(
                         cmd.span,
-                        format!("`tc -batch {file}` reads a file tcc does not have; not followed"),
+                        format!("`tc -batch {file}` is not followed: {why}"),
                     ),
                 }
                 true
@@ -91,16 +91,15 @@ impl Sim {
                     }
                     i += 1;
                 }
-                match (&cmd.stdin, file) {
-                    (_, _) if test => self.other.push(super::words_text(&cmd.words)),
-                    (Some(input), None | Some("-" | "/dev/stdin")) => {
-                        let input = input.clone();
-                        self.restore(cmd, tool, noflush, &input);
+                if test {
+                    self.other.push(super::words_text(&cmd.words));
+                    return true;
+                }
+                match self.input_of(cmd, file.unwrap_or("-")) {
+                    Ok(input) => self.restore(cmd, tool, noflush, &input),
+                    Err(why) => {
+                        self.not_followed(cmd.span, format!("`{name}` is not followed: {why}"))
                     }
-                    _ => self.not_followed(
-                        cmd.span,
-                        format!("`{name}` reads input tcc does not have; not followed"),
-                    ),
                 }
                 true
             }
@@ -112,22 +111,30 @@ impl Sim {
                     self.other.push(super::words_text(&cmd.words));
                     return true;
                 }
-                match (&cmd.stdin, t.get(k + 1).copied()) {
-                    (Some(input), Some("-" | "/dev/stdin")) => {
-                        let input = input.clone();
-                        self.nft_file(&input, cmd.conditional);
-                    }
-                    (_, f) => self.not_followed(
-                        cmd.span,
-                        format!(
-                            "`nft -f {}` reads a file tcc does not have; not followed",
-                            f.unwrap_or("")
-                        ),
-                    ),
+                let file = t.get(k + 1).copied().unwrap_or("-");
+                match self.input_of(cmd, file) {
+                    Ok(input) => self.nft_file(&input, cmd.conditional),
+                    Err(why) => self
+                        .not_followed(cmd.span, format!("`nft -f {file}` is not followed: {why}")),
                 }
                 true
             }
             _ => false,
+        }
+    }
+
+    /// What a reader command reads: its standard input (`-`), or the file it names (or that
+    /// `< FILE` feeds it) as the script's reader read it; else why not.
+    fn input_of(&self, cmd: &Command, file: &str) -> Result<Input, NotRead> {
+        match &cmd.input_file {
+            Some(FileInput::Read(input)) => return Ok(input.clone()),
+            Some(FileInput::Unread { why, .. }) => return Err(NotRead::File(why.clone())),
+            None => {}
+        }
+        match (&cmd.stdin, file) {
+            (Some(input), "-" | "/dev/stdin") => Ok(input.clone()),
+            (None, "-" | "/dev/stdin") => Err(NotRead::Stdin),
+            _ => Err(NotRead::NotGiven(file.to_string())),
         }
     }
 
@@ -217,6 +224,26 @@ impl Sim {
                 ),
                 "COMMIT expected at line ...",
             );
+        }
+    }
+}
+
+/// Why a reader command's input was not read.
+enum NotRead {
+    /// The file could not be read (the reason in words).
+    File(String),
+    /// What it reads on standard input is not known.
+    Stdin,
+    /// The file was named, but the script's reader was given no files.
+    NotGiven(String),
+}
+
+impl std::fmt::Display for NotRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRead::File(why) => f.write_str(why),
+            NotRead::Stdin => f.write_str("what it reads on standard input is not known"),
+            NotRead::NotGiven(file) => write!(f, "`{file}` is a file tcc was not given"),
         }
     }
 }
