@@ -6,6 +6,7 @@ pub mod fmt;
 pub mod lexeme;
 pub mod parser;
 pub mod recover;
+mod recover_body;
 pub mod token;
 
 pub use parser::{parse, parse_all};

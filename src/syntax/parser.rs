@@ -18,8 +18,8 @@ pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
     parse_all(file, text).map_err(|mut d| d.swap_remove(0))
 }
 
-/// Parse one file; on syntax errors, every top-level item's first one (see `recover`), in
-/// file order, never empty.
+/// Parse one file; on syntax errors, each bad statement's (see `recover`), in file order, at
+/// most `recover::MAX_ERRORS`, never empty.
 pub fn parse_all(file: usize, text: &str) -> Result<File, Vec<Diagnostic>> {
     check_nesting(file, text).map_err(|d| vec![d])?;
     let mut pairs = match ShapeParser::parse(Rule::file, text) {

@@ -1,22 +1,26 @@
-//! Syntax-error recovery: every top-level item's first syntax error in one run, unclosed and
-//! unmatched braces named with where they opened, and the likely fix where one is likely.
+//! Syntax-error recovery: every syntax error in one run, each bad statement once at its place
+//! at any depth, unclosed and unmatched braces (and unclosed `[`) named with where they opened,
+//! and the likely fix where one is likely.
 //!
 //! pest stops at the first error, so after a failed parse the file is split into top-level
 //! items by brace matching on the token stream (`token::tokens`, which knows strings, comments
-//! and `${var}`), and each item is parsed on its own (its text is a valid file by itself when
-//! it is right); positions stay those of the whole file. Hints look at the tokens around an
-//! error: `port` (`dport`/`sport`), a dotted name (quote it), a variable pasted into an
-//! address, a `{` on the line after its statement.
+//! and `${var}`; a string left open ends before a brace in it), and each item is parsed on its
+//! own (its text is a valid file by itself when it is right); an item that fails is taken apart
+//! statement by statement and block by block (`recover_body`). Positions stay those of the
+//! whole file. Hints look at the tokens around an error: `port` (`dport`/`sport`), a dotted
+//! name (quote it), a variable pasted into an address, a `{` on the line after its statement,
+//! an unclosed `[`, a string left open, two statements on one line.
 
 use super::parser::{syntax_error, Rule, ShapeParser};
-use super::token::{tokens, Kind, Token};
+use super::recover_body::{braces_out_of_open_strings, Body, Stmts};
+use super::token::{Kind, Token};
 use crate::diagnostic::{Code, Diagnostic, Span};
 use pest::Parser as _;
 
 /// At most this many syntax errors are reported; the last one says so.
 pub const MAX_ERRORS: usize = 20;
 
-const BLOCK_KEYWORDS: [&str; 5] = ["interface", "class", "template", "rule", "for"];
+pub(super) const BLOCK_KEYWORDS: [&str; 5] = ["interface", "class", "template", "rule", "for"];
 /// Statements that only stand at the top level: at the start of a line inside an open block,
 /// they show that the block lost its `}`.
 const TOP_LEVEL: [&str; 4] = ["interface", "template", "rule", "let"];
@@ -34,7 +38,7 @@ struct Item {
 /// The syntax errors of a file that pest refused (empty if the items all parse, which leaves
 /// the caller with pest's own error).
 pub fn errors(file: usize, text: &str) -> Vec<Diagnostic> {
-    let toks: Vec<Token<'_>> = tokens(text);
+    let toks: Vec<Token<'_>> = braces_out_of_open_strings(text);
     let mut diags = Vec::new();
     let mut items: Vec<Item> = Vec::new();
     let mut stack: Vec<usize> = Vec::new(); // token indexes of open `{`
@@ -92,7 +96,9 @@ pub fn errors(file: usize, text: &str) -> Vec<Diagnostic> {
                             if idx + 1 == items.len() && BLOCK_KEYWORDS.contains(&w) =>
                         {
                             let prev = items.pop().expect("index checked");
-                            diags.push(brace_on_next_line(file, text, &prev, t.start));
+                            diags.push(brace_on_next_line(
+                                file, text, prev.start, prev.end, t.start,
+                            ));
                             start = Some(prev.start);
                             first_word = Some(w);
                             joined.push((brk, t.start));
@@ -176,11 +182,32 @@ pub fn errors(file: usize, text: &str) -> Vec<Diagnostic> {
             sub.replace_range(a..b, &spaces);
         }
         if let Err(e) = ShapeParser::parse(Rule::file, &sub) {
-            let d = syntax_error(file, text, it.start, e);
-            if it.unclosed && d.primary.start >= it.end.min(text.len()) {
-                continue; // the unclosed `{` above says it
+            // Every statement's error, at every depth; the item's first error if that finds
+            // none (the pieces and the whole can disagree only on text the grammar rejects).
+            let lo = toks.partition_point(|t| t.start < it.start);
+            let hi = toks.partition_point(|t| t.start < it.end);
+            let mut each = Stmts {
+                file,
+                text,
+                toks: &toks,
+                diags: Vec::new(),
+            };
+            each.body(lo, hi, it.end, Body::Top);
+            let found = each.diags.into_iter().filter(|d| {
+                // At the end of an unclosed item, the unclosed `{` above says it.
+                !(it.unclosed && d.primary.start >= it.end.min(text.len()))
+            });
+            let before = diags.len();
+            diags.extend(found);
+            if diags.len() == before {
+                let d = syntax_error(file, text, it.start, e);
+                if !(it.unclosed && d.primary.start >= it.end.min(text.len())) {
+                    diags.push(hint(d, &toks));
+                }
             }
-            diags.push(hint(d, &toks));
+            if diags.len() > MAX_ERRORS {
+                break;
+            }
         }
     }
     diags.sort_by_key(|d| d.primary.start);
@@ -194,8 +221,14 @@ pub fn errors(file: usize, text: &str) -> Vec<Diagnostic> {
     diags
 }
 
-fn brace_on_next_line(file: usize, text: &str, header: &Item, brace: usize) -> Diagnostic {
-    let head = text[header.start..header.end].trim_end();
+pub(super) fn brace_on_next_line(
+    file: usize,
+    text: &str,
+    start: usize,
+    end: usize,
+    brace: usize,
+) -> Diagnostic {
+    let head = text[start..end].trim_end();
     Diagnostic::new(
         Code::Syntax,
         Span::new(file, brace, brace + 1),
@@ -203,7 +236,7 @@ fn brace_on_next_line(file: usize, text: &str, header: &Item, brace: usize) -> D
     )
     .label("this `{` starts a new line")
     .secondary(
-        Span::new(file, header.start, header.start + head.len()),
+        Span::new(file, start, start + head.len()),
         "this statement ended at the end of its line",
     )
     .help(format!(
@@ -312,7 +345,7 @@ fn indentation_mismatch(text: &str, toks: &[Token<'_>]) -> Option<(usize, usize)
 }
 
 /// The likely fix for a syntax error, from the tokens around it.
-fn hint(d: Diagnostic, toks: &[Token<'_>]) -> Diagnostic {
+pub(super) fn hint(d: Diagnostic, toks: &[Token<'_>]) -> Diagnostic {
     let (pos, file) = (d.primary.start, d.primary.file);
     let Some(at) = toks.iter().position(|t| t.start + t.text.len() > pos) else {
         return d;
@@ -338,6 +371,62 @@ fn hint(d: Diagnostic, toks: &[Token<'_>]) -> Diagnostic {
                 "to match a port write `dport {0}` (destination port) or `sport {0}` (source port)",
                 here.text.trim()
             ));
+    }
+    // `class "web {`: a string left open runs to the end of its line.
+    if d.message.starts_with("expected the closing `\"`") {
+        if let Some(q) = toks[..at.min(toks.len())]
+            .iter()
+            .rev()
+            .find(|t| t.kind == Kind::Str)
+        {
+            return d
+                .secondary(
+                    Span::new(file, q.start, q.start + 1),
+                    "this string is never closed",
+                )
+                .help("close the string with `\"` on the same line (a string cannot span lines)");
+        }
+    }
+    // `rate 1mbit ceil 2mbit`: two statements on one line.
+    if d.message
+        .starts_with("expected the end of the statement, found `")
+        && here.kind == Kind::Word
+    {
+        return d.help(format!(
+            "a statement ends at a line break or `;`: put `{}` on a line of its own or write \
+             `;` before it",
+            here.text
+        ));
+    }
+    // `[25, 587 }`: a list that is never closed.
+    if here.kind == Kind::LBracket {
+        let mut depth = 0usize;
+        let stop = toks[at..].iter().find(|t| {
+            match t.kind {
+                Kind::LBracket => depth += 1,
+                Kind::RBracket => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            depth == 0 || matches!(t.kind, Kind::LBrace | Kind::RBrace)
+        });
+        if depth > 0 {
+            let (label, end) = match stop {
+                Some(t) => (format!("expected `]` before this `{}`", t.text), t.start),
+                None => (
+                    "expected `]` before the end of the file".to_string(),
+                    toks.last().map_or(pos, |t| t.start + t.text.len()),
+                ),
+            };
+            let close = end + usize::from(stop.is_some());
+            return Diagnostic::new(
+                Code::Syntax,
+                Span::new(file, here.start, here.start + 1),
+                "unclosed `[`: the list is never closed",
+            )
+            .label("this `[` is never closed")
+            .secondary(Span::new(file, end, close), label)
+            .help("close the list with `]` after its last value");
+        }
     }
     // `dst 192.168.10.${h}`: a variable pasted into an address.
     if here.kind == Kind::Word && glued_var(here.text) || (glued && here.text.starts_with('$')) {
