@@ -142,7 +142,8 @@ pub fn read(interfaces: &[String]) -> Result<Snapshot, SnapshotError> {
                 );
             }
         }
-        let configured = !live.root_is_default() || live.qdiscs.iter().any(|q| q.parent == TC_H_INGRESS);
+        let configured =
+            !live.root_is_default() || live.qdiscs.iter().any(|q| q.parent == TC_H_INGRESS);
         if interfaces.is_empty() && !configured {
             continue;
         }
@@ -223,7 +224,11 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
     let mut r2q = 10;
     let mut htb_major = None;
     if let Some(r) = root {
-        let mut q = format!("qdisc add dev {dev} root handle {} {}", handle(r.handle), r.kind);
+        let mut q = format!(
+            "qdisc add dev {dev} root handle {} {}",
+            handle(r.handle),
+            r.kind
+        );
         if let Some((rq, defcls)) = parse_htb_qdisc(r) {
             htb_major = Some(r.handle);
             r2q = rq.max(1);
@@ -258,14 +263,20 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
     }
     // HTB classes, parents first (depth-first from the qdisc, by minor).
     let mut children: BTreeMap<u32, Vec<&Obj>> = BTreeMap::new();
-    for c in &live.classes {
+    // The root qdisc's own classes (an HTB further down has classes of another major).
+    let major = root.map(|r| r.handle >> 16);
+    for c in live
+        .classes
+        .iter()
+        .filter(|c| Some(c.handle >> 16) == major)
+    {
         children.entry(c.parent).or_default().push(c);
     }
     for v in children.values_mut() {
         v.sort_by_key(|c| c.handle);
     }
     let mut order = Vec::new();
-    if root.is_some() {
+    if htb_major.is_some() {
         walk(TC_H_ROOT, &children, &mut order, 0);
     }
     for c in &order {
@@ -286,11 +297,21 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
             qdisc_options(q)
         );
     }
-    // Classes not under the root qdisc (of other qdiscs, or whose parent is gone).
+    // Classes not under an HTB root: those of other kinds come with their qdisc (tbf's
+    // inner class, mq's queues...), whose own line the reader reports; HTB classes whose
+    // parent is gone are written as they are.
     for c in &live.classes {
         if !order.iter().any(|o| o.handle == c.handle) {
-            b.push_str(&class_line(dev, c, htb_major, r2q, ps));
-            b.push('\n');
+            if c.kind == "htb" {
+                b.push_str(&class_line(dev, c, htb_major, r2q, ps));
+                b.push('\n');
+            } else {
+                notes.push(format!(
+                    "# {dev}: class {} of the {} qdisc, part of it",
+                    handle(c.handle),
+                    c.kind
+                ));
+            }
         }
     }
     for f in &live.filters {
@@ -314,7 +335,12 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
 }
 
 /// The classes under `parent`, each followed by its own (parents first).
-fn walk<'a>(parent: u32, children: &BTreeMap<u32, Vec<&'a Obj>>, out: &mut Vec<&'a Obj>, depth: usize) {
+fn walk<'a>(
+    parent: u32,
+    children: &BTreeMap<u32, Vec<&'a Obj>>,
+    out: &mut Vec<&'a Obj>,
+    depth: usize,
+) {
     // HTB nests at most 8 levels; a loop in a dump must not recurse forever.
     if depth > 16 {
         return;
@@ -668,11 +694,7 @@ fn filter_line(dev: &str, f: &Obj, notes: &mut Vec<String>) -> Option<String> {
 
 /// Run `cmd args`: its standard output, or why it could not be read.
 fn tool_output(cmd: &str, args: &[&str]) -> Result<String, String> {
-    match Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-    {
+    match Command::new(cmd).args(args).stdin(Stdio::null()).output() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(format!("`{cmd}` is not installed"))
         }
@@ -697,7 +719,9 @@ fn write_xt(s: &mut Writer, tool: &str) -> bool {
         }
         Ok(text) => {
             if text.lines().any(|l| l.starts_with("-A ")) {
-                s.line(&format!("# the {tool} mangle table, read with `{save} -t mangle`"));
+                s.line(&format!(
+                    "# the {tool} mangle table, read with `{save} -t mangle`"
+                ));
                 s.heredoc(&format!("{tool}-restore --noflush"), &text);
             } else {
                 s.line(&format!(

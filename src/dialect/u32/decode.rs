@@ -101,7 +101,11 @@ fn v4(k: &Key, out: &mut Vec<Sel>) {
             ],
             out,
         ),
-        8 => split(k, &[(0x00ff_0000, 16, &field(Ip::V4, Field::Protocol))], out),
+        8 => split(
+            k,
+            &[(0x00ff_0000, 16, &field(Ip::V4, Field::Protocol))],
+            out,
+        ),
         20 => split(k, &ports, out),
         _ => raw(k.value, k.mask, k.off, out),
     }
@@ -269,7 +273,10 @@ mod tests {
     fn what_is_not_a_named_field_stays_raw() {
         let k = |value, mask, off| Key { value, mask, off };
         // The version nibble next to tos, and a word past the IPv4 ports.
-        let s = decode(&[k(0x4510_0000, 0xffff_0000, 0), k(7, 0xff, 24)], Some(Ip::V4));
+        let s = decode(
+            &[k(0x4510_0000, 0xffff_0000, 0), k(7, 0xff, 24)],
+            Some(Ip::V4),
+        );
         let text: Vec<String> = s.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             text,
