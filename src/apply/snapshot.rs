@@ -16,6 +16,9 @@
 //!
 //! A part that could not be read (tool missing, no privileges) is a comment in the text and an
 //! `Unread` entry, which the caller turns into a diagnostic.
+//!
+//! Size: one writer for the one format, part by part (tc tree, u32 filters, firewall tools);
+//! each part is short, and splitting them would scatter the defaults they share.
 
 use super::encode::*;
 use super::live::{parse_htb_class, parse_htb_qdisc, Live, Obj};
@@ -692,17 +695,24 @@ fn filter_line(dev: &str, f: &Obj, notes: &mut Vec<String>) -> Option<String> {
     Some(l)
 }
 
+/// Why a tool's output could not be read, in words.
+struct Unreadable(String);
+
 /// Run `cmd args`: its standard output, or why it could not be read.
-fn tool_output(cmd: &str, args: &[&str]) -> Result<String, String> {
+fn tool_output(cmd: &str, args: &[&str]) -> Result<String, Unreadable> {
     match Command::new(cmd).args(args).stdin(Stdio::null()).output() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(format!("`{cmd}` is not installed"))
+            Err(Unreadable(format!("`{cmd}` is not installed")))
         }
-        Err(e) => Err(format!("`{cmd}` could not run: {e}")),
+        Err(e) => Err(Unreadable(format!("`{cmd}` could not run: {e}"))),
         Ok(o) if !o.status.success() => {
             let err = String::from_utf8_lossy(&o.stderr);
             let err = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            Err(format!("`{cmd} {}` failed: {}", args.join(" "), err.trim()))
+            Err(Unreadable(format!(
+                "`{cmd} {}` failed: {}",
+                args.join(" "),
+                err.trim()
+            )))
         }
         Ok(o) => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
     }
@@ -713,7 +723,7 @@ fn write_xt(s: &mut Writer, tool: &str) -> bool {
     let save = format!("{tool}-save");
     s.line("");
     match tool_output(&save, &["-t", "mangle"]) {
-        Err(why) => {
+        Err(Unreadable(why)) => {
             s.unread(format!("the {tool} mangle table: {why}"));
             false
         }
@@ -742,7 +752,7 @@ fn nft_backend(tool: &str) -> bool {
 fn write_nft(s: &mut Writer, skip: &[String]) {
     s.line("");
     let text = match tool_output("nft", &["list", "ruleset"]) {
-        Err(why) => {
+        Err(Unreadable(why)) => {
             s.unread(format!("the nftables ruleset: {why}"));
             return;
         }
