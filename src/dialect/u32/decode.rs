@@ -32,8 +32,11 @@ fn raw(value: u32, mask: u32, off: i32, out: &mut Vec<Sel>) {
     });
 }
 
+/// One named part of a key: its bits, their shift, and the clause for (value, mask).
+type Part<'a> = (u32, u32, &'a dyn Fn(u32, u32) -> Sel);
+
 /// Split `k` into named parts: each `(mask bits, shift, what)`; the bits left over go raw.
-fn split(k: &Key, parts: &[(u32, u32, &dyn Fn(u32, u32) -> Sel)], out: &mut Vec<Sel>) {
+fn split(k: &Key, parts: &[Part<'_>], out: &mut Vec<Sel>) {
     if k.mask == 0 {
         raw(0, 0, k.off, out);
         return;
@@ -76,7 +79,7 @@ fn prefix_len(mask: u32) -> Option<u8> {
 }
 
 fn v4(k: &Key, out: &mut Vec<Sel>) {
-    let ports: [(u32, u32, &dyn Fn(u32, u32) -> Sel); 2] = [
+    let ports: [Part<'_>; 2] = [
         (0xffff_0000, 16, &field(Ip::V4, Field::Sport)),
         (0x0000_ffff, 0, &field(Ip::V4, Field::Dport)),
     ];
@@ -140,7 +143,7 @@ fn v6(keys: &[Key], out: &mut Vec<Sel>) {
         .into_iter()
         .filter_map(|(d, base)| addr(base).map(|(n, used)| (d, n, used)))
         .collect();
-    let ports: [(u32, u32, &dyn Fn(u32, u32) -> Sel); 2] = [
+    let ports: [Part<'_>; 2] = [
         (0xffff_0000, 16, &field(Ip::V6, Field::Sport)),
         (0x0000_ffff, 0, &field(Ip::V6, Field::Dport)),
     ];
