@@ -396,3 +396,22 @@ fn the_corpus_is_formatted() {
         assert!(!err.contains(&name), "{name} is refused by fmt:\n{err}");
     }
 }
+
+/// `--live` reads the kernel instead of a file: the two are exclusive, `--interface` needs
+/// `--live`, and one of a file or `--live` is needed (usage errors, exit 2).
+#[test]
+fn explain_live_takes_no_file() {
+    for args in [
+        &["explain", "--live", "x.sh"][..],
+        &["explain", "--interface", "eth0", "x.sh"][..],
+        &["explain"][..],
+    ] {
+        let out = tcc(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

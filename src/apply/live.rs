@@ -32,7 +32,7 @@ pub struct Stats {
 }
 
 impl Obj {
-    fn parse(raw: Vec<u8>) -> Obj {
+    pub fn parse(raw: Vec<u8>) -> Obj {
         let handle = u32_at(&raw, 8);
         let parent = u32_at(&raw, 12);
         let info = u32_at(&raw, 16);

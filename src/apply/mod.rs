@@ -17,6 +17,7 @@ pub mod lock;
 pub mod nft;
 pub mod nl;
 pub mod run;
+pub mod snapshot;
 pub mod status;
 pub mod teardown;
 pub mod xt;

@@ -1,4 +1,6 @@
-//! `tcc explain FILE [-- ARGS...] [--format text|json|dot] [--to shape]`.
+//! `tcc explain FILE [-- ARGS...] [--format text|json|dot] [--to shape]`, and `tcc explain
+//! --live [--interface IF]...`: the kernel's state, written as the script that would build it
+//! (`apply::snapshot`), read like any script.
 
 use crate::cli::diags::{self, LintArgs};
 use crate::cli::{ColorWhen, ExitCode};
@@ -14,13 +16,24 @@ pub const EXPLAIN_EXAMPLES: &str = "Examples:
   tcc explain apply.sh --format svg > tree.svg  # the class trees as a picture
   tcc explain apply.sh --to shape > site.shape  # import into the .shape language
   tcc explain apply.sh --allow S0002            # quiet a lint (or `# tcc: allow S0002`)
+  tcc explain --live --interface eth0           # what the kernel holds now (as root)
+  tcc explain --live --to shape > site.shape    # import a machine you inherited
 
 Exit status: 0 read, 1 the script has errors, 2 usage or I/O error.";
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
     /// The shell script to read (`-` for standard input).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "live", conflicts_with = "live")]
+    pub file: Option<PathBuf>,
+    /// Read what the kernel holds now (tc over netlink, the mangle tables, the nftables
+    /// ruleset) instead of a script. Reading the firewall needs root (CAP_NET_ADMIN).
+    #[arg(long)]
+    pub live: bool,
+    /// With `--live`: read only this interface (repeatable). Default: every interface with a
+    /// root or ingress qdisc of its own.
+    #[arg(long, short = 'i', requires = "live")]
+    pub interface: Vec<String>,
     /// How to print the explanation.
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
@@ -44,6 +57,9 @@ pub enum ExplainFormat {
     Dot,
     /// A self-contained SVG picture of the class trees (the same as `tcc graph` draws).
     Svg,
+    /// The script that was read, as read: with `--live`, the kernel's state written as the
+    /// script that would build it (the line numbers of the explanation are its lines).
+    Script,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,21 +73,31 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
         Ok(l) => l,
         Err(e) => return crate::cli::io_error(&e),
     };
-    let (name, text) = match crate::cli::read_input(&a.file) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::Usage;
-        }
-    };
     let mut sources = Sources::new();
-    let id = sources.add(name.clone(), text.clone());
-    // A file in nft's own syntax (`rules.nft`, `nft list ruleset > x.nft`) is read as `nft -f`.
-    let mut ex = if name.ends_with(".nft") {
-        crate::explain::explain_nft(id, &text)
-    } else {
-        let mut files = crate::cli::input::Beside::new(&a.file, &mut sources);
-        crate::explain::explain_with(id, &text, &a.args, &mut files)
+    let (name, text, id, mut ex) = match &a.file {
+        Some(file) => {
+            let (name, text) = match crate::cli::read_input(file) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::Usage;
+                }
+            };
+            let id = sources.add(name.clone(), text.clone());
+            // A file in nft's own syntax (`rules.nft`, `nft list ruleset > x.nft`) is read as
+            // `nft -f`.
+            let ex = if name.ends_with(".nft") {
+                crate::explain::explain_nft(id, &text)
+            } else {
+                let mut files = crate::cli::input::Beside::new(file, &mut sources);
+                crate::explain::explain_with(id, &text, &a.args, &mut files)
+            };
+            (name, text, id, ex)
+        }
+        None => match live(&a.interface, &mut sources) {
+            Ok(x) => x,
+            Err(code) => return code,
+        },
     };
     crate::report::lint::apply_suppressions(id, &text, &mut ex.diags);
     diags::filter(&levels, &mut ex.diags.items);
@@ -151,6 +177,7 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
                 .and_then(|_| writeln!(out))
         }
         (None, ExplainFormat::Dot) => out.write_all(crate::explain::describe::dot(&ex).as_bytes()),
+        (None, ExplainFormat::Script) => out.write_all(text.as_bytes()),
         (None, ExplainFormat::Svg) => {
             out.write_all(crate::emit::graph::svg(&ex.plan, &sources.name(id)).as_bytes())
         }
@@ -165,4 +192,38 @@ pub fn run(a: ExplainArgs, color: ColorWhen) -> ExitCode {
         }
     }
     status
+}
+
+/// The live state as a script (`apply::snapshot`), added to `sources` as `<live kernel>` and
+/// read; each part that could not be read is S0001 at its comment.
+fn live(
+    interfaces: &[String],
+    sources: &mut Sources,
+) -> Result<(String, String, usize, crate::explain::Explained), ExitCode> {
+    use crate::diagnostic::{Code, Diagnostic, Span};
+    let snap = match crate::apply::snapshot::read(interfaces) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: tcc explain --live: {e}");
+            if matches!(e, crate::apply::snapshot::SnapshotError::Netlink(_)) {
+                eprintln!("  (reading the kernel's state needs CAP_NET_ADMIN in some setups: run as root)");
+            }
+            return Err(ExitCode::Usage);
+        }
+    };
+    let name = "<live kernel>".to_string();
+    let id = sources.add(name.clone(), snap.text.clone());
+    let mut ex = crate::explain::explain(id, &snap.text, &[]);
+    for u in &snap.unread {
+        ex.diags.push(
+            Diagnostic::new(
+                Code::ScriptNotFollowed,
+                Span::new(id, u.at.start, u.at.end),
+                format!("{} — rules there were not read", u.what),
+            )
+            .label("not read")
+            .help("run as root (CAP_NET_ADMIN), with the tool installed, so that tcc can read it"),
+        );
+    }
+    Ok((name, snap.text, id, ex))
 }

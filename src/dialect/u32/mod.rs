@@ -16,6 +16,7 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::plan::{Family, Filter, Match, Plan, PortRange, Test};
 use ipnet::IpNet;
 
+pub mod decode;
 pub mod layout;
 pub mod sel;
 
