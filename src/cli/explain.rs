@@ -211,7 +211,7 @@ fn live(
             return Err(ExitCode::Usage);
         }
     };
-    let name = "<live kernel>".to_string();
+    let name = crate::explain::describe::LIVE_SOURCE.to_string();
     let id = sources.add(name.clone(), snap.text.clone());
     let mut ex = crate::explain::explain(id, &snap.text, &[]);
     for u in &snap.unread {

@@ -189,6 +189,9 @@ fn lines_text(mut lines: Vec<usize>) -> String {
     format!("{word} {}", list_words(&items))
 }
 
+/// The source name of the live kernel's state read as a script (`tcc explain --live`).
+pub const LIVE_SOURCE: &str = "<live kernel>";
+
 /// Places in words, the script's own lines first, then each file it read (`source`,
 /// `tc -batch FILE`...) by name: "lines 1-3 and 6; rules.tc lines 1-4".
 fn places_text(sources: &Sources, main: usize, places: Vec<(usize, usize)>) -> String {
@@ -357,7 +360,11 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
             let _ = writeln!(out, "  - line {line}: {}", n.text);
         }
     }
-    out.push_str("\nWhen the script is done, it leaves in place:\n");
+    out.push_str(if sources.name(file) == LIVE_SOURCE {
+        "\nIn place now:\n"
+    } else {
+        "\nWhen the script is done, it leaves in place:\n"
+    });
     if ex.leaves.is_empty() {
         out.push_str("  nothing: no qdisc and no mangle rule.\n");
     }
