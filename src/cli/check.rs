@@ -39,9 +39,11 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
             Err(e) => return io_error(&e),
         };
         let id = sources.add(name.clone(), text.clone());
-        let (plan, found) = crate::check(id, &name, &text);
+        let (site, found) = crate::check_site(id, &name, &text);
         all.extend(found.items);
-        expectations.extend(json_expectations(&sources, &plan));
+        for host in &site.hosts {
+            expectations.extend(json_expectations(&sources, &host.plan));
+        }
     }
     match diags::report_with(
         a.format,
