@@ -25,19 +25,28 @@ pub mod sema;
 pub mod syntax;
 
 use diagnostic::Diagnostics;
+use plan::site::Site;
 use plan::Plan;
 
 /// Parse, lower and check one source text. `file` is its id in the caller's `report::Sources`.
-/// The plan is meaningful only when the diagnostics hold no error.
+/// The plan is meaningful only when the diagnostics hold no error (and empty for a site file
+/// with `host` blocks: see `analyze_site`).
 pub fn analyze(file: usize, text: &str) -> (Plan, Diagnostics) {
+    let (site, diags) = analyze_site(file, text);
+    (sema::single_plan(site), diags)
+}
+
+/// Parse, lower and check one source text as a site: its hosts, each with its plan, and the
+/// paths they share (one unnamed host for a file without `host` blocks).
+pub fn analyze_site(file: usize, text: &str) -> (Site, Diagnostics) {
     match syntax::parse_all(file, text) {
-        Ok(ast) => sema::analyze(&ast),
+        Ok(ast) => sema::analyze_site(&ast),
         Err(all) => {
             let mut diags = Diagnostics::default();
             for d in all {
                 diags.push(d);
             }
-            (Plan::default(), diags)
+            (Site::default(), diags)
         }
     }
 }
@@ -47,26 +56,40 @@ pub fn analyze(file: usize, text: &str) -> (Plan, Diagnostics) {
 /// `analyze`; then the file's `# tcc: allow CODE` comments are applied, and the ones tcc
 /// cannot follow are reported (W0107).
 pub fn check(file: usize, name: &str, text: &str) -> (Plan, Diagnostics) {
-    check_with(file, name, text, &mut dialect::sh::NoFiles)
+    let (site, diags) = check_site(file, name, text);
+    (sema::single_plan(site), diags)
 }
 
-/// `check`, with the files a script names (`source`, `tc -batch FILE`...) read through
+/// `check`, keeping every host of a site file.
+pub fn check_site(file: usize, name: &str, text: &str) -> (Site, Diagnostics) {
+    check_site_with(file, name, text, &mut dialect::sh::NoFiles)
+}
+
+/// `check_site`, with the files a script names (`source`, `tc -batch FILE`...) read through
 /// `files`.
-pub fn check_with(
+pub fn check_site_with(
     file: usize,
     name: &str,
     text: &str,
     files: &mut dyn dialect::sh::Files,
-) -> (Plan, Diagnostics) {
-    let (plan, mut diags) = if std::path::Path::new(name)
+) -> (Site, Diagnostics) {
+    let (site, mut diags) = if std::path::Path::new(name)
         .extension()
         .is_some_and(|e| e == "sh")
     {
         let e = explain::explain_with(file, text, &[], files);
-        (e.plan, e.diags)
+        let host = plan::site::Host {
+            plan: e.plan,
+            ..Default::default()
+        };
+        let site = Site {
+            hosts: vec![host],
+            paths: vec![],
+        };
+        (site, e.diags)
     } else {
-        analyze(file, text)
+        analyze_site(file, text)
     };
     report::lint::apply_suppressions(file, text, &mut diags);
-    (plan, diags)
+    (site, diags)
 }

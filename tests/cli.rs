@@ -415,3 +415,67 @@ fn explain_live_takes_no_file() {
         );
     }
 }
+
+const SITE: &str = "template t {\n    interface eth0 {\n        default a\n        class a { rate 1mbit }\n    }\n}\n\nhost h1 : t { address 10.9.0.1 }\nhost h2 : t { address 10.9.0.2 }\n";
+
+/// A site file: `compile` needs `--host` (or `--emit-dir`), names the hosts when it is
+/// missing or wrong; `--host` on a single-host file is refused; `--emit-dir` writes every
+/// host's script, the site file, the inventory and the playbook.
+#[test]
+fn compile_a_site_by_host_or_into_a_directory() {
+    let dir = tmpdir();
+    let f = write(dir.path(), "site.shape", SITE);
+    let fs = f.to_str().unwrap();
+    let o = tcc(&["compile", fs]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("site file with 2 hosts"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stderr).contains("h1 (10.9.0.1), h2 (10.9.0.2)"));
+    let o = tcc(&["compile", fs, "--host", "h3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no host `h3`"));
+    for target in ["sh", "nft", "batch"] {
+        let o = tcc(&["compile", fs, "--host", "h2", "--target", target]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        assert!(text(&o.stdout).contains("eth0"));
+    }
+    let single = write(dir.path(), "one.shape", GOOD);
+    let o = tcc(&["compile", single.to_str().unwrap(), "--host", "h1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no `host` blocks"));
+    let out = dir.path().join("out");
+    let o = tcc(&["compile", fs, "--emit-dir", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "h1.sh",
+            "h2.sh",
+            "inventory.ini",
+            "playbook.yml",
+            "site.shape"
+        ]
+    );
+    let inv = std::fs::read_to_string(out.join("inventory.ini")).unwrap();
+    assert!(
+        inv.contains("h2 ansible_host=10.9.0.2 tcc_host=h2"),
+        "{inv}"
+    );
+    let pb = std::fs::read_to_string(out.join("playbook.yml")).unwrap();
+    assert!(pb.contains("serial: 1") && pb.contains("any_errors_fatal: true"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("site.shape")).unwrap(),
+        SITE
+    );
+    // `check` sees the whole site, in every format.
+    let o = tcc(&["check", fs, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+}

@@ -32,7 +32,7 @@ fn valid_corpus_compiles_and_matches_snapshots() {
         let text = std::fs::read_to_string(path).unwrap();
         let mut sources = Sources::new();
         let id = sources.add(rel(path), text.clone());
-        let (plan, diags) = tcc::analyze(id, &text);
+        let (site, diags) = tcc::analyze_site(id, &text);
         let rendered = report::to_plain_string(&sources, &diags.items);
         assert!(!diags.has_errors(), "{} has errors:\n{rendered}", rel(path));
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -41,14 +41,30 @@ fn valid_corpus_compiles_and_matches_snapshots() {
             teardown,
             source_name: name.clone(),
         };
-        let mut out = format!("### diagnostics\n{rendered}\n### sh (iptables)\n");
-        out += &emit::sh(&plan, &opts(Classifier::Iptables, false));
-        if emit::u32_expressible(&plan).items.is_empty() {
-            out += "\n### sh (u32)\n";
-            out += &emit::sh(&plan, &opts(Classifier::U32, false));
+        let mut out = format!("### diagnostics\n{rendered}\n");
+        // A site file: every host's scripts, under the host's name.
+        for host in &site.hosts {
+            let plan = &host.plan;
+            let of = host
+                .name
+                .as_ref()
+                .map(|n| format!(" of host {n}"))
+                .unwrap_or_default();
+            if host.name.is_some() {
+                out += &format!("## host {}\n", host.name.as_deref().unwrap());
+            }
+            out += &format!("### sh (iptables){of}\n");
+            out += &emit::sh(plan, &opts(Classifier::Iptables, false));
+            if emit::u32_expressible(plan).items.is_empty() {
+                out += &format!("\n### sh (u32){of}\n");
+                out += &emit::sh(plan, &opts(Classifier::U32, false));
+            }
+            out += &format!("\n### teardown{of}\n");
+            out += &emit::sh(plan, &opts(Classifier::Iptables, true));
+            if host.name.is_some() {
+                out += "\n";
+            }
         }
-        out += "\n### teardown\n";
-        out += &emit::sh(&plan, &opts(Classifier::Iptables, true));
         insta::assert_snapshot!(out);
     });
 }
@@ -145,39 +161,41 @@ fn corpus_scripts_pass_shellcheck() {
     let mut failures = vec![];
     insta::glob!("../corpus/valid", "*.shape", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        let (plan, _) = tcc::analyze(0, &text);
-        let mut variants = vec![(Classifier::Iptables, false), (Classifier::Iptables, true)];
-        if emit::u32_expressible(&plan).items.is_empty() {
-            variants.push((Classifier::U32, false));
-        }
-        for (classifier, teardown) in variants {
-            let script = emit::sh(
-                &plan,
-                &ShOptions {
-                    classifier,
-                    teardown,
-                    source_name: rel(path),
-                },
-            );
-            let mut child = Command::new("shellcheck")
-                .args(["-s", "sh", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(script.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            if !out.status.success() {
-                failures.push(format!(
-                    "{} ({classifier:?}, teardown {teardown}):\n{}",
-                    rel(path),
-                    String::from_utf8_lossy(&out.stdout)
-                ));
+        for host in tcc::analyze_site(0, &text).0.hosts {
+            let plan = host.plan;
+            let mut variants = vec![(Classifier::Iptables, false), (Classifier::Iptables, true)];
+            if emit::u32_expressible(&plan).items.is_empty() {
+                variants.push((Classifier::U32, false));
+            }
+            for (classifier, teardown) in variants {
+                let script = emit::sh(
+                    &plan,
+                    &ShOptions {
+                        classifier,
+                        teardown,
+                        source_name: rel(path),
+                    },
+                );
+                let mut child = Command::new("shellcheck")
+                    .args(["-s", "sh", "-"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(script.as_bytes())
+                    .unwrap();
+                let out = child.wait_with_output().unwrap();
+                if !out.status.success() {
+                    failures.push(format!(
+                        "{} ({classifier:?}, teardown {teardown}):\n{}",
+                        rel(path),
+                        String::from_utf8_lossy(&out.stdout)
+                    ));
+                }
             }
         }
     });

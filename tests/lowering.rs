@@ -231,3 +231,64 @@ fn absurd_rates_and_empty_lists_are_errors_not_silent() {
             .contains(&"E0107".to_string())
     );
 }
+
+/// A site: hosts from templates and loops (addresses as strings or list items), the loop
+/// variable reaching the template, paths with their rtt, and nested classes on one path
+/// counted once.
+#[test]
+fn site_hosts_templates_loops_and_paths() {
+    let src = r#"
+path wan { rate 1gbit; rtt 80ms }
+path lan { rate 10gbit }
+template node {
+    interface eth1 {
+        rate 1gbit
+        default bulk
+        class up { rate 400mbit; path wan
+            class transfer { rate ${limit}; path wan }
+        }
+        class bulk { rate 100mbit; path lan }
+    }
+}
+let limit = 300mbit
+for n in 1..2 {
+    host "n${n}" : node { address "10.0.0.${n}" }
+}
+for a in [10.1.0.1, 10.1.0.2] {
+    host "m-${a}" : node { address $a }
+}
+"#;
+    let (site, diags) = tcc::analyze_site(0, src);
+    let codes: Vec<String> = diags.items.iter().map(|d| d.code.to_string()).collect();
+    // Four hosts x `up` 400mbit = 1.6 Gbit/s on wan (the nested `transfer` counts within `up`).
+    assert_eq!(
+        codes.iter().filter(|c| *c == "E0501").count(),
+        1,
+        "{codes:?}"
+    );
+    let e = diags
+        .items
+        .iter()
+        .find(|d| d.code.as_str() == "E0501")
+        .unwrap();
+    assert!(e.message.contains("1.6 Gbit/s"), "{}", e.message);
+    let names: Vec<_> = site.hosts.iter().map(|h| h.name.clone().unwrap()).collect();
+    assert_eq!(names, ["n1", "n2", "m-10.1.0.1", "m-10.1.0.2"]);
+    assert_eq!(site.hosts[1].addresses[0].0.to_string(), "10.0.0.2");
+    assert_eq!(site.hosts[3].addresses[0].0.to_string(), "10.1.0.2");
+    assert_eq!(site.paths[0].rtt_us, Some(80_000));
+    assert_eq!(site.paths[1].rtt_us, None);
+    // `transfer` (index 2: root, up, transfer) crosses wan: the rtt hook finds it.
+    assert_eq!(site.rtt_us(0, 0, 2), Some(80_000));
+    assert_eq!(site.rtt_us(0, 0, 3), None);
+    assert_eq!(
+        site.hosts[0].plan.interfaces[0].classes[2].rate,
+        300_000_000
+    );
+    // A file without hosts is one unnamed host, and `analyze` gives its plan as before.
+    let (one, _) = tcc::analyze_site(0, "interface eth0 { default a; class a { rate 1mbit } }");
+    assert!(!one.is_fleet());
+    assert_eq!(one.hosts.len(), 1);
+    // A site file has no single plan.
+    assert!(tcc::analyze(0, src).0.interfaces.is_empty());
+}

@@ -49,12 +49,18 @@ fn scripts(plan: &Plan, name: &str) -> Vec<(&'static str, String)> {
 fn corpus_scripts_match_snapshots() {
     insta::glob!("../corpus/valid", "*.shape", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        let (plan, diags) = tcc::analyze(0, &text);
+        let (site, diags) = tcc::analyze_site(0, &text);
         assert!(!diags.has_errors());
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let mut out = String::new();
-        for (variant, script) in scripts(&plan, &name) {
-            out += &format!("### {variant}\n{script}\n");
+        // A site file: every host's scripts under its name.
+        for host in &site.hosts {
+            if let Some(h) = &host.name {
+                out += &format!("## host {h}\n");
+            }
+            for (variant, script) in scripts(&host.plan, &name) {
+                out += &format!("### {variant}\n{script}\n");
+            }
         }
         insta::assert_snapshot!(out);
     });

@@ -7,6 +7,7 @@
 //! they return typed results (`error::ApplyError`) and never print: the command line
 //! (`cli::apply`) chooses the words and the exit status.
 
+pub mod addrs;
 pub mod diff;
 pub mod encode;
 pub mod error;

@@ -74,6 +74,8 @@ pub struct ApplyArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub lint: LintArgs,
+    #[command(flatten)]
+    pub host: crate::cli::host::HostArg,
     /// Seconds to wait for another tcc run holding the lock before giving up.
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_lock_timeout)]
     pub lock_timeout: f64,
@@ -91,6 +93,8 @@ pub struct PlanArgs {
     pub classifier: ApplyClassifier,
     #[command(flatten)]
     pub lint: LintArgs,
+    #[command(flatten)]
+    pub host: crate::cli::host::HostArg,
     /// `text`, or `json`: one object per interface with its changes and warnings
     /// (`{"interface", "changes": [{"change": "add"|"change"|"delete", "object", "detail",
     /// "values": [{"attribute", "old", "new"}]}], "warnings": [{"code", "severity", "message",
@@ -165,6 +169,8 @@ pub struct TeardownArgs {
     pub interface: Option<String>,
     #[command(flatten)]
     pub lint: LintArgs,
+    #[command(flatten)]
+    pub host: crate::cli::host::HostArg,
     /// Seconds to wait for another tcc run holding the lock before giving up.
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_lock_timeout)]
     pub lock_timeout: f64,
@@ -218,8 +224,20 @@ const APPLY_ALTERNATIVE: &str =
 
 /// Read, analyse and check a source (for the u32 classifier too, with `u32`); print its
 /// diagnostics under the lint levels of `lint`.
-fn load(file: &Path, color: ColorWhen, u32: bool, lint: &LintArgs) -> Result<Loaded, ExitCode> {
-    diags::load(file, color, lint, u32.then_some(APPLY_ALTERNATIVE))
+fn load(
+    file: &Path,
+    color: ColorWhen,
+    u32: bool,
+    lint: &LintArgs,
+    host: &crate::cli::host::HostArg,
+) -> Result<Loaded, ExitCode> {
+    diags::load(
+        file,
+        color,
+        lint,
+        u32.then_some(APPLY_ALTERNATIVE),
+        host.pick(true),
+    )
 }
 
 /// The warnings about foreign state found by the comparisons (W0201..3), at the declaration of
@@ -285,6 +303,7 @@ pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
         color,
         a.classifier == ApplyClassifier::U32,
         &a.lint,
+        &a.host,
     ) {
         Ok(l) => l,
         Err(c) => return c,
@@ -332,6 +351,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
                 interface: a.interface,
                 classifier: a.classifier,
                 lint: a.lint,
+                host: a.host,
                 format: PlanFormat::Text,
             },
             color,
@@ -345,6 +365,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
         color,
         a.classifier == ApplyClassifier::U32,
         &a.lint,
+        &a.host,
     ) {
         Ok(l) => l,
         Err(c) => return c,
@@ -418,7 +439,7 @@ pub fn teardown_cmd(a: TeardownArgs, color: ColorWhen) -> ExitCode {
     // (interface, handle of tcc's root when the plan is known)
     let targets: Vec<(String, Option<u16>)> = match &a.file {
         Some(f) => {
-            let plan = match load(f, color, false, &a.lint) {
+            let plan = match load(f, color, false, &a.lint, &a.host) {
                 Ok(l) => l.plan,
                 Err(c) => return c,
             };

@@ -40,9 +40,11 @@ pub fn check(a: CheckArgs, color: ColorWhen) -> ExitCode {
         };
         let id = sources.add(name.clone(), text.clone());
         let mut files = crate::cli::input::Beside::new(path, &mut sources);
-        let (plan, found) = crate::check_with(id, &name, &text, &mut files);
+        let (site, found) = crate::check_site_with(id, &name, &text, &mut files);
         all.extend(found.items);
-        expectations.extend(json_expectations(&sources, &plan));
+        for host in &site.hosts {
+            expectations.extend(json_expectations(&sources, &host.plan));
+        }
     }
     match diags::report_with(
         a.format,

@@ -5,6 +5,7 @@
 
 use crate::cli::{stderr, ColorWhen, Format};
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::plan::site::Site;
 use crate::plan::Plan;
 use crate::report::lint::{self, LevelError, Levels};
 use crate::report::{self, Sources};
@@ -42,16 +43,18 @@ impl LintArgs {
 /// Parse, lower and check a `.shape` source as `compile`, `plan`, `apply` and `graph` do: with
 /// `u32_alternative` (the flag that names a classifier able to express what u32 cannot), the
 /// u32 classifier's limits are checked too; then the file's suppression comments are applied.
-pub fn analyze_shape(id: usize, text: &str, u32_alternative: Option<&str>) -> (Plan, Diagnostics) {
-    let (plan, mut diags) = crate::analyze(id, text);
+pub fn analyze_shape(id: usize, text: &str, u32_alternative: Option<&str>) -> (Site, Diagnostics) {
+    let (site, mut diags) = crate::analyze_site(id, text);
     if let Some(alt) = u32_alternative {
         if !diags.has_errors() {
-            diags.extend(crate::emit::u32_expressible_with(&plan, alt));
+            for h in &site.hosts {
+                diags.extend(crate::emit::u32_expressible_with(&h.plan, alt));
+            }
             diags.sort();
         }
     }
     lint::apply_suppressions(id, text, &mut diags);
-    (plan, diags)
+    (site, diags)
 }
 
 /// Drop the diagnostics `levels` allows; the rest keep their order.
@@ -187,9 +190,12 @@ pub fn write_summary(
     }
 }
 
-/// A `.shape` input read, analysed and checked, its diagnostics already printed.
+/// A `.shape` input read, analysed and checked, its diagnostics already printed; for a site
+/// file, the plan of the host picked.
 pub struct Loaded {
     pub plan: Plan,
+    /// The host picked in a site file (`None` for a file without `host` blocks).
+    pub host: Option<String>,
     pub sources: Sources,
     pub levels: Levels,
     /// The input's name as shown (`<stdin>` for `-`).
@@ -205,13 +211,41 @@ pub fn load(
     color: ColorWhen,
     lint: &LintArgs,
     u32_alt: Option<&str>,
+    pick: crate::cli::host::Pick,
 ) -> Result<Loaded, crate::cli::ExitCode> {
+    let s = load_site(file, color, lint, u32_alt)?;
+    let (plan, host) = crate::cli::host::choose(s.site, &s.name, pick)?;
+    Ok(Loaded {
+        plan,
+        host,
+        sources: s.sources,
+        levels: s.levels,
+        name: s.name,
+    })
+}
+
+/// A `.shape` input read, analysed and checked as a site (every host), its diagnostics printed.
+pub struct LoadedSite {
+    pub site: Site,
+    pub sources: Sources,
+    pub levels: Levels,
+    pub name: String,
+    pub text: String,
+}
+
+/// `load`, keeping every host (`tcc compile --emit-dir` on a site file).
+pub fn load_site(
+    file: &std::path::Path,
+    color: ColorWhen,
+    lint: &LintArgs,
+    u32_alt: Option<&str>,
+) -> Result<LoadedSite, crate::cli::ExitCode> {
     use crate::cli::{io_error, read_input, ExitCode};
     let levels = lint.levels().map_err(|e| io_error(&e))?;
     let (name, text) = read_input(file).map_err(|e| io_error(&e))?;
     let mut sources = Sources::new();
     let id = sources.add(name.clone(), text.clone());
-    let (plan, found) = analyze_shape(id, &text, u32_alt);
+    let (site, found) = analyze_shape(id, &text, u32_alt);
     let mut items = found.items;
     match report(
         Format::Human,
@@ -224,11 +258,12 @@ pub fn load(
     ) {
         Err(_) => Err(ExitCode::Usage),
         Ok(true) => Err(ExitCode::Failed),
-        Ok(false) => Ok(Loaded {
-            plan,
+        Ok(false) => Ok(LoadedSite {
+            site,
             sources,
             levels,
             name,
+            text,
         }),
     }
 }

@@ -8,6 +8,8 @@ pub mod check;
 pub mod compile;
 pub mod diags;
 pub mod explain;
+pub mod fleet;
+pub mod host;
 pub mod input;
 pub mod output;
 pub mod status;
@@ -83,6 +85,8 @@ pub const COMPILE_EXAMPLES: &str = "Examples:
   tcc compile site.shape --classifier u32             # tc u32 filters instead of iptables
   tcc compile site.shape --target nft --emit-dir out/ # nftables; raw parts in out/
   tcc compile site.shape --allow H0002 -o apply.sh    # quiet a hint (or `# tcc: allow H0002`)
+  tcc compile fleet.shape --host dtn1 -o dtn1.sh      # one host of a site file
+  tcc compile fleet.shape --emit-dir out/             # every host + Ansible playbook
 
 Warnings and hints are printed on stderr and do not stop the script; `--deny warnings` makes
 them errors. Exit status: 0 written, 1 errors in the source, 2 usage or I/O error.";
@@ -105,10 +109,14 @@ pub struct CompileArgs {
     pub teardown: bool,
     /// Also write the raw inputs the script carries (`tree.batch`, `rules.nft`,
     /// `rules.iptables`, ...) into this directory (targets nft and batch).
+    /// With a site file (one with `host` blocks): one script per host, `site.shape`, an Ansible
+    /// inventory and playbook in this directory (docs/fleet.md).
     #[arg(long, value_name = "DIR")]
     pub emit_dir: Option<PathBuf>,
     #[command(flatten)]
     pub lint: diags::LintArgs,
+    #[command(flatten)]
+    pub host: host::HostArg,
 }
 
 #[derive(clap::Args, Debug)]
@@ -275,8 +283,18 @@ fn compile(a: CompileArgs, color: ColorWhen) -> ExitCode {
         ClassifierArg::U32 => Classifier::U32,
     };
     let u32_alt = (classifier == Classifier::U32).then_some(crate::emit::COMPILE_ALTERNATIVE);
-    let (plan, name) = match diags::load(&a.file, color, &a.lint, u32_alt) {
-        Ok(l) => (l.plan, l.name),
+    let loaded = match diags::load_site(&a.file, color, &a.lint, u32_alt) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    if loaded.site.is_fleet() && a.host.host.is_none() {
+        if let Some(dir) = &a.emit_dir {
+            return fleet::emit_dir(&a, classifier, &loaded, dir);
+        }
+    }
+    let name = loaded.name;
+    let (plan, _) = match host::choose(loaded.site, &name, a.host.pick(false)) {
+        Ok(p) => p,
         Err(c) => return c,
     };
     let opts = ShOptions {

@@ -39,15 +39,20 @@ pub struct StatusArgs {
     /// reading (with `--format json`, one JSON object per line).
     #[arg(long)]
     pub watch: bool,
+    #[command(flatten)]
+    pub host: crate::cli::host::HostArg,
 }
 
 /// An interface of a .shape file and its class names by classid.
 type Named = (String, HashMap<u32, String>);
 
 /// The class names of the interfaces of a .shape file.
-fn names_of(file: &std::path::Path) -> Result<Vec<Named>, ExitCode> {
-    let (_, text) = crate::cli::read_input(file).map_err(|e| crate::cli::io_error(&e))?;
-    let (plan, diags) = crate::analyze(0, &text);
+fn names_of(
+    file: &std::path::Path,
+    host: &crate::cli::host::HostArg,
+) -> Result<Vec<Named>, ExitCode> {
+    let (name, text) = crate::cli::read_input(file).map_err(|e| crate::cli::io_error(&e))?;
+    let (site, diags) = crate::analyze_site(0, &text);
     if diags.has_errors() {
         eprintln!(
             "error: {} has errors (`tcc check {}` shows them)",
@@ -56,6 +61,7 @@ fn names_of(file: &std::path::Path) -> Result<Vec<Named>, ExitCode> {
         );
         return Err(ExitCode::Failed);
     }
+    let (plan, _) = crate::cli::host::choose(site, &name, host.pick(true))?;
     Ok(plan
         .interfaces
         .iter()
@@ -73,7 +79,7 @@ fn names_of(file: &std::path::Path) -> Result<Vec<Named>, ExitCode> {
 
 pub fn status_cmd(a: StatusArgs) -> ExitCode {
     let named = match &a.file {
-        Some(f) => match names_of(f) {
+        Some(f) => match names_of(f, &a.host) {
             Ok(n) => n,
             Err(c) => return c,
         },

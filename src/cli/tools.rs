@@ -61,6 +61,8 @@ pub struct GraphArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub lint: crate::cli::diags::LintArgs,
+    #[command(flatten)]
+    pub host: crate::cli::host::HostArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,7 +249,7 @@ pub fn fmt(a: FmtArgs, color: ColorWhen) -> ExitCode {
 
 pub fn graph(a: GraphArgs, color: ColorWhen) -> ExitCode {
     use crate::cli::diags;
-    let (plan, name) = match diags::load(&a.file, color, &a.lint, None) {
+    let (plan, name) = match diags::load(&a.file, color, &a.lint, None, a.host.pick(false)) {
         Ok(l) => (l.plan, l.name),
         Err(c) => return c,
     };

@@ -166,6 +166,14 @@ codes! {
     // Expectations (`expect PACKET -> CLASS`).
     ExpectationFailed = "E0401", Error, "packet does not reach the class its expectation names";
     BadExpectation = "E0402", Error, "expectation that describes no single packet or no possible class";
+    // Sites: hosts and the paths they share (`host`, `path`).
+    PathOversubscribed = "E0501", Error, "classes on a path are guaranteed more than the path's rate";
+    UnknownPath = "E0502", Error, "unknown path";
+    DuplicateHost = "E0503", Error, "host defined twice";
+    DuplicateAddress = "E0504", Error, "address given to two hosts";
+    MissingAddress = "E0505", Error, "host without an address";
+    OutsideHost = "E0506", Error, "interface or class outside a host in a site file";
+    BadHostName = "E0507", Error, "invalid host name";
     // Warnings.
     NoDefault = "W0101", Warning, "no default class: unclassified traffic is not shaped";
     ByteUnits = "W0102", Warning, "byte-per-second unit used as a rate";
@@ -178,6 +186,8 @@ codes! {
     ForeignClassify = "W0201", Warning, "another iptables CLASSIFY rule classifies the interface's traffic";
     ForeignPriority = "W0202", Warning, "another nftables table sets the priority of the interface's packets";
     ForeignRoot = "W0203", Warning, "root qdisc that is not tcc's: applying replaces it";
+    // Sites.
+    CeilAbovePath = "W0501", Warning, "class's ceil above the rate of its path";
     // Hints.
     JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
     QuantumSet = "H0002", Hint, "quantum set explicitly because rate/r2q leaves HTB's range";

@@ -14,6 +14,7 @@
 pub mod decide;
 pub mod limits;
 pub mod matchrel;
+pub mod site;
 pub mod units;
 
 use crate::diagnostic::{Diagnostic, Span};

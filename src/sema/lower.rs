@@ -13,9 +13,8 @@ use super::value::{self, with_suggestion, Scopes, VKind, Val};
 use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::plan::decide::Packet;
-use crate::plan::{
-    check_ifname, Class, ClassSpans, Expectation, Expected, Filter, Interface, Plan,
-};
+use crate::plan::site::{Host, Path, Site};
+use crate::plan::{check_ifname, Class, ClassSpans, Expectation, Expected, Filter, Interface};
 use crate::syntax::ast::{self, Name, Stmt};
 use std::collections::HashMap;
 
@@ -30,12 +29,13 @@ pub const FIRST_AUTO_MINOR: u16 = 0x10;
 /// input lowers in bounded time and memory.
 pub const MAX_EXPANSION: u64 = 1_000_000;
 
-/// The result of lowering: the plan, what went wrong, and facts for the checker.
+/// The result of lowering: the site (one unnamed host for a file without `host` blocks), what
+/// went wrong, and per host the facts for the checker.
 pub struct Lowered {
-    pub plan: Plan,
+    pub site: Site,
     pub diags: Diagnostics,
-    /// Extra facts for the checker that the plan does not keep.
-    pub facts: Facts,
+    /// Extra facts for the checker that the plans do not keep, one per host.
+    pub facts: Vec<Facts>,
 }
 
 pub fn lower(file: &ast::File) -> Lowered {
@@ -48,11 +48,15 @@ pub fn lower(file: &ast::File) -> Lowered {
         expanded: 0,
         expansion_reported: false,
         templates_expanded: 0,
+        paths: vec![],
+        path_index: HashMap::new(),
+        hosts: vec![],
+        host_names: HashMap::new(),
+        addresses: HashMap::new(),
     };
-    let mut plan = Plan::default();
-    let mut facts = Facts::default();
+    let fleet = super::site::is_fleet(file);
+    let mut lone = HostAcc::new(None, Span::default());
     let mut lets = vec![];
-    let mut iface_names: HashMap<String, Span> = HashMap::new();
 
     // Pass 1: definitions (rules and templates may be used before they are written).
     for s in &file.stmts {
@@ -62,34 +66,19 @@ pub fn lower(file: &ast::File) -> Lowered {
             _ => {}
         }
     }
-    // Pass 2: variables and interfaces, in order.
+    // Pass 2: variables, paths, interfaces and hosts, in order.
     for s in &file.stmts {
         match s {
             Stmt::Let(l) => {
                 lw.let_stmt(l);
                 lets.push((l.name.text.clone(), l.name.span));
             }
-            Stmt::Interface(i) => {
-                if let Some((iface, default_span, has_root)) = lw.interface(i) {
-                    if let Some(first) = iface_names.get(&iface.name) {
-                        lw.diags.push(
-                            Diagnostic::new(
-                                Code::DuplicateInterface,
-                                i.name.span,
-                                format!("interface `{}` is defined twice", iface.name),
-                            )
-                            .secondary(*first, "first defined here")
-                            .help("put all classes of one interface in one block"),
-                        );
-                        continue;
-                    }
-                    iface_names.insert(iface.name.clone(), i.name.span);
-                    plan.interfaces.push(iface);
-                    facts.default_spans.push(default_span);
-                    facts.has_root.push(has_root);
-                }
-            }
+            Stmt::Interface(i) if !fleet => lw.add_interface(&mut lone, i),
+            Stmt::Path(p) => lw.path(p),
+            Stmt::Host(h) => lw.host(h),
+            Stmt::For(f) if fleet && super::site::loops_over_hosts(f) => lw.host_loop(f),
             Stmt::Rule(_) | Stmt::Template(_) => {}
+            other if fleet => lw.diags.push(super::site::outside_host(other)),
             other => lw.diags.push(
                 Diagnostic::new(
                     Code::Syntax,
@@ -101,39 +90,88 @@ pub fn lower(file: &ast::File) -> Lowered {
             ),
         }
     }
+    if !fleet {
+        lw.hosts.push(lone);
+    }
+    let (site, mut facts) = lw.finish_site();
 
+    let mut unused = vec![];
     for (name, span) in lets {
         if !lw.scopes.used.contains(&span) {
-            facts.unused.push(("variable", name, span));
+            unused.push(("variable", name, span));
         }
     }
     for (name, span) in lw.rules.unused() {
-        facts.unused.push(("rule", name, span));
+        unused.push(("rule", name, span));
     }
     for (name, (_, span)) in &lw.templates {
         if !lw.templates_used.get(name).copied().unwrap_or(false) {
-            facts.unused.push(("template", name.clone(), *span));
+            unused.push(("template", name.clone(), *span));
         }
     }
-    facts.unused.sort_by_key(|u| u.2);
+    for (i, p) in site.paths.iter().enumerate() {
+        if !site
+            .hosts
+            .iter()
+            .any(|h| h.on_path.iter().any(|o| o.path == i))
+        {
+            unused.push(("path", p.name.clone(), p.span));
+        }
+    }
+    unused.sort_by_key(|u| u.2);
+    if let Some(f) = facts.first_mut() {
+        f.unused = unused;
+    }
     Lowered {
-        plan,
+        site,
         diags: lw.diags,
         facts,
     }
 }
 
-struct Lowerer<'a> {
-    scopes: Scopes,
-    diags: Diagnostics,
-    templates: HashMap<String, (&'a ast::TemplateDef, Span)>,
-    templates_used: HashMap<String, bool>,
+/// A host being built: its plan, the checker's facts, and the `path` names its classes give
+/// (resolved once every path is known).
+pub(super) struct HostAcc {
+    pub(super) host: Host,
+    pub(super) facts: Facts,
+    iface_names: HashMap<String, Span>,
+    /// (interface, class, path name, span of the `path` property).
+    pub(super) paths: Vec<(usize, usize, String, Span)>,
+}
+
+impl HostAcc {
+    pub(super) fn new(name: Option<String>, span: Span) -> HostAcc {
+        HostAcc {
+            host: Host {
+                name,
+                span,
+                ..Host::default()
+            },
+            facts: Facts::default(),
+            iface_names: HashMap::new(),
+            paths: vec![],
+        }
+    }
+}
+
+pub(super) struct Lowerer<'a> {
+    pub(super) scopes: Scopes,
+    pub(super) diags: Diagnostics,
+    pub(super) templates: HashMap<String, (&'a ast::TemplateDef, Span)>,
+    pub(super) templates_used: HashMap<String, bool>,
     rules: RuleTable<'a>,
     /// Loop iterations expanded so far, against `MAX_EXPANSION`.
     expanded: u64,
     expansion_reported: bool,
     /// Template references expanded for the current class, against `matches::MAX_REFERENCES`.
     templates_expanded: usize,
+    /// The site's paths so far, and their indices by name.
+    pub(super) paths: Vec<Path>,
+    pub(super) path_index: HashMap<String, usize>,
+    /// The hosts so far; their names and addresses (with the host and the span) for duplicates.
+    pub(super) hosts: Vec<HostAcc>,
+    pub(super) host_names: HashMap<String, Span>,
+    pub(super) addresses: HashMap<std::net::IpAddr, (String, Span)>,
 }
 
 /// The interface being built.
@@ -151,6 +189,8 @@ struct IfaceBuilder<'a> {
     root: Option<usize>,
     /// `expect` lines, resolved once every class is known: (packet, target, statement).
     pending: Vec<(Packet, Option<String>, &'a ast::ExpectStmt)>,
+    /// `path NAME` of classes: (class, name, span of the property).
+    paths: Vec<(usize, String, Span)>,
 }
 
 /// Property statements gathered for one class: from its templates first, then its own body.
@@ -160,11 +200,11 @@ struct Props<'a> {
 }
 
 impl<'a> Lowerer<'a> {
-    fn error(&mut self, d: Diagnostic) {
+    pub(super) fn error(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
 
-    fn name(&mut self, n: &Name) -> Option<String> {
+    pub(super) fn name(&mut self, n: &Name) -> Option<String> {
         match self.scopes.interpolate(&n.parts) {
             Ok(s) => Some(s),
             Err(d) => {
@@ -195,7 +235,7 @@ impl<'a> Lowerer<'a> {
         self.templates.insert(name, (t, t.name.span));
     }
 
-    fn let_stmt(&mut self, l: &ast::Let) {
+    pub(super) fn let_stmt(&mut self, l: &ast::Let) {
         match self.scopes.eval(&l.value) {
             Ok(v) => {
                 if let Some(first) = self.scopes.define(&l.name.text, v, Some(l.name.span)) {
@@ -206,7 +246,38 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn interface(&mut self, def: &'a ast::InterfaceDef) -> Option<(Interface, Option<Span>, bool)> {
+    /// Lower one interface and add it to `host` (a second block for one name is an error).
+    pub(super) fn add_interface(&mut self, host: &mut HostAcc, i: &'a ast::InterfaceDef) {
+        let Some((iface, default_span, has_root, paths)) = self.interface(i) else {
+            return;
+        };
+        if let Some(first) = host.iface_names.get(&iface.name) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::DuplicateInterface,
+                    i.name.span,
+                    format!("interface `{}` is defined twice", iface.name),
+                )
+                .secondary(*first, "first defined here")
+                .help("put all classes of one interface in one block"),
+            );
+            return;
+        }
+        let n = host.host.plan.interfaces.len();
+        host.iface_names.insert(iface.name.clone(), i.name.span);
+        host.host.plan.interfaces.push(iface);
+        host.facts.default_spans.push(default_span);
+        host.facts.has_root.push(has_root);
+        for (class, name, span) in paths {
+            host.paths.push((n, class, name, span));
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn interface(
+        &mut self,
+        def: &'a ast::InterfaceDef,
+    ) -> Option<(Interface, Option<Span>, bool, Vec<(usize, String, Span)>)> {
         let name = self.name(&def.name)?;
         check_ifname(&name, def.name.span)
             .map_err(|d| self.error(d))
@@ -230,6 +301,7 @@ impl<'a> Lowerer<'a> {
             ceil: None,
             root: None,
             pending: vec![],
+            paths: vec![],
         };
         let mut default: Option<(Val, Span)> = None;
         let mut rate_span = None;
@@ -322,7 +394,7 @@ impl<'a> Lowerer<'a> {
         }
         self.resolve_expectations(&mut b, default_span.is_some());
         let has_root = b.root.is_some();
-        Some((b.iface, default_span, has_root))
+        Some((b.iface, default_span, has_root, b.paths))
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
@@ -351,7 +423,11 @@ impl<'a> Lowerer<'a> {
                             .help("move `expect` lines to the interface block (or a loop in it)"),
                     ),
                 },
-                Stmt::Rule(_) | Stmt::Template(_) | Stmt::Interface(_) => self.error(
+                Stmt::Rule(_)
+                | Stmt::Template(_)
+                | Stmt::Interface(_)
+                | Stmt::Host(_)
+                | Stmt::Path(_) => self.error(
                     Diagnostic::new(
                         Code::Syntax,
                         s.span(),
@@ -364,14 +440,30 @@ impl<'a> Lowerer<'a> {
     }
 
     fn for_loop(&mut self, b: &mut IfaceBuilder<'a>, f: &'a ast::ForLoop, parent: Option<usize>) {
+        let Some(items) = self.loop_items(f) else {
+            return;
+        };
+        for item in items {
+            if !self.count_iteration(f) {
+                return;
+            }
+            self.scopes.push();
+            self.scopes.define(&f.var.text, item, None);
+            self.body(b, &f.body, parent);
+            self.scopes.pop();
+        }
+    }
+
+    /// The values a `for` loop runs over (`None`: reported).
+    pub(super) fn loop_items(&mut self, f: &ast::ForLoop) -> Option<Vec<Val>> {
         let iter = match self.scopes.eval(&f.iter) {
             Ok(v) => v,
-            Err(d) => return self.error(d),
+            Err(d) => return self.none(d),
         };
         let items: Vec<Val> = match &iter.kind {
             VKind::Range(lo, hi) => {
                 if lo > hi {
-                    return self.error(
+                    return self.none(
                         Diagnostic::new(
                             Code::ReversedRange,
                             iter.span,
@@ -382,7 +474,7 @@ impl<'a> Lowerer<'a> {
                     );
                 }
                 if hi - lo >= MAX_LOOP {
-                    return self.error(
+                    return self.none(
                         Diagnostic::new(
                             Code::LoopTooLarge,
                             iter.span,
@@ -404,7 +496,7 @@ impl<'a> Lowerer<'a> {
             }
             VKind::List(items) => items.clone(),
             _ => {
-                return self.error(
+                return self.none(
                     Diagnostic::new(
                         Code::WrongType,
                         iter.span,
@@ -414,30 +506,35 @@ impl<'a> Lowerer<'a> {
                 )
             }
         };
-        for item in items {
-            self.expanded += 1;
-            if self.expanded > MAX_EXPANSION {
-                if !self.expansion_reported {
-                    self.expansion_reported = true;
-                    self.error(
-                        Diagnostic::new(
-                            Code::LoopTooLarge,
-                            f.span,
-                            "loops expand to too many iterations",
-                        )
-                        .label(format!(
-                            "nested loops here exceed {MAX_EXPANSION} iterations in all"
-                        ))
-                        .help("an interface holds at most 65535 classes; loop over fewer values"),
-                    );
-                }
-                return;
+        Some(items)
+    }
+
+    /// Count one loop iteration against `MAX_EXPANSION`; `false` (reported once) when over.
+    pub(super) fn count_iteration(&mut self, f: &ast::ForLoop) -> bool {
+        self.expanded += 1;
+        if self.expanded > MAX_EXPANSION {
+            if !self.expansion_reported {
+                self.expansion_reported = true;
+                self.error(
+                    Diagnostic::new(
+                        Code::LoopTooLarge,
+                        f.span,
+                        "loops expand to too many iterations",
+                    )
+                    .label(format!(
+                        "nested loops here exceed {MAX_EXPANSION} iterations in all"
+                    ))
+                    .help("an interface holds at most 65535 classes; loop over fewer values"),
+                );
             }
-            self.scopes.push();
-            self.scopes.define(&f.var.text, item, None);
-            self.body(b, &f.body, parent);
-            self.scopes.pop();
+            return false;
         }
+        true
+    }
+
+    fn none<T>(&mut self, d: Diagnostic) -> Option<T> {
+        self.error(d);
+        None
     }
 
     fn class(&mut self, b: &mut IfaceBuilder<'a>, def: &'a ast::ClassDef, parent: Option<usize>) {
@@ -501,6 +598,7 @@ impl<'a> Lowerer<'a> {
         let mut rate = None;
         let mut ceil = None;
         let mut explicit = None;
+        let mut on_path = None;
         let rate_written = effective.iter().any(|p| p.key.text == "rate");
         for p in effective {
             let Some(v) = self.single(p) else { continue };
@@ -547,6 +645,17 @@ impl<'a> Lowerer<'a> {
                     class.spans.mtu = Some(prop_span(p));
                     class.mtu = self.ok(value::size(&v));
                 }
+                "path" => match &v.kind {
+                    VKind::Ident(n) | VKind::Str(n) => on_path = Some((n.clone(), prop_span(p))),
+                    _ => self.error(
+                        Diagnostic::new(
+                            Code::WrongType,
+                            v.span,
+                            format!("`path` takes a path's name, not {}", v.describe()),
+                        )
+                        .label("expected the name of a top-level `path NAME { ... }`"),
+                    ),
+                },
                 "classid" => {
                     class.spans.classid = Some(prop_span(p));
                     explicit = self.classid(&v, b.iface.handle).map(|m| (m, v.span));
@@ -580,6 +689,9 @@ impl<'a> Lowerer<'a> {
         }
         b.iface.classes.push(class);
         b.explicit.push(explicit);
+        if let Some((path, span)) = on_path {
+            b.paths.push((idx, path, span));
+        }
 
         for m in &props.matches {
             self.add_filter(b, idx, m);
@@ -850,7 +962,7 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn single(&mut self, p: &ast::Property) -> Option<Val> {
+    pub(super) fn single(&mut self, p: &ast::Property) -> Option<Val> {
         if p.values.len() != 1 {
             self.error(
                 Diagnostic::new(
@@ -866,7 +978,7 @@ impl<'a> Lowerer<'a> {
         self.ok(r)
     }
 
-    fn rate(&mut self, v: &Val, reference: Option<u64>) -> Option<u64> {
+    pub(super) fn rate(&mut self, v: &Val, reference: Option<u64>) -> Option<u64> {
         match value::rate(v, reference) {
             Ok(r) => {
                 if let Some(w) = r.byte_units_warning(v.span) {
@@ -881,11 +993,11 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn ok<T>(&mut self, r: Result<T, Diagnostic>) -> Option<T> {
+    pub(super) fn ok<T>(&mut self, r: Result<T, Diagnostic>) -> Option<T> {
         r.map_err(|d| self.error(d)).ok()
     }
 
-    fn unknown_property(&mut self, key: &ast::Ident, known: &[&str]) {
+    pub(super) fn unknown_property(&mut self, key: &ast::Ident, known: &[&str]) {
         let d = Diagnostic::new(
             Code::UnknownProperty,
             key.span,
@@ -902,10 +1014,10 @@ impl<'a> Lowerer<'a> {
 
 const INTERFACE_PROPS: &[&str] = &["rate", "ceil", "mtu", "default", "handle", "r2q"];
 const CLASS_PROPS: &[&str] = &[
-    "rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid",
+    "rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid", "path",
 ];
 
-fn dup(kind: &str, name: &str, span: Span, first: Span) -> Diagnostic {
+pub(super) fn dup(kind: &str, name: &str, span: Span, first: Span) -> Diagnostic {
     Diagnostic::new(
         Code::DuplicateDefinition,
         span,
@@ -915,7 +1027,7 @@ fn dup(kind: &str, name: &str, span: Span, first: Span) -> Diagnostic {
     .secondary(first, "first defined here")
 }
 
-fn dup_prop(key: &ast::Ident, first: Span) -> Diagnostic {
+pub(super) fn dup_prop(key: &ast::Ident, first: Span) -> Diagnostic {
     Diagnostic::new(
         Code::DuplicateProperty,
         key.span,
@@ -927,7 +1039,7 @@ fn dup_prop(key: &ast::Ident, first: Span) -> Diagnostic {
 }
 
 /// A property's span from its key to its last value (never a trailing comment).
-fn prop_span(p: &ast::Property) -> Span {
+pub(super) fn prop_span(p: &ast::Property) -> Span {
     let end = p.values.last().map_or(p.key.span.end, |v| v.span.end);
     Span { end, ..p.key.span }
 }

@@ -11,9 +11,11 @@ pub mod expect;
 pub mod lower;
 pub mod matches;
 pub mod normalise;
+pub mod site;
 pub mod value;
 
 use crate::diagnostic::{Diagnostics, Span};
+use crate::plan::site::Site;
 use crate::plan::Plan;
 use crate::syntax::ast;
 
@@ -40,14 +42,37 @@ impl Facts {
     }
 }
 
-/// Lower and check a parsed file. The plan is meaningful only when there are no errors.
+/// Lower and check a parsed file. The plan is meaningful only when there are no errors; for a
+/// site file (with `host` blocks) it is empty: use `analyze_site`.
 pub fn analyze(file: &ast::File) -> (Plan, Diagnostics) {
+    let (site, diags) = analyze_site(file);
+    (single_plan(site), diags)
+}
+
+/// The plan of a file without `host` blocks; an empty plan for a site file.
+pub fn single_plan(site: Site) -> Plan {
+    if site.is_fleet() {
+        return Plan::default();
+    }
+    site.hosts
+        .into_iter()
+        .next()
+        .map(|h| h.plan)
+        .unwrap_or_default()
+}
+
+/// Lower and check a parsed file as a site: every host's plan checked as a plan, then the
+/// checks across hosts (paths). A file without `host` blocks is a site of one unnamed host.
+pub fn analyze_site(file: &ast::File) -> (Site, Diagnostics) {
     let lowered = lower::lower(file);
     let mut diags = lowered.diags;
-    let mut plan = lowered.plan;
-    check_plan(&mut plan, &lowered.facts, &mut diags);
+    let mut site = lowered.site;
+    for (host, facts) in site.hosts.iter_mut().zip(&lowered.facts) {
+        check_plan(&mut host.plan, facts, &mut diags);
+    }
+    site::check_paths(&site, &mut diags);
     diags.sort();
-    (plan, diags)
+    (site, diags)
 }
 
 /// Check a plan and normalise it (fill in quantums where HTB would clamp them), adding the

@@ -18,6 +18,8 @@ pub enum Stmt {
     Match(MatchStmt),
     Expect(ExpectStmt),
     Property(Property),
+    Host(HostDef),
+    Path(PathDef),
 }
 
 impl Stmt {
@@ -32,6 +34,8 @@ impl Stmt {
             Stmt::Match(s) => s.span,
             Stmt::Expect(s) => s.span,
             Stmt::Property(s) => s.span,
+            Stmt::Host(s) => s.span,
+            Stmt::Path(s) => s.span,
         }
     }
 }
@@ -81,6 +85,23 @@ pub struct TemplateDef {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterfaceDef {
+    pub name: Name,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// `host NAME [: TEMPLATE, ...] { address ...; interface ... }`: one machine of a site file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostDef {
+    pub name: Name,
+    pub templates: Vec<Name>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// `path NAME { rate ...; rtt ... }`: a network path shared by classes of many hosts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathDef {
     pub name: Name,
     pub body: Vec<Stmt>,
     pub span: Span,

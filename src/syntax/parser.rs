@@ -244,6 +244,24 @@ impl Cx {
                     span,
                 })
             }
+            Rule::host_def => {
+                let name = self.name(it.next().unwrap());
+                let mut templates = vec![];
+                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
+                    templates = self.inherits(it.next().unwrap());
+                }
+                Stmt::Host(HostDef {
+                    name,
+                    templates,
+                    body: self.stmts(it),
+                    span,
+                })
+            }
+            Rule::path_def => Stmt::Path(PathDef {
+                name: self.name(it.next().unwrap()),
+                body: self.stmts(it),
+                span,
+            }),
             Rule::for_stmt => {
                 let var = self.ident(it.next().unwrap());
                 let iter = self.value(it.next().unwrap());

@@ -267,6 +267,27 @@ impl Bed {
         bed
     }
 
+    /// A veth pair from the root namespace (`root_dev`, with `root_addr`/30) to A (`dev`, with
+    /// `a_addr`/30), both up: A is then reachable from the test's own namespace, as a host of a
+    /// fleet is over its network. Deleting A deletes the pair.
+    pub fn link_to_root(&self, root_dev: &str, root_addr: &str, dev: &str, a_addr: &str) {
+        run(&[
+            "ip", "link", "add", root_dev, "type", "veth", "peer", "name", dev, "netns", &self.a,
+        ]);
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{root_addr}/30"),
+            "dev",
+            root_dev,
+        ]);
+        run(&["ip", "link", "set", root_dev, "up"]);
+        self.ip(&["addr", "add", &format!("{a_addr}/30"), "dev", dev]);
+        self.ip(&["link", "set", dev, "up"]);
+        self.ip(&["link", "set", "lo", "up"]);
+    }
+
     /// B's name; panics on a single-namespace bed.
     pub fn b(&self) -> &str {
         self.b.as_deref().expect("a single-namespace bed has no B")
