@@ -338,12 +338,9 @@ fn write_errors_are_messages_not_panics() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(GOOD.as_bytes())
-            .unwrap();
+        // `explain-code` reads no input and may exit before the write: a broken pipe here is
+        // the test's race, not tcc's failure (seen under load).
+        let _ = child.stdin.take().unwrap().write_all(GOOD.as_bytes());
         let o = child.wait_with_output().unwrap();
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
