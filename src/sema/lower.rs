@@ -402,6 +402,29 @@ impl<'a> Lowerer<'a> {
                     })
                     .collect()
             }
+            VKind::AddrRange(lo, hi) => {
+                let n = value::addr_count(*lo, *hi);
+                if n > MAX_LOOP as u128 {
+                    return self.error(
+                        Diagnostic::new(
+                            Code::LoopTooLarge,
+                            iter.span,
+                            format!("loop of {n} iterations"),
+                        )
+                        .label(format!("at most {MAX_LOOP} iterations"))
+                        .help("an interface holds at most 65535 classes (16-bit minor ids)"),
+                    );
+                }
+                value::addr_iter(*lo, *hi)
+                    .map(|a| Val {
+                        kind: match a {
+                            std::net::IpAddr::V4(_) => VKind::Ipv4(a.to_string()),
+                            std::net::IpAddr::V6(_) => VKind::HexColon(a.to_string()),
+                        },
+                        span: iter.span,
+                    })
+                    .collect()
+            }
             VKind::List(items) => items.clone(),
             _ => {
                 return self.error(
@@ -410,7 +433,7 @@ impl<'a> Lowerer<'a> {
                         iter.span,
                         format!("cannot loop over {}", iter.describe()),
                     )
-                    .label("expected a range such as `1000..1009` or a list such as `[a, b]`"),
+                    .label("expected a range such as `1000..1009` or `10.0.0.10..10.0.0.60`, or a list such as `[a, b]`"),
                 )
             }
         };

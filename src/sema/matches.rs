@@ -246,6 +246,10 @@ fn valued(
             value::non_empty(vals)?;
             let mut nets = vec![];
             for v in vals.iter().flat_map(|v| v.flatten()) {
+                if let VKind::AddrRange(lo, hi) = v.kind {
+                    nets.extend(value::range_nets(lo, hi));
+                    continue;
+                }
                 let (net, host_bits) = value::address(v)?;
                 if host_bits {
                     diags.push(
