@@ -139,6 +139,7 @@ codes! {
     LoopTooLarge = "E0114", Error, "loop or nesting too large";
     ValueTooLarge = "E0115", Error, "string or list value too large";
     AddrRangeFamilies = "E0116", Error, "address range from one family to the other";
+    TooManyAlternatives = "E0117", Error, "match line that stands for too many matches";
     // The class tree.
     Oversubscribed = "E0201", Error, "children's rates exceed the parent's rate";
     CeilBelowRate = "E0202", Error, "ceil below rate";

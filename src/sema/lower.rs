@@ -670,7 +670,7 @@ impl<'a> Lowerer<'a> {
     fn add_filter(&mut self, b: &mut IfaceBuilder, class: usize, m: &ast::MatchStmt) {
         let (found, diags) = matches::lower_match(m, &mut self.scopes, &mut self.rules);
         self.diags.extend(diags);
-        if let Some(mm) = found {
+        for mm in found {
             b.iface.filters.push(Filter {
                 class,
                 m: mm,
@@ -687,7 +687,17 @@ impl<'a> Lowerer<'a> {
         };
         let (found, diags) = matches::lower_match(&ms, &mut self.scopes, &mut self.rules);
         self.diags.extend(diags);
-        let Some(m) = found else { return };
+        let m = match <[_; 1]>::try_from(found) {
+            Ok([m]) => m,
+            Err(found) if found.is_empty() => return,
+            Err(_) => {
+                return self.error(
+                    Diagnostic::new(Code::BadExpectation, e.span, "this packet is not one packet")
+                        .label("`port` (either direction) or addresses of both families")
+                        .help("describe one packet: `sport`/`dport`, one address per field"),
+                )
+            }
+        };
         let Some(packet) = self.ok(super::expect::packet(&m)) else {
             return;
         };
