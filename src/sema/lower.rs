@@ -149,6 +149,8 @@ struct IfaceBuilder<'a> {
     ceil: Option<u64>,
     /// Whether a root class stands for the interface rate.
     root: Option<usize>,
+    /// Classids pinned with `classid`: (the minor as written, its value, where).
+    pinned: Vec<(String, u16, Span)>,
     /// `expect` lines, resolved once every class is known: (packet, target, statement).
     pending: Vec<(Packet, Option<String>, &'a ast::ExpectStmt)>,
 }
@@ -229,6 +231,7 @@ impl<'a> Lowerer<'a> {
             rate: None,
             ceil: None,
             root: None,
+            pinned: vec![],
             pending: vec![],
         };
         let mut default: Option<(Val, Span)> = None;
@@ -316,6 +319,7 @@ impl<'a> Lowerer<'a> {
         self.scopes.pop();
 
         assign_ids(&mut b, &mut self.diags);
+        decimal_ids(&b, &mut self.diags);
         let default_span = default.as_ref().map(|d| d.1);
         if let Some((v, _)) = default {
             b.iface.default = self.resolve_class(&b, &v);
@@ -573,6 +577,11 @@ impl<'a> Lowerer<'a> {
                 "classid" => {
                     class.spans.classid = Some(prop_span(p));
                     explicit = self.classid(&v, b.iface.handle).map(|m| (m, v.span));
+                    if let Some((m, span)) = explicit {
+                        let text = v.to_text();
+                        let minor = text.rsplit(':').next().unwrap_or("").to_string();
+                        b.pinned.push((minor, m, span));
+                    }
                 }
                 _ => self.unknown_property(&p.key, CLASS_PROPS),
             }
@@ -968,6 +977,38 @@ fn prop_span(p: &ast::Property) -> Span {
 fn parse_hex_major(s: &str) -> Option<u16> {
     let major = s.strip_suffix(':').or_else(|| s.strip_suffix(":0"))?;
     u16::from_str_radix(major, 16).ok()
+}
+
+/// Pinned classids counted in decimal (W0113): `1:9` beside `1:10`, with no hex letter in any
+/// pinned id of the interface (`1:10` is 0x10 = 16, the class after `1:9` is `1:a`).
+fn decimal_ids(b: &IfaceBuilder, diags: &mut Diagnostics) {
+    let p = &b.pinned;
+    if p.iter().any(|(t, ..)| t.contains(|c: char| c.is_ascii_alphabetic())) {
+        return;
+    }
+    let low = p.iter().filter(|(_, m, _)| (1..=9).contains(m)).max_by_key(|x| x.1);
+    let high = p
+        .iter()
+        .filter(|(t, m, _)| *m >= 0x10 && t.trim_start_matches('0').len() >= 2)
+        .min_by_key(|x| x.1);
+    let (Some((lt, lm, ls)), Some((ht, hm, hs))) = (low, high) else {
+        return;
+    };
+    let h = b.iface.handle;
+    diags.push(
+        Diagnostic::new(
+            Code::DecimalClassid,
+            *hs,
+            format!("classid {h:x}:{ht} is hex: 0x{hm:x} = {hm}, not decimal {}", ht.trim_start_matches('0')),
+        )
+        .label(format!("{h:x}:{ht} is class {hm}"))
+        .secondary(*ls, format!("beside {h:x}:{lt}, counted as if decimal"))
+        .note(format!(
+            "tc reads classid minors in hex: after {h:x}:{lm:x} comes {h:x}:{:x}",
+            lm + 1
+        ))
+        .help("write the ids in hex (`1:a` is ten), or leave `classid` out and let tcc number the classes"),
+    );
 }
 
 /// Give every class a minor id. Explicit ids are kept; the root class made from the interface
