@@ -1,5 +1,8 @@
 //! Evaluated values, variable scopes, and conversions from values to what a property or a
 //! criterion needs (a rate, a size, ports, addresses...), each reporting its own diagnostic.
+//!
+//! Size: over 600 lines because every kind of value is evaluated and converted here (with its
+//! own diagnostics, address ranges included), one place for what a value means.
 
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::plan::units::{self, ParsedRate, Rate, Size, UnitError};
