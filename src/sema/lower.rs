@@ -701,8 +701,8 @@ impl<'a> Lowerer<'a> {
             Err(found) if found.is_empty() => return,
             Err(_) => {
                 return self.error(
-                    Diagnostic::new(Code::BadExpectation, e.span, "this packet is not one packet")
-                        .label("`port` (either direction) or addresses of both families")
+                    Diagnostic::new(Code::BadExpectation, e.span, "this line describes more than one packet")
+                        .label("`port` is a source or a destination port; an expectation needs one packet")
                         .help("describe one packet: `sport`/`dport`, one address per field"),
                 )
             }
