@@ -393,7 +393,19 @@ fn interface(
         children,
         top,
     };
-    let _ = writeln!(out, "\ninterface {} {{", name_text(&iface.name));
+    // Interface names with dots or dashes (`eth0.100`, `br-lan`) need no quotes.
+    let bare = iface.name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && iface
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !KEYWORDS.contains(&iface.name.as_str());
+    let name = if bare {
+        iface.name.clone()
+    } else {
+        name_text(&iface.name)
+    };
+    let _ = writeln!(out, "\ninterface {name} {{");
     if iface.handle != 1 {
         let _ = writeln!(out, "    handle {:x}", iface.handle);
     }
