@@ -64,7 +64,12 @@ fn id_of(iface: &Interface, name: &str) -> String {
 
 /// The leaves whose packet counters moved while `send` ran, with how much (waits a little for
 /// the packet to be dequeued). `ignore`: leaves that may move for other reasons.
-fn moved(bed: &Bed, iface: &Interface, ignore: &[String], send: impl FnOnce()) -> Vec<(String, u64)> {
+fn moved(
+    bed: &Bed,
+    iface: &Interface,
+    ignore: &[String],
+    send: impl FnOnce(),
+) -> Vec<(String, u64)> {
     let leaf = iface.leaves();
     let leaves: Vec<String> = (0..iface.classes.len())
         .filter(|&i| leaf[i])
@@ -155,7 +160,11 @@ fn port_matches_either_direction() {
     }
     let plan = plan_of(PORT);
     let iface = &plan.interfaces[0];
-    let (dns, notweb, rest) = (id_of(iface, "dns"), id_of(iface, "notweb"), id_of(iface, "rest"));
+    let (dns, notweb, rest) = (
+        id_of(iface, "dns"),
+        id_of(iface, "notweb"),
+        id_of(iface, "rest"),
+    );
     // (tcp, dport, sport, class)
     let probes = [
         (false, 5353, 40000, &dns),
@@ -165,7 +174,11 @@ fn port_matches_either_direction() {
         (true, 40005, 8080, &rest),
         (true, 80, 40006, &notweb),
     ];
-    let mut variants = vec![Variant::Sh(Classifier::Iptables), Variant::Nft, Variant::Apply("nft")];
+    let mut variants = vec![
+        Variant::Sh(Classifier::Iptables),
+        Variant::Nft,
+        Variant::Apply("nft"),
+    ];
     if emit::u32_expressible(&plan).items.is_empty() {
         variants.push(Variant::Sh(Classifier::U32));
     }
@@ -173,12 +186,21 @@ fn port_matches_either_direction() {
         let bed = Bed::new(DEV, &[]);
         apply(&bed, v, &plan, PORT);
         for (tcp, dport, sport, class) in probes {
-            let m = moved(&bed, iface, &[], || bed.send(tcp, "10.99.0.2", dport, sport, 0, 0));
+            let m = moved(&bed, iface, &[], || {
+                bed.send(tcp, "10.99.0.2", dport, sport, 0, 0)
+            });
             if m != vec![(class.clone(), 1)] {
-                eprintln!("{}", bed.a_run(&["iptables", "-t", "mangle", "-L", "-v", "-n"]));
+                eprintln!(
+                    "{}",
+                    bed.a_run(&["iptables", "-t", "mangle", "-L", "-v", "-n"])
+                );
                 eprintln!("{}", bed.a_run(&["tc", "-s", "class", "show", "dev", DEV]));
             }
-            assert_eq!(m, vec![(class.clone(), 1)], "{v:?}: tcp={tcp} {sport}->{dport}");
+            assert_eq!(
+                m,
+                vec![(class.clone(), 1)],
+                "{v:?}: tcp={tcp} {sport}->{dport}"
+            );
         }
     }
 }
@@ -196,9 +218,25 @@ fn enable_ipv6(bed: &Bed) {
             common::kernel::run(&full)
         };
         exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{dev}.accept_ra=0")]);
-        exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")]);
+        exec(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{dev}.disable_ipv6=0"),
+        ]);
         exec(&["ip", "addr", "add", addr, "dev", dev, "nodad"]);
-        exec(&["ip", "-6", "neigh", "replace", peer, "lladdr", mac, "dev", dev, "nud", "permanent"]);
+        exec(&[
+            "ip",
+            "-6",
+            "neigh",
+            "replace",
+            peer,
+            "lladdr",
+            mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ]);
     }
 }
 
@@ -227,8 +265,16 @@ fn a_list_of_both_families_classifies_ipv4_and_ipv6() {
     let plan = plan_of(DUAL);
     let iface = &plan.interfaces[0];
     assert_eq!(iface.filters.len(), 4, "one match per family and line");
-    let (peer, other, rest) = (id_of(iface, "peer"), id_of(iface, "other"), id_of(iface, "rest"));
-    let mut variants = vec![Variant::Sh(Classifier::Iptables), Variant::Nft, Variant::Apply("nft")];
+    let (peer, other, rest) = (
+        id_of(iface, "peer"),
+        id_of(iface, "other"),
+        id_of(iface, "rest"),
+    );
+    let mut variants = vec![
+        Variant::Sh(Classifier::Iptables),
+        Variant::Nft,
+        Variant::Apply("nft"),
+    ];
     if emit::u32_expressible(&plan).items.is_empty() {
         variants.push(Variant::Sh(Classifier::U32));
         variants.push(Variant::Apply("u32"));
@@ -238,13 +284,17 @@ fn a_list_of_both_families_classifies_ipv4_and_ipv6() {
         enable_ipv6(&bed);
         apply(&bed, v, &plan, DUAL);
         let ignore = [rest.clone()];
-        let m = moved(&bed, iface, &ignore, || bed.send(false, "10.99.0.2", 9000, 40000, 0, 0));
+        let m = moved(&bed, iface, &ignore, || {
+            bed.send(false, "10.99.0.2", 9000, 40000, 0, 0)
+        });
         assert_eq!(m, vec![(peer.clone(), 1)], "{v:?}: IPv4 to 9000");
         let m = moved(&bed, iface, &ignore, || send_udp6(&bed, "fd99::2", 9000));
         assert_eq!(m, vec![(peer.clone(), 1)], "{v:?}: IPv6 to 9000");
         let m = moved(&bed, iface, &ignore, || send_udp6(&bed, "fd99::2", 9001));
         assert_eq!(m, vec![(other.clone(), 1)], "{v:?}: IPv6 to 9001");
-        let m = moved(&bed, iface, &ignore, || bed.send(false, "10.99.0.2", 9001, 40001, 0, 0));
+        let m = moved(&bed, iface, &ignore, || {
+            bed.send(false, "10.99.0.2", 9001, 40001, 0, 0)
+        });
         assert_eq!(m, vec![(other.clone(), 1)], "{v:?}: IPv4 to 9001");
     }
 }

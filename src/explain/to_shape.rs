@@ -111,8 +111,7 @@ fn merged_line(a: &Filter, b: &Filter) -> Option<String> {
             .to_source()
             .replacen("sport", "port", 1),
             (Test::Src(p), Test::Src(q)) | (Test::Dst(p), Test::Dst(q))
-                if p.iter().all(|n| n.addr().is_ipv4())
-                    && q.iter().all(|n| n.addr().is_ipv6()) =>
+                if p.iter().all(|n| n.addr().is_ipv4()) && q.iter().all(|n| n.addr().is_ipv6()) =>
             {
                 let all: Vec<IpNet> = p.iter().chain(q).copied().collect();
                 let test = match x.test {
@@ -394,7 +393,9 @@ fn interface(
         top,
     };
     // Interface names with dots or dashes (`eth0.100`, `br-lan`) need no quotes.
-    let bare = iface.name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+    let bare = iface
+        .name
+        .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && iface
             .name
             .chars()

@@ -62,7 +62,11 @@ fn unborrowable(iface: &Interface, diags: &mut Diagnostics) {
     let mut seen = std::collections::HashSet::new();
     for (i, c) in iface.classes.iter().enumerate() {
         // Classes made by one line of a loop are reported once.
-        if c.parent.is_some() || c.ceil <= c.rate || c.rate == 0 || !seen.insert(ceil_span(iface, i)) {
+        if c.parent.is_some()
+            || c.ceil <= c.rate
+            || c.rate == 0
+            || !seen.insert(ceil_span(iface, i))
+        {
             continue;
         }
         let interface_class = c.spans.ceil.is_none() && c.name == iface.name;
@@ -102,7 +106,9 @@ fn small_quantum(iface: &Interface, diags: &mut Diagnostics) {
             continue;
         }
         if let Some(&k) = seen.get(&span) {
-            found[k].notes.push(format!("likewise class `{}`", iface.name_of(c)));
+            found[k]
+                .notes
+                .push(format!("likewise class `{}`", iface.name_of(c)));
             continue;
         }
         seen.insert(span, found.len());
@@ -121,7 +127,9 @@ fn small_quantum(iface: &Interface, diags: &mut Diagnostics) {
         let likewise = d.notes.iter().filter(|n| n.starts_with("likewise")).count();
         if likewise > 3 {
             d.notes.retain(|n| !n.starts_with("likewise"));
-            d.notes.push(format!("likewise {likewise} more classes made by this line"));
+            d.notes.push(format!(
+                "likewise {likewise} more classes made by this line"
+            ));
         }
         diags.push(d);
     }

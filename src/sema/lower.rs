@@ -696,17 +696,22 @@ impl<'a> Lowerer<'a> {
         };
         let (found, diags) = matches::lower_match(&ms, &mut self.scopes, &mut self.rules);
         self.diags.extend(diags);
-        let m = match <[_; 1]>::try_from(found) {
-            Ok([m]) => m,
-            Err(found) if found.is_empty() => return,
-            Err(_) => {
-                return self.error(
-                    Diagnostic::new(Code::BadExpectation, e.span, "this line describes more than one packet")
-                        .label("`port` is a source or a destination port; an expectation needs one packet")
-                        .help("describe one packet: `sport`/`dport`, one address per field"),
-                )
-            }
-        };
+        let m =
+            match <[_; 1]>::try_from(found) {
+                Ok([m]) => m,
+                Err(found) if found.is_empty() => return,
+                Err(_) => return self.error(
+                    Diagnostic::new(
+                        Code::BadExpectation,
+                        e.span,
+                        "this line describes more than one packet",
+                    )
+                    .label(
+                        "`port` is a source or a destination port; an expectation needs one packet",
+                    )
+                    .help("describe one packet: `sport`/`dport`, one address per field"),
+                ),
+            };
         let Some(packet) = self.ok(super::expect::packet(&m)) else {
             return;
         };
@@ -983,10 +988,15 @@ fn parse_hex_major(s: &str) -> Option<u16> {
 /// pinned id of the interface (`1:10` is 0x10 = 16, the class after `1:9` is `1:a`).
 fn decimal_ids(b: &IfaceBuilder, diags: &mut Diagnostics) {
     let p = &b.pinned;
-    if p.iter().any(|(t, ..)| t.contains(|c: char| c.is_ascii_alphabetic())) {
+    if p.iter()
+        .any(|(t, ..)| t.contains(|c: char| c.is_ascii_alphabetic()))
+    {
         return;
     }
-    let low = p.iter().filter(|(_, m, _)| (1..=9).contains(m)).max_by_key(|x| x.1);
+    let low = p
+        .iter()
+        .filter(|(_, m, _)| (1..=9).contains(m))
+        .max_by_key(|x| x.1);
     let high = p
         .iter()
         .filter(|(t, m, _)| *m >= 0x10 && t.trim_start_matches('0').len() >= 2)

@@ -155,7 +155,10 @@ fn either_port(keyed: Vec<Keyed>, span: Span) -> Result<Vec<Match>, Diagnostic> 
         }
         alts = next;
     }
-    Ok(alts.into_iter().map(|criteria| Match { criteria }).collect())
+    Ok(alts
+        .into_iter()
+        .map(|criteria| Match { criteria })
+        .collect())
 }
 
 /// A match whose address lists hold both IPv4 and IPv6 becomes one match per family, each
@@ -167,7 +170,8 @@ fn per_family(m: Match) -> Result<Vec<Match>, Diagnostic> {
         Test::Src(n) | Test::Dst(n) => Some(n.clone()),
         _ => None,
     };
-    let mixed = |n: &[IpNet]| n.iter().any(|n| n.addr().is_ipv4()) && n.iter().any(|n| n.addr().is_ipv6());
+    let mixed =
+        |n: &[IpNet]| n.iter().any(|n| n.addr().is_ipv4()) && n.iter().any(|n| n.addr().is_ipv6());
     if !m.criteria.iter().filter_map(nets_of).any(|n| mixed(&n)) {
         return Ok(vec![m]);
     }
@@ -179,8 +183,11 @@ fn per_family(m: Match) -> Result<Vec<Match>, Diagnostic> {
         for c in &m.criteria {
             match (&c.test, nets_of(c)) {
                 (_, Some(nets)) => {
-                    let keep: Vec<IpNet> =
-                        nets.iter().filter(|n| n.addr().is_ipv4() == v4).copied().collect();
+                    let keep: Vec<IpNet> = nets
+                        .iter()
+                        .filter(|n| n.addr().is_ipv4() == v4)
+                        .copied()
+                        .collect();
                     if keep.is_empty() {
                         against.get_or_insert(c.span);
                         continue;
@@ -220,7 +227,9 @@ fn per_family(m: Match) -> Result<Vec<Match>, Diagnostic> {
         )
         .label(format!("holds {fam} addresses"))
         .secondary(a, format!("rules out {fam}"))
-        .help("a packet is either IPv4 or IPv6: move these addresses to a `match` line of their own"));
+        .help(
+            "a packet is either IPv4 or IPv6: move these addresses to a `match` line of their own",
+        ));
     }
     Ok(out)
 }

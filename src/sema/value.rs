@@ -347,8 +347,12 @@ impl Scopes {
 fn addr_range(a: &str, b: &str, span: Span) -> Result<VKind, Diagnostic> {
     let parse = |s: &str| {
         s.parse::<IpAddr>().map_err(|_| {
-            Diagnostic::new(Code::BadValue, span, format!("`{s}` is not a valid address"))
-                .label("an address range is two single addresses: `10.0.0.10..10.0.0.60`")
+            Diagnostic::new(
+                Code::BadValue,
+                span,
+                format!("`{s}` is not a valid address"),
+            )
+            .label("an address range is two single addresses: `10.0.0.10..10.0.0.60`")
         })
     };
     let (lo, hi) = (parse(a)?, parse(b)?);
