@@ -491,3 +491,37 @@ fn ipv6_length_from_the_header_size_round_trips() {
         }
     }
 }
+
+/// `port N`, `!port N` and lists of both families compile to several rules; `--to shape`
+/// writes each such group back as the one line it came from (where nothing between the rules
+/// tells their order apart), and the import compiles to the same plan.
+#[test]
+fn port_and_mixed_lists_read_back_as_one_line() {
+    let text = "interface eth1 {
+    rate 10mbit
+    default a
+    class dns { rate 1mbit; match udp port 53 }
+    class notssh { rate 1mbit; match tcp !port 22 }
+    class dual { rate 1mbit; match dst 10.0.0.1, 2001:db8::1 }
+    class a { rate 1mbit }
+}
+";
+    let (plan, diags) = tcc::analyze(0, text);
+    assert!(!diags.has_errors());
+    assert_eq!(plan.interfaces[0].filters.len(), 5);
+    for t in [Target::Sh, Target::Nft] {
+        let sh = compile(&plan, t, Classifier::Iptables);
+        let ex = explain::explain(0, &sh, &[]);
+        let shape = to_shape::to_shape(&ex.plan, "generated");
+        for line in [
+            "match udp port 53",
+            "match tcp !sport 22 !dport 22",
+            "match dst [10.0.0.1, 2001:db8::1]",
+        ] {
+            assert!(shape.contains(line), "{t:?}: no `{line}` in\n{shape}");
+        }
+        let (back, d) = tcc::analyze(0, &shape);
+        assert!(!d.has_errors(), "{shape}");
+        to_shape::equivalent(&plan, &back).unwrap_or_else(|e| panic!("{t:?}: {e}\n{shape}"));
+    }
+}

@@ -94,7 +94,8 @@ fn corpus_examples_apply_read_back_and_reapply_nothing() {
                     iface.classes.len()
                 );
                 let flows = ns.a_run(&["tc", "filter", "show", "dev", dev]);
-                let table = format!("table inet tcc_{dev}");
+                // tcc's own name for the table (`eth0.100` -> `tcc_eth0_100_<hash>`).
+                let table = format!("table inet {}", tcc::dialect::nft::print::table_name(dev));
                 if *cls == "nft" {
                     assert!(rules.contains(&table), "{rules}");
                     assert!(!flows.contains("flowid"), "{flows}");

@@ -138,6 +138,8 @@ codes! {
     DuplicateInterface = "E0113", Error, "interface defined twice";
     LoopTooLarge = "E0114", Error, "loop or nesting too large";
     ValueTooLarge = "E0115", Error, "string or list value too large";
+    AddrRangeFamilies = "E0116", Error, "address range from one family to the other";
+    TooManyAlternatives = "E0117", Error, "match line that stands for too many matches";
     // The class tree.
     Oversubscribed = "E0201", Error, "children's rates exceed the parent's rate";
     CeilBelowRate = "E0202", Error, "ceil below rate";
@@ -182,6 +184,9 @@ codes! {
     ShadowedMatch = "W0105", Warning, "match can never fire";
     PrioOnInnerClass = "W0106", Warning, "prio on a class that has children";
     BadSuppression = "W0107", Warning, "suppression comment tcc cannot follow";
+    CannotBorrow = "W0112", Warning, "ceil above rate on a class with no parent to borrow from";
+    DecimalClassid = "W0113", Warning, "pinned classids that read as decimal but are hex";
+    QuantumBelowMtu = "W0114", Warning, "quantum below the class's packet size";
     // Live state found by `tcc plan` and `tcc apply` (the span is the interface's declaration).
     ForeignClassify = "W0201", Warning, "another iptables CLASSIFY rule classifies the interface's traffic";
     ForeignPriority = "W0202", Warning, "another nftables table sets the priority of the interface's packets";

@@ -10,11 +10,15 @@
 //!   classes becomes the interface `mtu`.
 //! - A run of sibling classes that differ only in one port that counts up, each with one match,
 //!   becomes a `for` loop.
+//!
+//! Size: just over 600 lines because every construct of the language the writer can recover
+//! (nesting, templates, loops, `port` and mixed-family pairs) is chosen here, against one plan.
 
 pub use super::equiv::{equivalent, ClassKey, Difference};
 use crate::plan::matchrel::disjoint;
 use crate::plan::units::format_rate;
-use crate::plan::{Criterion, Filter, Interface, Plan, Test};
+use crate::plan::{Criterion, Family, Filter, Interface, Plan, Test};
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -80,6 +84,50 @@ fn criterion(c: &Criterion, port_var: Option<&str>) -> String {
         (Test::Dport(_), Some(v)) => format!("dport {not}${v}"),
         _ => c.to_source(),
     }
+}
+
+/// Two consecutive filters to one class as the one line that compiles to them, if there is
+/// one: `port N` (the same match with `sport N`, then with `dport N`), `!port N` (one match
+/// with `sport !N dport !N`, see below), or a list of both families (the same match for IPv4
+/// addresses, then for IPv6 ones).
+fn merged_line(a: &Filter, b: &Filter) -> Option<String> {
+    let (ca, cb) = (&a.m.criteria, &b.m.criteria);
+    if ca.len() != cb.len() {
+        return None;
+    }
+    let mut parts = vec![];
+    let mut merged = false;
+    for (x, y) in ca.iter().zip(cb) {
+        if x.test == y.test && x.negated == y.negated {
+            parts.push(x.to_source());
+            continue;
+        }
+        if merged || x.negated != y.negated {
+            return None;
+        }
+        merged = true;
+        let part = match (&x.test, &y.test) {
+            (Test::Sport(p), Test::Dport(q)) if p == q && !x.negated => Criterion {
+                test: Test::Sport(p.clone()),
+                ..x.clone()
+            }
+            .to_source()
+            .replacen("sport", "port", 1),
+            (Test::Src(p), Test::Src(q)) | (Test::Dst(p), Test::Dst(q))
+                if p.iter().all(|n| n.addr().is_ipv4()) && q.iter().all(|n| n.addr().is_ipv6()) =>
+            {
+                let all: Vec<IpNet> = p.iter().chain(q).copied().collect();
+                let test = match x.test {
+                    Test::Src(_) => Test::Src(all),
+                    _ => Test::Dst(all),
+                };
+                Criterion { test, ..x.clone() }.to_source()
+            }
+            _ => return None,
+        };
+        parts.push(part);
+    }
+    merged.then(|| format!("match {}", parts.join(" ")))
 }
 
 fn match_line(f: &Filter, var_at: Option<(usize, &str)>) -> String {
@@ -347,7 +395,21 @@ fn interface(
         children,
         top,
     };
-    let _ = writeln!(out, "\ninterface {} {{", name_text(&iface.name));
+    // Interface names with dots or dashes (`eth0.100`, `br-lan`) need no quotes.
+    let bare = iface
+        .name
+        .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && iface
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !KEYWORDS.contains(&iface.name.as_str());
+    let name = if bare {
+        iface.name.clone()
+    } else {
+        name_text(&iface.name)
+    };
+    let _ = writeln!(out, "\ninterface {name} {{");
     if iface.handle != 1 {
         let _ = writeln!(out, "    handle {:x}", iface.handle);
     }
@@ -504,8 +566,31 @@ fn siblings(cx: &Ctx, list: &[usize], depth: usize, out: &mut String) {
         if cx.explicit[i] {
             lines.insert(0, format!("classid {:x}:{:x}", cx.iface.handle, c.minor));
         }
-        for &f in &cx.filters[i] {
-            lines.push(match_line(&cx.iface.filters[f], None));
+        // A filter and a later one of this class become one line when they are what one line
+        // compiles to (`merged_line`) and nothing between them can tell the order apart: they
+        // are consecutive, or the later is IPv6 and everything between IPv4 only.
+        let (fs, all) = (&cx.filters[i], &cx.iface.filters);
+        let mut used = vec![false; fs.len()];
+        for j in 0..fs.len() {
+            if used[j] {
+                continue;
+            }
+            let a = &all[fs[j]];
+            let mut line = None;
+            for k in j + 1..fs.len() {
+                let b = &all[fs[k]];
+                let v4_between = b.m.family() == Family::V6
+                    && (fs[j] + 1..fs[k]).all(|x| all[x].m.family() == Family::V4);
+                if fs[k] != fs[j] + 1 && !v4_between {
+                    break;
+                }
+                if let Some(l) = merged_line(a, b) {
+                    used[k] = true;
+                    line = Some(l);
+                    break;
+                }
+            }
+            lines.push(line.unwrap_or_else(|| match_line(a, None)));
         }
         if lines.is_empty() && cx.children[i].is_empty() {
             let _ = writeln!(out, "{pad}{h}");

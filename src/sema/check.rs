@@ -28,6 +28,8 @@ pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
         defaults(iface, default_span, diags);
         filters(iface, diags);
         shadowed(iface, diags);
+        unborrowable(iface, diags);
+        small_quantum(iface, diags);
         jumbo(iface, diags);
         super::expect::check(iface, default_span, diags);
         limits(iface, diags);
@@ -47,6 +49,89 @@ pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
             .label("defined here")
             .help("remove it, or use it where it was meant to be"),
         );
+    }
+}
+
+/// The mtu a class's quantum is compared with when it has no `mtu`: Ethernet's.
+pub const LINK_MTU: u64 = 1500;
+
+/// A class attached to the qdisc itself (no parent class: the interface has no `rate`, or
+/// this is the interface-rate class) whose ceil is above its rate: HTB lends only from a
+/// parent to its children, so it never gets more than its rate (W0112).
+fn unborrowable(iface: &Interface, diags: &mut Diagnostics) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in iface.classes.iter().enumerate() {
+        // Classes made by one line of a loop are reported once.
+        if c.parent.is_some()
+            || c.ceil <= c.rate
+            || c.rate == 0
+            || !seen.insert(ceil_span(iface, i))
+        {
+            continue;
+        }
+        let interface_class = c.spans.ceil.is_none() && c.name == iface.name;
+        let d = Diagnostic::new(
+            Code::CannotBorrow,
+            ceil_span(iface, i),
+            format!(
+                "class `{}` can never use its ceil {}: it has no parent to borrow from",
+                iface.name_of(c),
+                format_rate(c.ceil)
+            ),
+        )
+        .label(format!("at most its rate {} in practice", format_rate(c.rate)))
+        .note("HTB lends spare bandwidth only from a parent class to its children; a class attached to the qdisc itself has none (measured: `rate 5mbit; ceil 10mbit` gave 4.78 Mbit/s)");
+        diags.push(if interface_class {
+            d.help("give the interface a `rate` equal to its ceil (the line speed)")
+        } else {
+            d.help("give the interface a `rate` (the line speed): its classes then borrow from it up to their ceil; or set `ceil` equal to `rate`")
+        });
+    }
+}
+
+/// A `quantum` (written by the user) below the class's `mtu` (Ethernet's 1500 when it has
+/// none) (W0114). Classes made by one line of a loop are reported once.
+fn small_quantum(iface: &Interface, diags: &mut Diagnostics) {
+    let mut seen: HashMap<Span, usize> = HashMap::new();
+    let mut found: Vec<Diagnostic> = vec![];
+    for c in &iface.classes {
+        let (Some(q), Some(span)) = (c.quantum, c.spans.quantum) else {
+            continue;
+        };
+        let (mtu, what) = match c.mtu {
+            Some(m) => (m, format!("its mtu {m}")),
+            None => (LINK_MTU, format!("the Ethernet mtu {LINK_MTU}")),
+        };
+        if q >= mtu {
+            continue;
+        }
+        if let Some(&k) = seen.get(&span) {
+            found[k]
+                .notes
+                .push(format!("likewise class `{}`", iface.name_of(c)));
+            continue;
+        }
+        seen.insert(span, found.len());
+        found.push(
+            Diagnostic::new(
+                Code::QuantumBelowMtu,
+                span,
+                format!("quantum {q} of class `{}` is below {what}", iface.name_of(c)),
+            )
+            .label(format!("{q} < {mtu} bytes"))
+            .note("HTB's round robin lets a class send `quantum` bytes per turn when it borrows; a packet larger than that takes several turns, so the class borrows less than its quantum says. The kernel accepts it without a word")
+            .help(format!("set `quantum` to at least {mtu}, or leave it out and let HTB derive it from the rate")),
+        );
+    }
+    for mut d in found {
+        let likewise = d.notes.iter().filter(|n| n.starts_with("likewise")).count();
+        if likewise > 3 {
+            d.notes.retain(|n| !n.starts_with("likewise"));
+            d.notes.push(format!(
+                "likewise {likewise} more classes made by this line"
+            ));
+        }
+        diags.push(d);
     }
 }
 

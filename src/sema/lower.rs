@@ -187,6 +187,8 @@ struct IfaceBuilder<'a> {
     ceil: Option<u64>,
     /// Whether a root class stands for the interface rate.
     root: Option<usize>,
+    /// Classids pinned with `classid`: (the minor as written, its value, where).
+    pinned: Vec<(String, u16, Span)>,
     /// `expect` lines, resolved once every class is known: (packet, target, statement).
     pending: Vec<(Packet, Option<String>, &'a ast::ExpectStmt)>,
     /// `path NAME` of classes: (class, name, span of the property).
@@ -300,6 +302,7 @@ impl<'a> Lowerer<'a> {
             rate: None,
             ceil: None,
             root: None,
+            pinned: vec![],
             pending: vec![],
             paths: vec![],
         };
@@ -388,6 +391,7 @@ impl<'a> Lowerer<'a> {
         self.scopes.pop();
 
         assign_ids(&mut b, &mut self.diags);
+        decimal_ids(&b, &mut self.diags);
         let default_span = default.as_ref().map(|d| d.1);
         if let Some((v, _)) = default {
             b.iface.default = self.resolve_class(&b, &v);
@@ -494,6 +498,29 @@ impl<'a> Lowerer<'a> {
                     })
                     .collect()
             }
+            VKind::AddrRange(lo, hi) => {
+                let n = value::addr_count(*lo, *hi);
+                if n > MAX_LOOP as u128 {
+                    return self.none(
+                        Diagnostic::new(
+                            Code::LoopTooLarge,
+                            iter.span,
+                            format!("loop of {n} iterations"),
+                        )
+                        .label(format!("at most {MAX_LOOP} iterations"))
+                        .help("an interface holds at most 65535 classes (16-bit minor ids)"),
+                    );
+                }
+                value::addr_iter(*lo, *hi)
+                    .map(|a| Val {
+                        kind: match a {
+                            std::net::IpAddr::V4(_) => VKind::Ipv4(a.to_string()),
+                            std::net::IpAddr::V6(_) => VKind::HexColon(a.to_string()),
+                        },
+                        span: iter.span,
+                    })
+                    .collect()
+            }
             VKind::List(items) => items.clone(),
             _ => {
                 return self.none(
@@ -502,7 +529,7 @@ impl<'a> Lowerer<'a> {
                         iter.span,
                         format!("cannot loop over {}", iter.describe()),
                     )
-                    .label("expected a range such as `1000..1009` or a list such as `[a, b]`"),
+                    .label("expected a range such as `1000..1009` or `10.0.0.10..10.0.0.60`, or a list such as `[a, b]`"),
                 )
             }
         };
@@ -659,6 +686,11 @@ impl<'a> Lowerer<'a> {
                 "classid" => {
                     class.spans.classid = Some(prop_span(p));
                     explicit = self.classid(&v, b.iface.handle).map(|m| (m, v.span));
+                    if let Some((m, span)) = explicit {
+                        let text = v.to_text();
+                        let minor = text.rsplit(':').next().unwrap_or("").to_string();
+                        b.pinned.push((minor, m, span));
+                    }
                 }
                 _ => self.unknown_property(&p.key, CLASS_PROPS),
             }
@@ -759,7 +791,7 @@ impl<'a> Lowerer<'a> {
     fn add_filter(&mut self, b: &mut IfaceBuilder, class: usize, m: &ast::MatchStmt) {
         let (found, diags) = matches::lower_match(m, &mut self.scopes, &mut self.rules);
         self.diags.extend(diags);
-        if let Some(mm) = found {
+        for mm in found {
             b.iface.filters.push(Filter {
                 class,
                 m: mm,
@@ -776,7 +808,22 @@ impl<'a> Lowerer<'a> {
         };
         let (found, diags) = matches::lower_match(&ms, &mut self.scopes, &mut self.rules);
         self.diags.extend(diags);
-        let Some(m) = found else { return };
+        let m =
+            match <[_; 1]>::try_from(found) {
+                Ok([m]) => m,
+                Err(found) if found.is_empty() => return,
+                Err(_) => return self.error(
+                    Diagnostic::new(
+                        Code::BadExpectation,
+                        e.span,
+                        "this line describes more than one packet",
+                    )
+                    .label(
+                        "`port` is a source or a destination port; an expectation needs one packet",
+                    )
+                    .help("describe one packet: `sport`/`dport`, one address per field"),
+                ),
+            };
         let Some(packet) = self.ok(super::expect::packet(&m)) else {
             return;
         };
@@ -1047,6 +1094,43 @@ pub(super) fn prop_span(p: &ast::Property) -> Span {
 fn parse_hex_major(s: &str) -> Option<u16> {
     let major = s.strip_suffix(':').or_else(|| s.strip_suffix(":0"))?;
     u16::from_str_radix(major, 16).ok()
+}
+
+/// Pinned classids counted in decimal (W0113): `1:9` beside `1:10`, with no hex letter in any
+/// pinned id of the interface (`1:10` is 0x10 = 16, the class after `1:9` is `1:a`).
+fn decimal_ids(b: &IfaceBuilder, diags: &mut Diagnostics) {
+    let p = &b.pinned;
+    if p.iter()
+        .any(|(t, ..)| t.contains(|c: char| c.is_ascii_alphabetic()))
+    {
+        return;
+    }
+    let low = p
+        .iter()
+        .filter(|(_, m, _)| (1..=9).contains(m))
+        .max_by_key(|x| x.1);
+    let high = p
+        .iter()
+        .filter(|(t, m, _)| *m >= 0x10 && t.trim_start_matches('0').len() >= 2)
+        .min_by_key(|x| x.1);
+    let (Some((lt, lm, ls)), Some((ht, hm, hs))) = (low, high) else {
+        return;
+    };
+    let h = b.iface.handle;
+    diags.push(
+        Diagnostic::new(
+            Code::DecimalClassid,
+            *hs,
+            format!("classid {h:x}:{ht} is hex: 0x{hm:x} = {hm}, not decimal {}", ht.trim_start_matches('0')),
+        )
+        .label(format!("{h:x}:{ht} is class {hm}"))
+        .secondary(*ls, format!("beside {h:x}:{lt}, counted as if decimal"))
+        .note(format!(
+            "tc reads classid minors in hex: after {h:x}:{lm:x} comes {h:x}:{:x}",
+            lm + 1
+        ))
+        .help("write the ids in hex (`1:a` is ten), or leave `classid` out and let tcc number the classes"),
+    );
 }
 
 /// Give every class a minor id. Explicit ids are kept; the root class made from the interface

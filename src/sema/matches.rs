@@ -1,6 +1,9 @@
 //! Match lines and rules: criteria are evaluated, rules expanded (a rule's own keys override
 //! those it inherits, and keys written on a match line override the rule's), and each match is
 //! checked on its own (ports need tcp/udp, one address family, one protocol).
+//!
+//! Size: just over 600 lines because one match line's whole expansion (rules, `port` pairs,
+//! per-family lists) and its checks are kept together, in the order they are applied.
 
 use super::value::{self, with_suggestion, Scopes, VKind, Val};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
@@ -69,12 +72,17 @@ struct Keyed {
     from_rule: bool,
 }
 
-/// Lower one `match` line. Returns `None` when it has errors (reported in the diagnostics).
+/// The most matches one `match` line may stand for (each `port` doubles them).
+pub const MAX_ALTERNATIVES: usize = 16;
+
+/// Lower one `match` line into the matches it stands for: one, or several when it says `port`
+/// (a source port or a destination port: two matches) or lists addresses of both families
+/// (one match per family). Empty when it has errors (reported in the diagnostics).
 pub fn lower_match(
     m: &ast::MatchStmt,
     scopes: &mut Scopes,
     rules: &mut RuleTable,
-) -> (Option<Match>, Diagnostics) {
+) -> (Vec<Match>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut out: Vec<Keyed> = vec![];
     rules.expanded = 0;
@@ -82,16 +90,151 @@ pub fn lower_match(
         expand(c, scopes, rules, &mut out, &mut diags, &mut vec![], false);
     }
     if diags.has_errors() {
-        return (None, diags);
+        return (vec![], diags);
     }
-    let m = Match {
-        criteria: out.into_iter().map(|k| k.crit).collect(),
+    let alternatives = match either_port(out, m.span).and_then(|ms| {
+        let mut all = vec![];
+        for m in ms {
+            all.extend(per_family(m)?);
+        }
+        Ok(all)
+    }) {
+        Ok(a) => a,
+        Err(d) => {
+            diags.push(d);
+            return (vec![], diags);
+        }
     };
-    if let Err(d) = validate(&m) {
-        diags.push(d);
-        return (None, diags);
+    for m in &alternatives {
+        if let Err(d) = validate(m) {
+            diags.push(d);
+            return (vec![], diags);
+        }
     }
-    (Some(m), diags)
+    (alternatives, diags)
+}
+
+/// `port N` is a source or a destination port: the line becomes one match with `sport N` and
+/// one with `dport N`. `!port N` is neither: one match with `sport !N dport !N`.
+fn either_port(keyed: Vec<Keyed>, span: Span) -> Result<Vec<Match>, Diagnostic> {
+    let mut alts: Vec<Vec<Criterion>> = vec![vec![]];
+    for k in keyed {
+        let Test::Sport(ports) = &k.crit.test else {
+            alts.iter_mut().for_each(|a| a.push(k.crit.clone()));
+            continue;
+        };
+        if k.key != "port" {
+            alts.iter_mut().for_each(|a| a.push(k.crit.clone()));
+            continue;
+        }
+        let dport = Criterion {
+            test: Test::Dport(ports.clone()),
+            ..k.crit.clone()
+        };
+        if k.crit.negated {
+            for a in &mut alts {
+                a.push(k.crit.clone());
+                a.push(dport.clone());
+            }
+            continue;
+        }
+        if alts.len() * 2 > MAX_ALTERNATIVES {
+            return Err(Diagnostic::new(
+                Code::TooManyAlternatives,
+                span,
+                format!("this match stands for more than {MAX_ALTERNATIVES} matches"),
+            )
+            .label("each `port` doubles the matches of its line")
+            .help("split the line, or say `sport`/`dport` where the direction is known"));
+        }
+        let mut next = Vec::with_capacity(alts.len() * 2);
+        for a in alts {
+            let mut s = a.clone();
+            s.push(k.crit.clone());
+            let mut d = a;
+            d.push(dport.clone());
+            next.push(s);
+            next.push(d);
+        }
+        alts = next;
+    }
+    Ok(alts
+        .into_iter()
+        .map(|criteria| Match { criteria })
+        .collect())
+}
+
+/// A match whose address lists hold both IPv4 and IPv6 becomes one match per family, each
+/// list keeping the addresses of that family. A family that some other criterion rules out
+/// (an address list of the other family only, `icmp`, `icmpv6`) is dropped; if that leaves
+/// addresses of a list unused, or no family at all, the line is refused (E0304).
+fn per_family(m: Match) -> Result<Vec<Match>, Diagnostic> {
+    let nets_of = |c: &Criterion| match &c.test {
+        Test::Src(n) | Test::Dst(n) => Some(n.clone()),
+        _ => None,
+    };
+    let mixed =
+        |n: &[IpNet]| n.iter().any(|n| n.addr().is_ipv4()) && n.iter().any(|n| n.addr().is_ipv6());
+    if !m.criteria.iter().filter_map(nets_of).any(|n| mixed(&n)) {
+        return Ok(vec![m]);
+    }
+    let mut out = vec![];
+    let mut ruled_out: Vec<(bool, Span, Span)> = vec![]; // (v4, the list, what rules it out)
+    for v4 in [true, false] {
+        let mut criteria = vec![];
+        let mut against: Option<Span> = None;
+        for c in &m.criteria {
+            match (&c.test, nets_of(c)) {
+                (_, Some(nets)) => {
+                    let keep: Vec<IpNet> = nets
+                        .iter()
+                        .filter(|n| n.addr().is_ipv4() == v4)
+                        .copied()
+                        .collect();
+                    if keep.is_empty() {
+                        against.get_or_insert(c.span);
+                        continue;
+                    }
+                    let test = match c.test {
+                        Test::Src(_) => Test::Src(keep),
+                        _ => Test::Dst(keep),
+                    };
+                    criteria.push(Criterion { test, ..c.clone() });
+                }
+                (Test::Proto(plan::PROTO_ICMP), _) if !c.negated && !v4 => {
+                    against.get_or_insert(c.span);
+                }
+                (Test::Proto(plan::PROTO_ICMPV6), _) if !c.negated && v4 => {
+                    against.get_or_insert(c.span);
+                }
+                _ => criteria.push(c.clone()),
+            }
+        }
+        match against {
+            None => out.push(Match { criteria }),
+            Some(a) => {
+                for c in &m.criteria {
+                    if nets_of(c).is_some_and(|n| mixed(&n)) {
+                        ruled_out.push((v4, c.span, a));
+                    }
+                }
+            }
+        }
+    }
+    if let Some((v4, list, a)) = ruled_out.into_iter().find(|(_, l, a)| l != a) {
+        let fam = if v4 { "IPv4" } else { "IPv6" };
+        return Err(Diagnostic::new(
+            Code::MixedFamilies,
+            list,
+            format!("the {fam} addresses of this list can never match"),
+        )
+        .label(format!("holds {fam} addresses"))
+        .secondary(a, format!("rules out {fam}"))
+        .help(
+            "a packet is either IPv4 or IPv6: move these addresses to a `match` line of their own",
+        ));
+    }
+    Ok(out)
 }
 
 /// Expand one criterion (a rule reference recursively) onto `out`.
@@ -219,9 +362,9 @@ fn push(out: &mut Vec<Keyed>, key: &'static str, test: Test, c: &ast::Criterion,
     });
 }
 
-const CRITERIA: [&str; 12] = [
-    "tcp", "udp", "icmp", "icmpv6", "proto", "src", "dst", "sport", "dport", "dscp", "mark",
-    "length",
+const CRITERIA: [&str; 13] = [
+    "tcp", "udp", "icmp", "icmpv6", "proto", "src", "dst", "sport", "dport", "port", "dscp",
+    "mark", "length",
 ];
 
 fn one<'v>(key: &str, vals: &'v [Val], span: Span) -> Result<&'v Val, Diagnostic> {
@@ -246,6 +389,10 @@ fn valued(
             value::non_empty(vals)?;
             let mut nets = vec![];
             for v in vals.iter().flat_map(|v| v.flatten()) {
+                if let VKind::AddrRange(lo, hi) = v.kind {
+                    nets.extend(value::range_nets(lo, hi));
+                    continue;
+                }
                 let (net, host_bits) = value::address(v)?;
                 if host_bits {
                     diags.push(
@@ -263,16 +410,6 @@ fn valued(
                 }
                 nets.push(net);
             }
-            let fams: Vec<bool> = nets.iter().map(|n| matches!(n, IpNet::V4(_))).collect();
-            if fams.windows(2).any(|w| w[0] != w[1]) {
-                return Err(Diagnostic::new(
-                    Code::MixedFamilies,
-                    span,
-                    "address list mixes IPv4 and IPv6",
-                )
-                .label("one match applies to one address family")
-                .help("write one `match` line per family"));
-            }
             Ok(if key == "src" {
                 ("src", Test::Src(nets))
             } else {
@@ -280,6 +417,8 @@ fn valued(
             })
         }
         "sport" => Ok(("sport", Test::Sport(value::ports(vals)?))),
+        // Either direction: split in two by `either_port`.
+        "port" => Ok(("port", Test::Sport(value::ports(vals)?))),
         "dport" => Ok(("dport", Test::Dport(value::ports(vals)?))),
         "dscp" => {
             let v = one(key, vals, span)?;

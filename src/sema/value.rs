@@ -1,5 +1,8 @@
 //! Evaluated values, variable scopes, and conversions from values to what a property or a
 //! criterion needs (a rate, a size, ports, addresses...), each reporting its own diagnostic.
+//!
+//! Size: over 600 lines because every kind of value is evaluated and converted here (with its
+//! own diagnostics, address ranges included), one place for what a value means.
 
 use crate::diagnostic::{Code, Diagnostic, Span};
 use crate::plan::units::{self, ParsedRate, Rate, Size, UnitError};
@@ -7,6 +10,7 @@ use crate::plan::PortRange;
 use crate::syntax::ast::{Ident, StrPart, Value, ValueKind};
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 /// A value after variables have been substituted. Keeps the span where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +33,8 @@ pub enum VKind {
     Masked(String, String),
     /// Inclusive integer range.
     Range(i64, i64),
+    /// Inclusive range of addresses of one family, first <= last.
+    AddrRange(IpAddr, IpAddr),
     List(Vec<Val>),
 }
 
@@ -45,6 +51,7 @@ impl Val {
             VKind::HexColon(_) => "an IPv6 address or classid",
             VKind::Masked(..) => "a value/mask pair",
             VKind::Range(..) => "a range",
+            VKind::AddrRange(..) => "an address range",
             VKind::List(_) => "a list",
         }
     }
@@ -56,6 +63,7 @@ impl Val {
             VKind::Num { value, unit } => format!("{}{}", fmt_num(*value), unit),
             VKind::Masked(a, b) => format!("{a}/{b}"),
             VKind::Range(a, b) => format!("{a}..{b}"),
+            VKind::AddrRange(a, b) => format!("{a}..{b}"),
             VKind::List(v) => v.iter().map(Val::to_text).collect::<Vec<_>>().join(","),
         }
     }
@@ -260,6 +268,35 @@ impl Scopes {
                 unit: unit.clone(),
             },
             ValueKind::Ident(s) => VKind::Ident(s.clone()),
+            ValueKind::AddrRange(a, b) => addr_range(a, b, v.span)?,
+            ValueKind::Pasted(parts) => {
+                let text = self.interpolate(parts)?;
+                let kind = match crate::syntax::lexeme::split_range(&text) {
+                    Some(((a0, a1), (b0, b1))) => {
+                        let side = |s: &str| Value {
+                            kind: ValueKind::Quantity {
+                                number: s.to_string(),
+                                unit: String::new(),
+                            },
+                            span: v.span,
+                        };
+                        ValueKind::Range(
+                            Box::new(side(&text[a0..a1])),
+                            Box::new(side(&text[b0..b1])),
+                        )
+                    }
+                    None => crate::syntax::lexeme::classify(&text).ok_or_else(|| {
+                        Diagnostic::new(
+                            Code::BadValue,
+                            v.span,
+                            format!("`{text}` is not a value tcc understands"),
+                        )
+                        .label("what the variables make of this value")
+                        .help("a pasted value must read as one value: an address, a number, a rate, a name")
+                    })?,
+                };
+                return self.eval_unbudgeted(&Value { kind, span: v.span });
+            }
             ValueKind::Invalid(s) => {
                 return Err(Diagnostic::new(Code::BadValue, v.span, format!("`{s}` is not a value tcc understands"))
                     .label("not a rate, size, number, address, classid or name")
@@ -304,6 +341,58 @@ impl Scopes {
         }
         Ok(s)
     }
+}
+
+/// `a..b` of two addresses: one family, `a <= b`.
+fn addr_range(a: &str, b: &str, span: Span) -> Result<VKind, Diagnostic> {
+    let parse = |s: &str| {
+        s.parse::<IpAddr>().map_err(|_| {
+            Diagnostic::new(
+                Code::BadValue,
+                span,
+                format!("`{s}` is not a valid address"),
+            )
+            .label("an address range is two single addresses: `10.0.0.10..10.0.0.60`")
+        })
+    };
+    let (lo, hi) = (parse(a)?, parse(b)?);
+    if lo.is_ipv4() != hi.is_ipv4() {
+        return Err(Diagnostic::new(
+            Code::AddrRangeFamilies,
+            span,
+            format!("range `{a}..{b}` goes from one address family to the other"),
+        )
+        .label("an address range stays within IPv4 or within IPv6")
+        .help("write one range per family"));
+    }
+    if lo > hi {
+        return Err(Diagnostic::new(
+            Code::ReversedRange,
+            span,
+            format!("range {a}..{b} is reversed"),
+        )
+        .label("the first address is greater than the second")
+        .help(format!("write `{b}..{a}`; ranges are inclusive")));
+    }
+    Ok(VKind::AddrRange(lo, hi))
+}
+
+/// The number of addresses in `lo..=hi` (one family, `lo <= hi`), saturating.
+pub fn addr_count(lo: IpAddr, hi: IpAddr) -> u128 {
+    let n = |a: IpAddr| match a {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    };
+    (n(hi) - n(lo)).saturating_add(1)
+}
+
+/// The addresses of `lo..=hi` (call only after `addr_count` is known to be small).
+pub fn addr_iter(lo: IpAddr, hi: IpAddr) -> impl Iterator<Item = IpAddr> {
+    let count = addr_count(lo, hi);
+    (0..count).map(move |i| match lo {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) + i as u32).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) + i).into()),
+    })
 }
 
 fn parse_num(text: &str) -> Option<f64> {
@@ -497,6 +586,15 @@ pub fn non_empty(vals: &[Val]) -> Result<(), Diagnostic> {
         Some(v) => Err(Diagnostic::new(Code::WrongType, v.span, "empty list")
             .label("at least one value is needed here")),
         None => Ok(()),
+    }
+}
+
+/// The networks covering an address range exactly (the fewest CIDR blocks).
+pub fn range_nets(lo: IpAddr, hi: IpAddr) -> Vec<IpNet> {
+    match (lo, hi) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect(),
+        _ => vec![],
     }
 }
 

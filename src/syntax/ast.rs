@@ -191,6 +191,12 @@ pub enum ValueKind {
         unit: String,
     },
     Ident(String),
+    /// `192.168.10.10..192.168.10.60` or `2001:db8::10..2001:db8::60`: an inclusive range of
+    /// addresses as written (checked when evaluated).
+    AddrRange(String, String),
+    /// A value with variables pasted into it, `192.168.10.${h}`: the text is put together when
+    /// evaluated and then read as one value (`lexeme::classify`).
+    Pasted(Vec<StrPart>),
     /// A token that is none of the forms above, such as `1.2.3` (reported when evaluated).
     Invalid(String),
 }

@@ -8,6 +8,10 @@ use super::ast::ValueKind;
 /// (`1000..1009`) is classified by the caller, which knows the spans (`split_range`).
 pub fn classify(text: &str) -> Option<ValueKind> {
     let first = text.chars().next()?;
+    if let Some((a, b)) = text.split_once("..") {
+        let addr = |s: &str| !s.contains('/') && (s.contains(':') || is_ipv4_form(s));
+        return (addr(a) && addr(b)).then(|| ValueKind::AddrRange(a.to_string(), b.to_string()));
+    }
     if text.contains(':') {
         return Some(ValueKind::HexColon(text.to_string()));
     }
@@ -100,6 +104,7 @@ mod tests {
             Some(ValueKind::Masked(..)) => "masked".into(),
             Some(ValueKind::Quantity { number, unit }) => format!("{number}|{unit}"),
             Some(ValueKind::Ident(_)) => "ident".into(),
+            Some(ValueKind::AddrRange(..)) => "addrrange".into(),
             Some(_) => "other".into(),
             None => "none".into(),
         }
@@ -125,6 +130,10 @@ mod tests {
             ("1.2.3", "none"),
             ("10mbit5", "none"),
             ("-5", "none"),
+            ("10.0.0.1..10.0.0.9", "addrrange"),
+            ("2001:db8::1..2001:db8::9", "addrrange"),
+            ("10.0.0.0/24..10.0.1.0/24", "none"),
+            ("1:2..1:5", "addrrange"),
         ];
         for (text, want) in cases {
             assert_eq!(kind(text), want, "{text}");

@@ -153,10 +153,11 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::braced | Rule::stmt | Rule::property | Rule::let_stmt | Rule::class_def => {
             "a statement"
         }
-        Rule::list | Rule::scalar | Rule::number => "a value",
+        Rule::list | Rule::scalar | Rule::number | Rule::pasted | Rule::paste_text => "a value",
         Rule::range => "a range",
         Rule::string => "a name",
         Rule::ident => "a name",
+        Rule::ifword => "an interface name",
         Rule::str_text | Rule::interp | Rule::escape => "the closing `\"`",
         Rule::criteria | Rule::criterion | Rule::crit_rule => "a match criterion",
         Rule::flag_key | Rule::valued_key => "a match criterion",
@@ -402,6 +403,14 @@ impl Cx {
                 ValueKind::Range(Box::new(a), Box::new(b))
             }
             Rule::var_ref => ValueKind::Var(self.ident(p.into_inner().next().unwrap())),
+            Rule::pasted => ValueKind::Pasted(
+                p.into_inner()
+                    .map(|q| match q.as_rule() {
+                        Rule::var_ref => StrPart::Var(self.ident(q.into_inner().next().unwrap())),
+                        _ => StrPart::Text(q.as_str().to_string()),
+                    })
+                    .collect(),
+            ),
             Rule::number => ValueKind::Quantity {
                 number: p.as_str().to_string(),
                 unit: String::new(),

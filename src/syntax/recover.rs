@@ -398,8 +398,29 @@ pub(super) fn hint(d: Diagnostic, toks: &[Token<'_>]) -> Diagnostic {
             here.text
         ));
     }
-    // `[25, 587 }`: a list that is never closed.
-    if here.kind == Kind::LBracket {
+    // `[25, 587 }`: a list that is never closed (the error is at its `[`, or inside it where a
+    // value that could go on was tried last).
+    let open_list = if here.kind == Kind::LBracket {
+        Some(at)
+    } else {
+        let mut depth = 0usize;
+        let mut found = None;
+        for i in (0..at).rev() {
+            match toks[i].kind {
+                Kind::RBracket => depth += 1,
+                Kind::LBracket if depth == 0 => {
+                    found = Some(i);
+                    break;
+                }
+                Kind::LBracket => depth -= 1,
+                Kind::LBrace | Kind::RBrace => break,
+                _ => {}
+            }
+        }
+        found
+    };
+    if let Some(at) = open_list {
+        let here = toks[at];
         let mut depth = 0usize;
         let stop = toks[at..].iter().find(|t| {
             match t.kind {

@@ -167,8 +167,8 @@ pub fn assert_foreign_iptables_intact(exec: impl Fn(&[&str]) -> String, what: &s
 
 pub const A_ADDR: &str = "10.99.0.1";
 pub const B_ADDR: &str = "10.99.0.2";
-const A_MAC: &str = "02:00:00:00:00:01";
-const B_MAC: &str = "02:00:00:00:00:02";
+pub const A_MAC: &str = "02:00:00:00:00:01";
+pub const B_MAC: &str = "02:00:00:00:00:02";
 
 /// The namespace test bed: A alone (`single`) or A and B joined by a veth pair (`new`).
 pub struct Bed {

@@ -113,16 +113,21 @@ pub fn rule_criteria(m: &Match, tool: Tool) -> Vec<String> {
     // The protocol's own `--sport`/`--dport` must come before any `-m multiport`: after it,
     // iptables reads `--dport` as multiport's `--dports` (an abbreviation) and refuses the rule
     // ("--source-ports cannot be used together with --destination-ports").
+    // iptables-nft (1.8.9, measured by tests/kernel_once.rs) turns `! --sport A ! --dport B`
+    // into one compare of both ports, which holds when EITHER differs: a negated single
+    // destination port beside a negated single source port goes to multiport instead.
     let mut multiport = Vec::new();
-    port_slots(
+    let sport_negated = port_slots(
         of(|t| matches!(t, Test::Sport(_))),
         "sport",
+        false,
         &mut slots,
         &mut multiport,
     );
     port_slots(
         of(|t| matches!(t, Test::Dport(_))),
         "dport",
+        sport_negated,
         &mut slots,
         &mut multiport,
     );
@@ -290,21 +295,25 @@ fn multiport_chunks(ports: &[PortRange]) -> Vec<String> {
 
 /// Ports: the protocol match's own `--sport`/`--dport` takes the first single range; lists use
 /// `-m multiport --sports` (one rule per chunk when positive, every chunk in the rule when
-/// negated).
+/// negated). With `no_negated_single`, a negated port takes multiport too. Returns whether a
+/// negated single range took the protocol match's option.
 fn port_slots<'a>(
     cs: impl Iterator<Item = &'a Criterion>,
     dir: &str,
+    no_negated_single: bool,
     slots: &mut Vec<Vec<String>>,
     multiport: &mut Vec<Vec<String>>,
-) {
+) -> bool {
     let mut single_used = false;
+    let mut negated_single = false;
     for c in cs {
         let (Test::Sport(ports) | Test::Dport(ports)) = &c.test else {
             continue;
         };
         let neg = if c.negated { "! " } else { "" };
-        if ports.len() == 1 && !single_used {
+        if ports.len() == 1 && !single_used && !(c.negated && no_negated_single) {
             single_used = true;
+            negated_single = c.negated;
             slots.push(vec![format!("{neg}--{dir} {}", port_text(&ports[0]))]);
             continue;
         }
@@ -318,6 +327,7 @@ fn port_slots<'a>(
             multiport.push(alts);
         }
     }
+    negated_single
 }
 
 #[cfg(test)]
@@ -394,6 +404,23 @@ mod tests {
         assert_eq!(
             rule_criteria(&m, Tool::Ip4),
             ["-p tcp --dport 80 -m multiport --sports 80,443"]
+        );
+    }
+
+    #[test]
+    fn negated_source_and_destination_ports_are_not_one_compare() {
+        // Found by tests/kernel_once.rs: iptables-nft makes `! --sport 22 ! --dport 22` one
+        // compare of both ports, true when either differs.
+        let m = Match {
+            criteria: vec![
+                crit(false, Test::Proto(PROTO_TCP)),
+                crit(true, Test::Sport(ports(&[(22, 22)]))),
+                crit(true, Test::Dport(ports(&[(22, 22)]))),
+            ],
+        };
+        assert_eq!(
+            rule_criteria(&m, Tool::Ip4),
+            ["-p tcp ! --sport 22 -m multiport ! --dports 22"]
         );
     }
 

@@ -21,7 +21,7 @@
 
 use crate::dialect::sh::quote::comment_text;
 use crate::plan::matchrel::never_matches;
-use crate::plan::{Family, Interface, Match, Plan, PortRange, Test};
+use crate::plan::{Criterion, Family, Interface, Match, Plan, PortRange, Test};
 use crate::plan::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use ipnet::IpNet;
 use std::fmt::Write;
@@ -402,6 +402,15 @@ fn exprs(m: &Match, fam: Family) -> Option<Vec<Expr>> {
         Some(PROTO_UDP) => "udp",
         _ => "th",
     };
+    // nft (1.0.6, measured by tests/kernel_once.rs) merges `tcp sport != A tcp dport != B` into
+    // one compare of both ports, which holds when EITHER differs: beside a negated single source
+    // port, a negated single destination port is written as a range `P-P` (a range compare,
+    // never merged; a one-element set `{ P }` is turned back into a compare and merged).
+    let one_port = |c: &Criterion| matches!(&c.test, Test::Sport(r) | Test::Dport(r) if r.len() == 1 && r[0].lo == r[0].hi);
+    let neg_sport = m
+        .criteria
+        .iter()
+        .any(|c| c.negated && matches!(c.test, Test::Sport(_)) && one_port(c));
     for c in &m.criteria {
         let op = neg(c.negated);
         match &c.test {
@@ -436,7 +445,7 @@ fn exprs(m: &Match, fam: Family) -> Option<Vec<Expr>> {
                 let merged =
                     merge_ranges(ranges.iter().map(|r| (r.lo as u32, r.hi as u32)).collect());
                 let single = merged.len() == 1 && merged[0].0 == merged[0].1;
-                let (rhs, _) = set(merged
+                let (mut rhs, _) = set(merged
                     .iter()
                     .map(|&(lo, hi)| {
                         port_text(&PortRange {
@@ -445,6 +454,9 @@ fn exprs(m: &Match, fam: Family) -> Option<Vec<Expr>> {
                         })
                     })
                     .collect());
+                if dir == "dport" && c.negated && neg_sport && one_port(c) {
+                    rhs = format!("{rhs}-{rhs}");
+                }
                 out.push(Expr {
                     lhs: format!("{th} {dir}"),
                     op,
