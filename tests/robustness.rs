@@ -196,7 +196,17 @@ fn issue10_cases() -> Vec<(&'static str, String, Code)> {
         ceil += &format!(" class c{i} {{ rate 2mbit; ceil 1mbit }}\n");
     }
     ceil += "}\n";
+    let slow = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fuzz-slow-unknown-property-loop.shape"
+    ))
+    .unwrap();
     vec![
+        (
+            "fuzz-slow-unknown-property-loop",
+            slow,
+            Code::UnknownProperty,
+        ),
         ("string-doubling", doubling, Code::ValueTooLarge),
         ("list-doubling", list, Code::ValueTooLarge),
         ("40k-E0202", ceil, Code::CeilBelowRate),

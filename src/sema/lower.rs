@@ -572,13 +572,17 @@ impl<'a> Lowerer<'a> {
             list: vec![],
             matches: vec![],
         };
-        let errors_before = self.diags.count(crate::diagnostic::Severity::Error);
+        // Only the diagnostics added from here are looked at: counting all of them for each
+        // class was quadratic in a loop that reports one error per class (a fuzz find).
+        let diags_before = self.diags.items.len();
         self.templates_expanded = 0;
         for t in &def.templates {
             self.expand_template(t, &mut props, &mut vec![]);
         }
         // A template that failed to resolve may have carried the rate: do not pile on.
-        let templates_ok = self.diags.count(crate::diagnostic::Severity::Error) == errors_before;
+        let templates_ok = !self.diags.items[diags_before..]
+            .iter()
+            .any(|d| d.severity() == crate::diagnostic::Severity::Error);
         let own_start = props.list.len();
         for s in &def.body {
             if let Stmt::Property(p) = s {
