@@ -152,6 +152,7 @@ fn a_plan() -> impl Strategy<Value = Plan> {
                 classes,
                 filters: Vec::new(),
                 expectations: Vec::new(),
+                ingress: None,
             };
             let leaves: Vec<usize> = (0..iface.classes.len())
                 .filter(|&i| iface.is_leaf(i))

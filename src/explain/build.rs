@@ -51,6 +51,7 @@ impl Sim {
                 classes: Vec::new(),
                 filters: Vec::new(),
                 expectations: Vec::new(),
+                ingress: None,
             };
             // Classes, parents first.
             let mut placed: Vec<Option<usize>> = vec![None; dev.classes.len()];

@@ -12,6 +12,7 @@
 //! - names reaching a shell have been validated (interface names) or are only ever quoted.
 
 pub mod decide;
+pub mod ingress;
 pub mod limits;
 pub mod matchrel;
 pub mod units;
@@ -46,6 +47,11 @@ pub struct Interface {
     /// emitters ignore them.
     #[serde(skip)]
     pub expectations: Vec<Expectation>,
+    /// The ingress tree (`ingress { ... }`): what arrives on the interface, shaped by an HTB tree
+    /// of the same kind on the ifb device `name` (`ingress::ifb_name` of this interface), with
+    /// u32 filters. It has no ingress tree of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Box<Interface>>,
 }
 
 /// "Packet `packet` must reach `class`": an `expect` statement of the language.

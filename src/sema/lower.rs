@@ -48,6 +48,7 @@ pub fn lower(file: &ast::File) -> Lowered {
         expanded: 0,
         expansion_reported: false,
         templates_expanded: 0,
+        ingress_facts: None,
     };
     let mut plan = Plan::default();
     let mut facts = Facts::default();
@@ -70,6 +71,7 @@ pub fn lower(file: &ast::File) -> Lowered {
                 lets.push((l.name.text.clone(), l.name.span));
             }
             Stmt::Interface(i) => {
+                lw.ingress_facts = None;
                 if let Some((iface, default_span, has_root)) = lw.interface(i) {
                     if let Some(first) = iface_names.get(&iface.name) {
                         lw.diags.push(
@@ -87,6 +89,7 @@ pub fn lower(file: &ast::File) -> Lowered {
                     plan.interfaces.push(iface);
                     facts.default_spans.push(default_span);
                     facts.has_root.push(has_root);
+                    facts.ingress.push(lw.ingress_facts.unwrap_or_default());
                 }
             }
             Stmt::Rule(_) | Stmt::Template(_) => {}
@@ -134,6 +137,8 @@ struct Lowerer<'a> {
     expansion_reported: bool,
     /// Template references expanded for the current class, against `matches::MAX_REFERENCES`.
     templates_expanded: usize,
+    /// The last interface's ingress tree's facts: its `default` span and whether it has a root.
+    ingress_facts: Option<(Option<Span>, bool)>,
 }
 
 /// The interface being built.
@@ -212,16 +217,53 @@ impl<'a> Lowerer<'a> {
             .map_err(|d| self.error(d))
             .ok()?;
         self.scopes.push();
+        let (mut iface, default_span, has_root) = self.tree(&name, def.name.span, &def.body);
+        let mut blocks = def.body.iter().filter_map(|s| match s {
+            Stmt::Ingress(g) => Some(g),
+            _ => None,
+        });
+        if let Some(g) = blocks.next() {
+            let ifb = crate::plan::ingress::ifb_name(&name);
+            let (mut tree, d, r) = self.tree(&ifb, g.keyword, &g.body);
+            tree.span = g.keyword;
+            iface.ingress = Some(Box::new(tree));
+            self.ingress_facts = Some((d, r));
+            for extra in blocks {
+                self.error(
+                    Diagnostic::new(
+                        Code::MisplacedIngress,
+                        extra.keyword,
+                        format!("interface `{name}` has a second `ingress` block"),
+                    )
+                    .secondary(g.keyword, "first ingress block")
+                    .help("put every class of the download side in one `ingress { }` block"),
+                );
+            }
+        }
+        self.scopes.pop();
+        Some((iface, default_span, has_root))
+    }
+
+    /// The class tree of an interface block (or of its `ingress` block, on device `name`):
+    /// properties, classes, matches, expectations; `ingress` blocks are the caller's.
+    fn tree(
+        &mut self,
+        name: &str,
+        span: Span,
+        body: &'a [Stmt],
+    ) -> (Interface, Option<Span>, bool) {
+        let name = name.to_string();
         let mut b = IfaceBuilder {
             iface: Interface {
                 name: name.clone(),
-                span: def.name.span,
+                span,
                 handle: 1,
                 r2q: 10,
                 default: None,
                 classes: vec![],
                 filters: vec![],
                 expectations: vec![],
+                ingress: None,
             },
             names: HashMap::new(),
             explicit: vec![],
@@ -235,7 +277,7 @@ impl<'a> Lowerer<'a> {
         let mut rate_span = None;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         // Properties first: classes need the interface rate for percentages.
-        for s in &def.body {
+        for s in body {
             let Stmt::Property(p) = s else { continue };
             if let Some(first) = seen.insert(p.key.text.as_str(), p.key.span) {
                 self.error(dup_prop(&p.key, first));
@@ -280,7 +322,7 @@ impl<'a> Lowerer<'a> {
             self.error(
                 Diagnostic::new(
                     Code::MissingRate,
-                    def.name.span,
+                    span,
                     "interface has a `ceil` but no `rate`",
                 )
                 .help("give the interface a `rate`; its ceil defaults to it"),
@@ -289,7 +331,7 @@ impl<'a> Lowerer<'a> {
         if let Some(rate) = b.rate {
             let ceil = b.ceil.unwrap_or(rate);
             b.ceil = Some(ceil);
-            let span = rate_span.unwrap_or(def.name.span);
+            let span = rate_span.unwrap_or(span);
             b.iface.classes.push(Class {
                 name: name.clone(),
                 span,
@@ -312,8 +354,11 @@ impl<'a> Lowerer<'a> {
             b.root = Some(0);
         }
         let parent = b.root;
-        self.body(&mut b, &def.body, parent);
-        self.scopes.pop();
+        for s in body {
+            if !matches!(s, Stmt::Ingress(_)) {
+                self.body(&mut b, std::slice::from_ref(s), parent);
+            }
+        }
 
         assign_ids(&mut b, &mut self.diags);
         let default_span = default.as_ref().map(|d| d.1);
@@ -322,7 +367,7 @@ impl<'a> Lowerer<'a> {
         }
         self.resolve_expectations(&mut b, default_span.is_some());
         let has_root = b.root.is_some();
-        Some((b.iface, default_span, has_root))
+        (b.iface, default_span, has_root)
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
@@ -351,6 +396,15 @@ impl<'a> Lowerer<'a> {
                             .help("move `expect` lines to the interface block (or a loop in it)"),
                     ),
                 },
+                Stmt::Ingress(g) => self.error(
+                    Diagnostic::new(
+                        Code::MisplacedIngress,
+                        g.keyword,
+                        "`ingress` belongs directly in an interface block",
+                    )
+                    .label("not allowed here")
+                    .help("write `ingress { ... }` at the top of the interface it shapes, beside its classes"),
+                ),
                 Stmt::Rule(_) | Stmt::Template(_) | Stmt::Interface(_) => self.error(
                     Diagnostic::new(
                         Code::Syntax,
