@@ -67,8 +67,8 @@ pub fn links(sock: &mut Socket) -> io::Result<Vec<Link>> {
             continue;
         }
         let a = attrs(&raw[16..]);
-        let kind = find(&a, IFLA_LINKINFO)
-            .and_then(|li| find(&attrs(li), IFLA_INFO_KIND).map(str_of));
+        let kind =
+            find(&a, IFLA_LINKINFO).and_then(|li| find(&attrs(li), IFLA_INFO_KIND).map(str_of));
         out.push(Link {
             index: u32_at(&raw, 4),
             name: find(&a, IFLA_IFNAME).map(str_of).unwrap_or_default(),
@@ -186,8 +186,7 @@ pub fn mirred_of(f: &Obj) -> Vec<(i32, u32)> {
         if find(&a, TCA_ACT_KIND).map(str_of).as_deref() != Some("mirred") {
             continue;
         }
-        if let Some(p) = find(&a, TCA_ACT_OPTIONS).and_then(|o| find(&attrs(o), TCA_MIRRED_PARMS))
-        {
+        if let Some(p) = find(&a, TCA_ACT_OPTIONS).and_then(|o| find(&attrs(o), TCA_MIRRED_PARMS)) {
             if p.len() >= 28 {
                 out.push((u32_at(p, 20) as i32, u32_at(p, 24)));
             }
@@ -339,11 +338,26 @@ pub fn compare(
     let mut steps = Vec::new();
     match &device {
         None => {
-            steps.push(step(Change::Add, format!("ifb device {ifb}"), "made by tcc, marked with its alias", ifb_add(&ifb)));
-            steps.push(step(Change::Change, format!("ifb device {ifb}"), &format!("alias \"{alias}\", up"), mark_up(&ifb, &alias)));
+            steps.push(step(
+                Change::Add,
+                format!("ifb device {ifb}"),
+                "made by tcc, marked with its alias",
+                ifb_add(&ifb),
+            ));
+            steps.push(step(
+                Change::Change,
+                format!("ifb device {ifb}"),
+                &format!("alias \"{alias}\", up"),
+                mark_up(&ifb, &alias),
+            ));
         }
         Some(d) if !d.up => {
-            steps.push(step(Change::Change, format!("ifb device {ifb}"), "up", mark_up(&ifb, &alias)));
+            steps.push(step(
+                Change::Change,
+                format!("ifb device {ifb}"),
+                "up",
+                mark_up(&ifb, &alias),
+            ));
         }
         Some(_) => {}
     }
@@ -363,7 +377,12 @@ pub fn compare(
     match &hook {
         Hook::Foreign(what) => return Err(IngressError::ForeignHook { what: what.clone() }),
         Hook::None => {
-            steps.push(step(Change::Add, format!("ingress qdisc ffff: of {}", iface.name), "", ingress_qdisc_add(dev_live.ifindex)));
+            steps.push(step(
+                Change::Add,
+                format!("ingress qdisc ffff: of {}", iface.name),
+                "",
+                ingress_qdisc_add(dev_live.ifindex),
+            ));
             redirect(&mut steps);
         }
         Hook::Empty => redirect(&mut steps),
@@ -537,10 +556,11 @@ pub fn teardown(sock: &mut Socket, iface: &str, dev_live: &Live) -> io::Result<R
     let name = crate::dialect::owned::ifb_name(iface);
     let alias = ifb_alias(iface);
     let mut out = Removed::default();
-    let Some(d) = links(sock)?
-        .into_iter()
-        .find(|l| l.name == name && l.kind.as_deref() == Some("ifb") && l.alias.as_deref() == Some(alias.as_str()))
-    else {
+    let Some(d) = links(sock)?.into_iter().find(|l| {
+        l.name == name
+            && l.kind.as_deref() == Some("ifb")
+            && l.alias.as_deref() == Some(alias.as_str())
+    }) else {
         return Ok(out);
     };
     let mut msgs = Vec::new();

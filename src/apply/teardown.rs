@@ -93,8 +93,7 @@ pub fn teardown(
     };
     let chains = xt::present(iface);
     let xt = (!chains.is_empty()).then(|| xt::remove(iface).map(|()| chains));
-    let ingress =
-        super::ingress::teardown(&mut sock, iface, &live).map_err(ApplyError::Netlink)?;
+    let ingress = super::ingress::teardown(&mut sock, iface, &live).map_err(ApplyError::Netlink)?;
     Ok(Teardown {
         qdisc,
         nft,

@@ -19,14 +19,21 @@ pub(crate) const FN_IFB: &str = r#"# tcc_ifb_alias DEV: the alias of device DEV 
 tcc_ifb_alias() {
 	ip link show dev "$1" 2>/dev/null | sed -n 's/^ *alias //p'
 }
-# tcc_ifb_check IFB ALIAS DEV: fail unless device IFB is free or tcc's (alias ALIAS), and DEV
-# has no clsact qdisc (it holds the ingress hook; tcc does not replace it).
+# tcc_ifb_check IFB ALIAS DEV: fail unless device IFB is free or tcc's (alias ALIAS), and the
+# ingress hook of DEV is free, an empty ingress qdisc, or tcc's redirect to IFB (a clsact
+# qdisc or someone else's filters are never replaced).
 tcc_ifb_check() {
 	if ip link show dev "$1" >/dev/null 2>&1 && [ "$(tcc_ifb_alias "$1")" != "$2" ]; then
 		tcc_fail "device $1 exists and is not tcc's (its alias is not \"$2\")"
 	fi
 	case "$(tc qdisc show dev "$3" 2>/dev/null)" in
 	*"qdisc clsact"*) tcc_fail "device $3 has a clsact qdisc; remove it to shape what arrives on $3" ;;
+	*"qdisc ingress"*)
+		case "$(tc filter show dev "$3" parent ffff: 2>/dev/null)" in
+		"" | *"Egress Redirect to device $1)"*) ;;
+		*) tcc_fail "device $3 has an ingress qdisc with filters tcc did not make; remove it (tc qdisc del dev $3 ingress) to shape what arrives on $3" ;;
+		esac
+		;;
 	esac
 }
 # tcc_ifb IFB ALIAS: make the ifb device IFB marked ALIAS (unless it is there), and bring it up.
