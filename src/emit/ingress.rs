@@ -15,26 +15,20 @@ use crate::dialect::tc::print as tc;
 use crate::plan::{Interface, Plan};
 use std::fmt::Write;
 
-pub(crate) const FN_IFB: &str = r#"# tcc_ifb_alias DEV: the alias of device DEV (empty when it has none or does not exist).
-tcc_ifb_alias() {
-	ip link show dev "$1" 2>/dev/null | sed -n 's/^ *alias //p'
-}
-# tcc_ifb_check IFB ALIAS DEV: fail unless device IFB is free or tcc's (alias ALIAS), and the
+pub(crate) const FN_IFB: &str = r#"# tcc_ifb_check IFB ALIAS DEV: fail unless device IFB is free or tcc's (alias ALIAS), and the
 # ingress hook of DEV is free, an empty ingress qdisc, or tcc's redirect to IFB (a clsact
 # qdisc or someone else's filters are never replaced).
 tcc_ifb_check() {
-	if ip link show dev "$1" >/dev/null 2>&1 && [ "$(tcc_ifb_alias "$1")" != "$2" ]; then
+	if ip link show dev "$1" >/dev/null 2>&1 && ! ip link show dev "$1" | grep -qxF "    alias $2"; then
 		tcc_fail "device $1 exists and is not tcc's (its alias is not \"$2\")"
 	fi
-	case "$(tc qdisc show dev "$3" 2>/dev/null)" in
-	*"qdisc clsact"*) tcc_fail "device $3 has a clsact qdisc; remove it to shape what arrives on $3" ;;
-	*"qdisc ingress"*)
-		case "$(tc filter show dev "$3" parent ffff: 2>/dev/null)" in
-		"" | *"Egress Redirect to device $1)"*) ;;
-		*) tcc_fail "device $3 has an ingress qdisc with filters tcc did not make; remove it (tc qdisc del dev $3 ingress) to shape what arrives on $3" ;;
-		esac
-		;;
-	esac
+	if tc qdisc show dev "$3" 2>/dev/null | grep -q "^qdisc clsact"; then
+		tcc_fail "device $3 has a clsact qdisc; remove it to shape what arrives on $3"
+	fi
+	if tc filter show dev "$3" parent ffff: 2>/dev/null | grep -q . &&
+		! tc filter show dev "$3" parent ffff: | grep -qF "Egress Redirect to device $1)"; then
+		tcc_fail "device $3 has an ingress qdisc with filters tcc did not make; remove it (tc qdisc del dev $3 ingress) to shape what arrives on $3"
+	fi
 }
 # tcc_ifb IFB ALIAS: make the ifb device IFB marked ALIAS (unless it is there), and bring it up.
 tcc_ifb() {
@@ -49,10 +43,10 @@ tcc_ifb() {
 pub(crate) const FN_DEL_INGRESS: &str = r#"# tcc_del_ingress DEV IFB ALIAS: delete the ingress qdisc of DEV if its filter redirects to IFB,
 # then IFB if its alias is ALIAS (tcc's); anything else is left alone.
 tcc_del_ingress() {
-	case "$(tc filter show dev "$1" parent ffff: 2>/dev/null)" in
-	*"Egress Redirect to device $2)"*) tc qdisc del dev "$1" ingress ;;
-	esac
-	if [ "$(ip link show dev "$2" 2>/dev/null | sed -n 's/^ *alias //p')" = "$3" ]; then
+	if tc filter show dev "$1" parent ffff: 2>/dev/null | grep -qF "Egress Redirect to device $2)"; then
+		tc qdisc del dev "$1" ingress
+	fi
+	if ip link show dev "$2" 2>/dev/null | grep -qxF "    alias $3"; then
 		ip link del dev "$2"
 	fi
 }
