@@ -385,7 +385,7 @@ impl Sim {
                     return;
                 }
                 Some(Err(why)) => {
-                    self.ingress_not_followed(dn, cmd.span, why);
+                    self.ingress_not_followed(dn, cmd.span, why.to_string());
                     return;
                 }
                 None => {}
