@@ -268,6 +268,11 @@ fn apply_builds_the_ifb_tree_converges_and_tears_down() {
     let out = bed.tcc(&["plan", &file, "--classifier", "u32"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "plan after apply: {text}");
+    // `tcc status FILE` shows the ifb's tree with the file's class names.
+    let out = bed.tcc(&["status", &file]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("ifb-wan0: qdisc htb 1: default 12"), "{text}");
+    assert!(text.contains("1:11 web"), "{text}");
     // A change of one ingress class is one change message on the ifb.
     let changed = SHAPE.replace("rate 30mbit; ceil 50mbit", "rate 20mbit; ceil 50mbit");
     let (_d2, file2) = shape_file(&changed);

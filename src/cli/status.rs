@@ -44,7 +44,7 @@ pub struct StatusArgs {
 /// An interface of a .shape file and its class names by classid.
 type Named = (String, HashMap<u32, String>);
 
-/// The class names of the interfaces of a .shape file.
+/// The class names of the interfaces of a .shape file (and of their ingress trees, by ifb).
 fn names_of(file: &std::path::Path) -> Result<Vec<Named>, ExitCode> {
     let (_, text) = crate::cli::read_input(file).map_err(|e| crate::cli::io_error(&e))?;
     let (plan, diags) = crate::analyze(0, &text);
@@ -56,9 +56,11 @@ fn names_of(file: &std::path::Path) -> Result<Vec<Named>, ExitCode> {
         );
         return Err(ExitCode::Failed);
     }
+    // Each interface, then (download shaping) its ingress tree on tcc's ifb device.
     Ok(plan
         .interfaces
         .iter()
+        .flat_map(|i| std::iter::once(i).chain(i.ingress.as_deref()))
         .map(|i| {
             let names = (0..i.classes.len())
                 .map(|k| {
