@@ -427,3 +427,104 @@ fn ingress_goodput_per_class() {
         "goodput outside 0.93..1.02: {failures:?}"
     );
 }
+
+/// Run `tcc apply FILE` in A with an `nft` first on PATH that refuses the transaction creating
+/// eth2's table (and passes every other call through): a failure after eth1 was applied.
+fn apply_failing_on_eth2(bed: &Bed, file: &str) -> std::process::Output {
+    use std::process::Command;
+    let real_nft = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v nft"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let fake = tempfile::tempdir().unwrap();
+    let wrapper = fake.path().join("nft");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ninput=$(cat)\n\
+             case \"$input\" in *tcc_eth2*'{{'*) echo 'Error: injected by the test' >&2; exit 1;; esac\n\
+             printf '%s\\n' \"$input\" | exec {} \"$@\"\n",
+            real_nft.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &bed.a,
+            env!("CARGO_BIN_EXE_tcc"),
+            "apply",
+            file,
+        ])
+        .env("NO_COLOR", "1")
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+/// A failure after an interface's ingress side went in puts it back: a device `apply` made is
+/// deleted with the ingress qdisc it added; a device that was there gets its tree back.
+#[test]
+fn a_failure_part_way_puts_the_ingress_side_back() {
+    if !need_root() {
+        return;
+    }
+    let bed = Bed::single(&["eth1", "eth2"]);
+    let eth1 = |down: &str| {
+        format!(
+            "interface eth1 {{\n rate 100mbit\n default b\n class b {{ rate 100mbit }}\n\
+             ingress {{ rate {down}; default d; class d {{ rate {down} }} }}\n}}\n"
+        )
+    };
+    let eth2 = "interface eth2 {\n rate 10mbit\n default d\n\
+                class m { rate 5mbit; match tcp dport 22 }\n class d { rate 5mbit }\n}\n";
+    // 1. Nothing there before: the ifb apply made is deleted, the ingress qdisc too.
+    let (_d, file) = shape_file(&(eth1("50mbit") + eth2));
+    let o = apply_failing_on_eth2(&bed, &file);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("injected by the test"), "{err}");
+    assert!(!has_link(&bed, "ifb-eth1"), "{err}");
+    assert!(bed.live_of("eth1").root_is_default(), "{err}");
+    let q = bed.a_run(&["tc", "qdisc", "show", "dev", "eth1"]);
+    assert!(!q.contains("ingress"), "{q}");
+    // 2. eth1 applied with its ingress tree; then a changed tree fails on eth2: the ifb's tree
+    //    and the redirect are as before.
+    let (_d1, one) = shape_file(&eth1("50mbit"));
+    let o = bed.tcc(&["apply", &one]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let hook = |bed: &Bed| {
+        bed.a_run(&["tc", "qdisc", "show", "dev", "eth1"])
+            + &bed.a_run(&["tc", "filter", "show", "dev", "eth1", "parent", "ffff:"])
+    };
+    let ifb_before = bed.live_of("ifb-eth1").config_bytes();
+    let dev_before = bed.live_of("eth1").tree_bytes();
+    let hook_before = hook(&bed);
+    let (_d2, two) = shape_file(&(eth1("40mbit") + eth2));
+    let o = apply_failing_on_eth2(&bed, &two);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("eth1: previous configuration restored"),
+        "{err}"
+    );
+    assert_eq!(bed.live_of("ifb-eth1").config_bytes(), ifb_before);
+    assert_eq!(bed.live_of("eth1").tree_bytes(), dev_before);
+    assert_eq!(hook(&bed), hook_before);
+    assert_eq!(alias(&bed, "ifb-eth1"), "tcc ingress eth1");
+}

@@ -195,6 +195,40 @@ pub fn mirred_of(f: &Obj) -> Vec<(i32, u32)> {
     out
 }
 
+/// The options of a dumped u32 filter without what changes as packets pass: in each action of
+/// TCA_U32_ACT, its TCA_ACT_STATS and (mirred) TCA_MIRRED_TM (install/last-use times).
+pub fn u32_options_config(opts: &[u8]) -> Vec<u8> {
+    const TCA_ACT_STATS: u16 = 4;
+    const TCA_MIRRED_TM: u16 = 1;
+    let mut m = Msg::new(0, 0);
+    for a in attrs(opts) {
+        if a.ty != TCA_U32_ACT {
+            m.attr(a.ty, a.data);
+            continue;
+        }
+        m.nest(TCA_U32_ACT);
+        for act in attrs(a.data) {
+            let parts = attrs(act.data);
+            let mirred = find(&parts, TCA_ACT_KIND).map(str_of).as_deref() == Some("mirred");
+            m.nest(act.ty);
+            for p in parts.iter().filter(|p| p.ty != TCA_ACT_STATS) {
+                if p.ty == TCA_ACT_OPTIONS && mirred {
+                    m.nest(TCA_ACT_OPTIONS);
+                    for o in attrs(p.data).into_iter().filter(|o| o.ty != TCA_MIRRED_TM) {
+                        m.attr(o.ty, o.data);
+                    }
+                    m.end_nest();
+                } else {
+                    m.attr(p.ty, p.data);
+                }
+            }
+            m.end_nest();
+        }
+        m.end_nest();
+    }
+    m.buf[16..].to_vec()
+}
+
 /// What the ingress hook of an interface holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hook {
