@@ -13,6 +13,10 @@
 //! fails, what it made is removed (a device it created is deleted, the tree restored from its
 //! snapshot, a qdisc it added deleted), and `put_back` does the same for an interface applied
 //! before a later one failed.
+//!
+//! Size: over 600 lines because the ingress side is one unit of `apply`: its netlink messages
+//! (link, ingress qdisc, mirred filter), reading the hook back, compare, send, put back and
+//! teardown share its types; the tree on the ifb reuses `diff`/`exec` unchanged.
 
 use super::diff::{diff, Change, Desired, Step};
 use super::encode::*;

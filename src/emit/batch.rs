@@ -36,8 +36,10 @@ pub struct Emitted {
 const EOF: &str = "TCC_EOF";
 
 /// The `tc -batch` input for all interfaces: root qdiscs, classes and (with `u32`) the u32
-/// filters, hashed. It expects the interfaces to have no root qdisc (the scripts delete it
-/// first: `tc qdisc del dev X root`).
+/// filters, hashed; for an interface with an ingress tree, the tree on its ifb device (always
+/// with u32 filters) and then the ingress qdisc and redirect. It expects the interfaces and
+/// ifb devices to have no root qdisc and the interfaces no ingress qdisc (the scripts delete
+/// them first).
 pub fn tree_batch(plan: &Plan, u32: bool) -> String {
     let mut out = String::new();
     for iface in &plan.interfaces {
@@ -69,18 +71,16 @@ fn write_line(line: tc::Line, out: &mut String) {
 
 /// One HTB tree (the root qdisc, its classes, with `u32` its u32 filters, hashed).
 fn tree_lines(iface: &crate::plan::Interface, u32: bool, out: &mut String) {
-    {
-        let _ = writeln!(out, "{}", tc::qdisc_add(iface));
-        let mut lines = tc::class_adds(iface);
-        if u32 && !iface.filters.is_empty() {
-            lines.push(tc::Line::Comment(
-                "u32 filters on the qdisc, first match wins (lowest prio first)".into(),
-            ));
-            lines.extend(tc::u32_filters(iface, true));
-        }
-        for line in lines {
-            write_line(line, out);
-        }
+    let _ = writeln!(out, "{}", tc::qdisc_add(iface));
+    let mut lines = tc::class_adds(iface);
+    if u32 && !iface.filters.is_empty() {
+        lines.push(tc::Line::Comment(
+            "u32 filters on the qdisc, first match wins (lowest prio first)".into(),
+        ));
+        lines.extend(tc::u32_filters(iface, true));
+    }
+    for line in lines {
+        write_line(line, out);
     }
 }
 
