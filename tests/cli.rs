@@ -396,3 +396,20 @@ fn the_corpus_is_formatted() {
         assert!(!err.contains(&name), "{name} is refused by fmt:\n{err}");
     }
 }
+
+/// `tcc graph` draws an interface's ingress tree too, as the tree of its ifb device.
+#[test]
+fn graph_draws_the_ingress_tree() {
+    for format in ["dot", "svg"] {
+        let o = tcc(&[
+            "graph",
+            "corpus/valid/home-router-download.shape",
+            "--format",
+            format,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        assert!(out.contains("ifb-wan0"), "{format}: {out}");
+        assert!(out.contains("games"), "{format}: {out}");
+    }
+}

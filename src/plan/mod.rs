@@ -27,6 +27,21 @@ pub struct Plan {
     pub interfaces: Vec<Interface>,
 }
 
+impl Plan {
+    /// Every class tree as an interface of its own: each interface, then its ingress tree (on
+    /// its ifb device, by that name) — for readers that show trees, not what owns them.
+    pub fn trees(&self) -> Plan {
+        let mut out = Plan::default();
+        for i in &self.interfaces {
+            let mut own = i.clone();
+            let ingress = own.ingress.take();
+            out.interfaces.push(own);
+            out.interfaces.extend(ingress.map(|t| *t));
+        }
+        out
+    }
+}
+
 /// One network interface with an HTB root qdisc.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Interface {
