@@ -284,6 +284,30 @@ fn apply_builds_the_ifb_tree_converges_and_tears_down() {
         text.contains("0 to add, 1 to change, 0 to delete"),
         "{text}"
     );
+    // The ingress block removed from the file: apply removes tcc's ifb and the redirect.
+    let without = "interface wan0 {\n default bulk\n class bulk { rate 100mbit }\n}\n";
+    let (_d3, file3) = shape_file(without);
+    let out = bed.tcc(&["plan", &file3, "--classifier", "u32"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("- ifb device ifb-wan0"), "{text}");
+    let out = bed.tcc(&["apply", &file3, "--classifier", "u32"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!has_link(&bed, IFB));
+    assert!(!bed
+        .a_run(&["tc", "qdisc", "show", "dev", DEV])
+        .contains("ingress"));
+    assert!(has_link(&bed, "ifb0"), "apply removed the foreign ifb0");
+    let out = bed.tcc(&["apply", &file, "--classifier", "u32"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The scripts' teardown and apply's agree: apply's teardown removes the ingress side.
     let out = bed.tcc(&["teardown", "-i", DEV]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -527,4 +551,39 @@ fn a_failure_part_way_puts_the_ingress_side_back() {
     assert_eq!(bed.live_of("eth1").tree_bytes(), dev_before);
     assert_eq!(hook(&bed), hook_before);
     assert_eq!(alias(&bed, "ifb-eth1"), "tcc ingress eth1");
+    // 3. The ingress block removed from eth1 (apply removes tcc's ifb), and eth2 fails: the
+    //    device is made again, with its tree and the redirect.
+    let no_ingress = "interface eth1 {\n rate 100mbit\n default b\n class b { rate 100mbit }\n}\n";
+    let (_d3, three) = shape_file(&(no_ingress.to_string() + eth2));
+    let o = apply_failing_on_eth2(&bed, &three);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("eth1: previous configuration restored"),
+        "{err}"
+    );
+    assert!(has_link(&bed, "ifb-eth1"), "{err}");
+    assert_eq!(alias(&bed, "ifb-eth1"), "tcc ingress eth1");
+    let ifb_now = bed.live_of("ifb-eth1");
+    assert_eq!(
+        ifb_now
+            .tree_bytes()
+            .iter()
+            .map(|b| b[8..].to_vec())
+            .collect::<Vec<_>>(),
+        ifb_before
+            .iter()
+            .map(|b| b[8..].to_vec())
+            .collect::<Vec<_>>(),
+        "the ifb's tree (apart from its new index)"
+    );
+    let h = hook(&bed);
+    assert!(h.contains("Egress Redirect to device ifb-eth1"), "{h}");
+    let o = bed.tcc(&["plan", &one]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

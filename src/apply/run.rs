@@ -57,6 +57,8 @@ pub struct Comparison {
     pub foreign: Vec<foreign::Foreign>,
     /// The ingress side (`ingress { }`): tcc's ifb device, its tree and the redirect.
     pub ingress: Option<super::ingress::IngressCmp>,
+    /// tcc's ingress side left from a plan that had one, when this plan has none: removed.
+    pub stale: Option<super::ingress::Stale>,
     want: Desired,
     ps: Psched,
 }
@@ -73,7 +75,11 @@ impl Comparison {
 
     /// The changes of the ingress side (device, tree on it, redirect), in order.
     pub fn ingress_steps(&self) -> &[Step] {
-        self.ingress.as_ref().map_or(&[], |i| i.steps.as_slice())
+        match (&self.ingress, &self.stale) {
+            (Some(i), _) => &i.steps,
+            (None, Some(s)) => &s.steps,
+            (None, None) => &[],
+        }
     }
 
     /// The line of the iptables chains to change, if any.
@@ -223,6 +229,15 @@ pub fn compare(
             ),
             None => None,
         };
+        let stale = match &iface.ingress {
+            Some(_) => None,
+            None => {
+                super::ingress::stale(sock, &iface.name, &live).map_err(|e| ApplyError::Plan {
+                    iface: iface.name.clone(),
+                    error: e.into(),
+                })?
+            }
+        };
         work.push(Comparison {
             name: iface.name.clone(),
             live,
@@ -232,6 +247,7 @@ pub fn compare(
             xt,
             foreign,
             ingress,
+            stale,
             want,
             ps,
         });
@@ -522,6 +538,12 @@ fn send(
             }
         }
     }
+    if let Some(s) = &w.stale {
+        if let Err((f, restored)) = super::ingress::remove_stale(sock, w.live.ifindex, s) {
+            let restored = restored.and_then(|()| put_back_egress(sock, w));
+            return Err((f, restored));
+        }
+    }
     Ok(warnings)
 }
 
@@ -541,6 +563,9 @@ fn verify(sock: &mut Socket, w: &Comparison) -> Result<(), Failure> {
 fn put_back(sock: &mut Socket, done: &Comparison) -> Result<(), RestoreError> {
     if let Some(i) = &done.ingress {
         super::ingress::put_back(sock, done.live.ifindex, i)?;
+    }
+    if let Some(s) = &done.stale {
+        super::ingress::put_back_stale(sock, done.live.ifindex, s)?;
     }
     put_back_egress(sock, done)
 }
