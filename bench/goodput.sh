@@ -10,9 +10,15 @@
 # 0.93..1.02 of limit x 1448/1514 (TCP payload of a full 1514-byte frame); it prints a
 # Markdown table (the one in docs/targets.md) and fails if a figure is out of bounds.
 #
+# Then the ignored test `ingress_goodput_per_class` of tests/kernel_ingress.rs: download shaping
+# (an `ingress { }` tree on tcc's ifb device), iperf3 from the peer namespace (`-R`) through
+# two classes (40 and 10 Mbit/s) for the sh, batch (u32) and nft targets, the same bounds.
+#
 # Needs root, tc, iptables, nft, iperf3, python3. Everything happens in namespaces the test
 # creates and deletes (tcc-t-*).
 set -eu
 cd "$(dirname "$0")/.."
 cargo test --release --quiet --test kernel_targets -- \
 	--ignored --exact goodput_per_target --nocapture --test-threads 1
+cargo test --release --quiet --test kernel_ingress -- \
+	--ignored --exact ingress_goodput_per_class --nocapture --test-threads 1

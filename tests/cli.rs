@@ -476,3 +476,20 @@ fn compile_a_site_by_host_or_into_a_directory() {
     let o = tcc(&["check", fs, "--format", "json"]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// `tcc graph` draws an interface's ingress tree too, as the tree of its ifb device.
+#[test]
+fn graph_draws_the_ingress_tree() {
+    for format in ["dot", "svg"] {
+        let o = tcc(&[
+            "graph",
+            "corpus/valid/home-router-download.shape",
+            "--format",
+            format,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        assert!(out.contains("ifb-wan0"), "{format}: {out}");
+        assert!(out.contains("games"), "{format}: {out}");
+    }
+}

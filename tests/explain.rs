@@ -580,3 +580,30 @@ fn files_beside_the_script_are_read() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("classes.tc lines 1-3"), "{text}");
 }
+
+/// A FireQOS-style script with ifb input shaping imports as an equivalent `.shape` (exit 0),
+/// with the download tree in an `ingress { }` block; a partial redirect is S0009 and exit 1.
+#[test]
+fn cli_imports_fireqos_style_input_shaping() {
+    let (code, out, err) = tcc(&[
+        "explain",
+        "corpus/scripts/fireqos-input.sh",
+        "--to",
+        "shape",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("gives the plan the script sets up"), "{err}");
+    assert!(
+        out.contains("\n    ingress {\n        r2q 100\n        rate 100mbit\n"),
+        "{out}"
+    );
+    assert!(out.contains("match tcp sport 80, 443"), "{out}");
+    let (code, _, err) = tcc(&[
+        "explain",
+        "corpus/script-lint/S0009-ingress-not-followed.sh",
+        "--to",
+        "shape",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("S0009"), "{err}");
+}

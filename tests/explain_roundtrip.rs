@@ -99,7 +99,8 @@ fn a_match() -> impl Strategy<Value = Match> {
         })
 }
 
-fn a_plan() -> impl Strategy<Value = Plan> {
+/// One class tree on device `name` (an interface's, or an ingress tree's).
+fn a_tree(name: &'static str) -> impl Strategy<Value = Interface> {
     (
         1usize..9,
         prop::collection::vec(
@@ -117,7 +118,7 @@ fn a_plan() -> impl Strategy<Value = Plan> {
         any::<prop::sample::Index>(),
         any::<bool>(),
     )
-        .prop_map(|(n, specs, filters, ids, dflt, has_default)| {
+        .prop_map(move |(n, specs, filters, ids, dflt, has_default)| {
             let ids: Vec<u16> = ids.into_iter().collect();
             let mut classes: Vec<Class> = Vec::new();
             for (i, (p, kbit, ceil_mul, prio, mtu)) in specs.into_iter().take(n).enumerate() {
@@ -144,7 +145,7 @@ fn a_plan() -> impl Strategy<Value = Plan> {
                 });
             }
             let mut iface = Interface {
-                name: "eth0".into(),
+                name: name.into(),
                 span: Span::default(),
                 handle: 1,
                 r2q: 10,
@@ -152,6 +153,7 @@ fn a_plan() -> impl Strategy<Value = Plan> {
                 classes,
                 filters: Vec::new(),
                 expectations: Vec::new(),
+                ingress: None,
             };
             let leaves: Vec<usize> = (0..iface.classes.len())
                 .filter(|&i| iface.is_leaf(i))
@@ -166,13 +168,28 @@ fn a_plan() -> impl Strategy<Value = Plan> {
             if has_default {
                 iface.default = Some(leaves[dflt.index(leaves.len())]);
             }
-            let mut plan = Plan {
-                interfaces: vec![iface],
-            };
-            // Check and fill in quantums as for every compiled plan.
-            sema::check_plan(&mut plan, &Facts::plain(1), &mut Diagnostics::default());
-            plan
+            iface
         })
+}
+
+/// A plan of one interface, `eth0`, with (half the time) an ingress tree on `ifb-eth0`, whose
+/// matches are what u32 on the ifb can express (positive, no mark).
+fn a_plan() -> impl Strategy<Value = Plan> {
+    (a_tree("eth0"), prop::option::of(a_tree("ifb-eth0"))).prop_map(|(mut iface, ingress)| {
+        iface.ingress = ingress.map(|mut t| {
+            for f in t.filters.iter_mut() {
+                f.m.criteria
+                    .retain(|c| !c.negated && !matches!(c.test, Test::Mark { .. }));
+            }
+            Box::new(t)
+        });
+        let mut plan = Plan {
+            interfaces: vec![iface],
+        };
+        // Check and fill in quantums as for every compiled plan.
+        sema::check_plan(&mut plan, &Facts::plain(1), &mut Diagnostics::default());
+        plan
+    })
 }
 
 /// The targets a plan compiles to: the sh script, tc's batch mode with iptables-restore or
@@ -206,10 +223,20 @@ fn round_trip_to(plan: &Plan, target: Target, classifier: Classifier) -> Result<
         return Ok(());
     }
     // Matches that can never hold are left out by the emitter, by design.
-    if plan.interfaces[0]
+    let iface = &plan.interfaces[0];
+    if iface
         .filters
         .iter()
+        .chain(iface.ingress.iter().flat_map(|t| t.filters.iter()))
         .any(|f| tcc::plan::matchrel::never_matches(&f.m))
+    {
+        return Ok(());
+    }
+    // An ingress match u32 refuses (too many filters) is refused at compile time.
+    if iface
+        .ingress
+        .as_deref()
+        .is_some_and(|t| tcc::dialect::u32::ingress_expressible(t).has_errors())
     {
         return Ok(());
     }

@@ -43,11 +43,12 @@ pub fn run(sock: &mut Socket, snapshot: &Live, steps: &[Step]) -> Result<Vec<Str
     Ok(warnings)
 }
 
-/// Put the state of `snap` back on its interface, and check it by reading it again.
+/// Put the root tree of `snap` back on its interface, and check it by reading it again (the
+/// root tree only: the ingress side is never touched here).
 pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), RestoreError> {
     let ifx = snap.ifindex;
     let now = Live::read(sock, ifx).map_err(RestoreError::Read)?;
-    if now.config_bytes() == snap.config_bytes() {
+    if now.tree_bytes() == snap.tree_bytes() {
         return Ok(());
     }
     if !now.root_is_default() {
@@ -57,7 +58,7 @@ pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), RestoreError> {
         expect_ok(sock, &recreate(snap), "re-create the previous tree")?;
     }
     let back = Live::read(sock, ifx).map_err(RestoreError::Read)?;
-    if back.config_bytes() != snap.config_bytes() {
+    if back.tree_bytes() != snap.tree_bytes() {
         return Err(RestoreError::Differs);
     }
     Ok(())

@@ -210,7 +210,31 @@ impl Live {
         self.root().is_none_or(|r| r.handle == 0)
     }
 
-    /// The dump with statistics removed, for byte-exact comparisons of configuration.
+    /// `config_bytes` of the root tree only: without the ingress/clsact qdisc and the filters
+    /// under it (whose actions carry timestamps and counters inside their options, and which
+    /// `exec::restore` never touches: the ingress side is `ingress::put_back`'s).
+    pub fn tree_bytes(&self) -> Vec<Vec<u8>> {
+        let tree = Live {
+            ifindex: self.ifindex,
+            qdiscs: self
+                .qdiscs
+                .iter()
+                .filter(|q| q.parent != super::ingress::TC_H_INGRESS)
+                .cloned()
+                .collect(),
+            classes: self.classes.clone(),
+            filters: self
+                .filters
+                .iter()
+                .filter(|f| f.parent >> 16 != 0xffff)
+                .cloned()
+                .collect(),
+        };
+        tree.config_bytes()
+    }
+
+    /// The dump with statistics removed, for byte-exact comparisons of configuration (the
+    /// actions of u32 filters without their counters and timestamps: `ingress::action_config`).
     pub fn config_bytes(&self) -> Vec<Vec<u8>> {
         let strip = |o: &Obj| {
             let mut m = o.raw[..20].to_vec();
@@ -218,9 +242,16 @@ impl Live {
                 if matches!(a.ty, 3 | 4 | TCA_STATS2) {
                     continue;
                 }
-                let mut b = ((a.data.len() + 4) as u16).to_ne_bytes().to_vec();
+                let cleaned;
+                let data = if a.ty == TCA_OPTIONS && o.kind == "u32" {
+                    cleaned = super::ingress::u32_options_config(a.data);
+                    cleaned.as_slice()
+                } else {
+                    a.data
+                };
+                let mut b = ((data.len() + 4) as u16).to_ne_bytes().to_vec();
                 b.extend_from_slice(&a.ty.to_ne_bytes());
-                b.extend_from_slice(a.data);
+                b.extend_from_slice(data);
                 b.resize(align(b.len()), 0);
                 m.extend(b);
             }

@@ -13,6 +13,7 @@ pub mod encode;
 pub mod error;
 pub mod exec;
 pub mod foreign;
+pub mod ingress;
 pub mod live;
 pub mod lock;
 pub mod nft;

@@ -55,6 +55,10 @@ pub struct Comparison {
     xt: Option<XtChange>,
     /// Foreign state that changes the interface's classification (warnings W0201..3).
     pub foreign: Vec<foreign::Foreign>,
+    /// The ingress side (`ingress { }`): tcc's ifb device, its tree and the redirect.
+    pub ingress: Option<super::ingress::IngressCmp>,
+    /// tcc's ingress side left from a plan that had one, when this plan has none: removed.
+    pub stale: Option<super::ingress::Stale>,
     want: Desired,
     ps: Psched,
 }
@@ -63,7 +67,19 @@ impl Comparison {
     /// How many changes (netlink messages, the nftables transaction, the removal of a
     /// script's iptables chains) there are.
     pub fn changes(&self) -> usize {
-        self.steps.len() + self.nft.is_some() as usize + self.xt.is_some() as usize
+        self.steps.len()
+            + self.nft.is_some() as usize
+            + self.xt.is_some() as usize
+            + self.ingress_steps().len()
+    }
+
+    /// The changes of the ingress side (device, tree on it, redirect), in order.
+    pub fn ingress_steps(&self) -> &[Step] {
+        match (&self.ingress, &self.stale) {
+            (Some(i), _) => &i.steps,
+            (None, Some(s)) => &s.steps,
+            (None, None) => &[],
+        }
     }
 
     /// The line of the iptables chains to change, if any.
@@ -76,12 +92,14 @@ impl Comparison {
         self.nft.as_ref().map(|n| &n.1)
     }
 
-    /// Every change: the netlink steps, the nftables transaction, the iptables chains.
+    /// Every change: the netlink steps, the nftables transaction, the iptables chains, the
+    /// ingress side.
     pub fn all_steps(&self) -> Vec<Step> {
         self.steps
             .iter()
             .chain(self.nft_step())
             .chain(self.xt_step())
+            .chain(self.ingress_steps())
             .cloned()
             .collect()
     }
@@ -200,6 +218,26 @@ pub fn compare(
             .filter(|_| replaced)
             .map(|r| (r.kind.as_str(), r.handle));
         let foreign = foreign::scan(&iface.name, want.major, opts.classifier, root);
+        let ingress = match &iface.ingress {
+            Some(tree) => Some(
+                super::ingress::compare(sock, iface, tree, &live, &ps).map_err(|e| {
+                    ApplyError::Plan {
+                        iface: iface.name.clone(),
+                        error: e.into(),
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let stale = match &iface.ingress {
+            Some(_) => None,
+            None => {
+                super::ingress::stale(sock, &iface.name, &live).map_err(|e| ApplyError::Plan {
+                    iface: iface.name.clone(),
+                    error: e.into(),
+                })?
+            }
+        };
         work.push(Comparison {
             name: iface.name.clone(),
             live,
@@ -208,6 +246,8 @@ pub fn compare(
             nft_before,
             xt,
             foreign,
+            ingress,
+            stale,
             want,
             ps,
         });
@@ -391,7 +431,7 @@ pub fn apply(
         match send(&mut sock, w) {
             Ok(warnings) => on(Event::Done(&Applied {
                 name: w.name.clone(),
-                steps: w.steps.clone(),
+                steps: w.steps.iter().chain(w.ingress_steps()).cloned().collect(),
                 nft: w.nft_step().cloned(),
                 xt: w.xt_step().cloned(),
                 warnings,
@@ -487,6 +527,23 @@ fn send(
             return Err((Failure::Xt(e), restored));
         }
     }
+    let mut warnings = warnings;
+    if let Some(i) = &w.ingress {
+        // The ingress side last: on failure it removes what it made, then the rest is put back.
+        match super::ingress::send(sock, w.live.ifindex, i, &w.ps) {
+            Ok(more) => warnings.extend(more),
+            Err((f, restored)) => {
+                let restored = restored.and_then(|()| put_back_egress(sock, w));
+                return Err((f, restored));
+            }
+        }
+    }
+    if let Some(s) = &w.stale {
+        if let Err((f, restored)) = super::ingress::remove_stale(sock, w.live.ifindex, s) {
+            let restored = restored.and_then(|()| put_back_egress(sock, w));
+            return Err((f, restored));
+        }
+    }
     Ok(warnings)
 }
 
@@ -504,6 +561,17 @@ fn verify(sock: &mut Socket, w: &Comparison) -> Result<(), Failure> {
 /// Put an applied interface back as it was: its tc tree, its nftables table, and its mangle
 /// chains and jumps (the chains of a script `apply` removed, or the ones it replaced).
 fn put_back(sock: &mut Socket, done: &Comparison) -> Result<(), RestoreError> {
+    if let Some(i) = &done.ingress {
+        super::ingress::put_back(sock, done.live.ifindex, i)?;
+    }
+    if let Some(s) = &done.stale {
+        super::ingress::put_back_stale(sock, done.live.ifindex, s)?;
+    }
+    put_back_egress(sock, done)
+}
+
+/// `put_back` without the ingress side.
+fn put_back_egress(sock: &mut Socket, done: &Comparison) -> Result<(), RestoreError> {
     exec::restore(sock, &done.live)?;
     if done.nft.is_some() {
         let script = nft::restore_script(&done.name, done.nft_before.as_deref());

@@ -1,6 +1,7 @@
 //! `tcc teardown` as a library call: remove from one interface everything tcc owns
 //! (`dialect::owned`): its HTB root qdisc (with its classes and filters), its nftables table,
-//! and the mangle chains and jumps of the sh and batch targets.
+//! the mangle chains and jumps of the sh and batch targets, and the ingress side: the ingress
+//! qdisc when it redirects to tcc's ifb device, and that device when its alias is tcc's.
 
 use super::encode::root_qdisc_del;
 use super::error::{ApplyError, NftError};
@@ -34,6 +35,8 @@ pub struct Teardown {
     pub nft: Option<Result<String, NftError>>,
     /// The mangle chains of the sh/batch targets, when there were any: removed, or why not.
     pub xt: Option<Result<Vec<xt::Chain>, xt::XtError>>,
+    /// The ingress side: the redirect and tcc's ifb device, when they were there.
+    pub ingress: super::ingress::Removed,
 }
 
 impl Teardown {
@@ -42,6 +45,7 @@ impl Teardown {
         !matches!(self.qdisc, Qdisc::Refused(_))
             && !matches!(self.nft, Some(Err(_)))
             && !matches!(self.xt, Some(Err(_)))
+            && self.ingress.refused.is_none()
     }
 }
 
@@ -89,5 +93,11 @@ pub fn teardown(
     };
     let chains = xt::present(iface);
     let xt = (!chains.is_empty()).then(|| xt::remove(iface).map(|()| chains));
-    Ok(Teardown { qdisc, nft, xt })
+    let ingress = super::ingress::teardown(&mut sock, iface, &live).map_err(ApplyError::Netlink)?;
+    Ok(Teardown {
+        qdisc,
+        nft,
+        xt,
+        ingress,
+    })
 }

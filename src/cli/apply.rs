@@ -512,6 +512,15 @@ fn teardown_one(iface: &str, handle: Option<u16>, lock_timeout: f64) -> ExitCode
         Some(Err(e)) => eprintln!("error: {iface}: {e}"),
         None => {}
     }
+    if t.ingress.hook {
+        println!("{iface}: removed the ingress qdisc redirecting to tcc's ifb device");
+    }
+    if let Some(dev) = &t.ingress.device {
+        println!("{iface}: removed tcc's ifb device {dev}");
+    }
+    if let Some(e) = &t.ingress.refused {
+        eprintln!("error: {iface}: the kernel refused to remove the ingress side: {e}");
+    }
     if t.complete() {
         ExitCode::Ok
     } else {

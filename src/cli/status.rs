@@ -46,7 +46,7 @@ pub struct StatusArgs {
 /// An interface of a .shape file and its class names by classid.
 type Named = (String, HashMap<u32, String>);
 
-/// The class names of the interfaces of a .shape file.
+/// The class names of the interfaces of a .shape file (and of their ingress trees, by ifb).
 fn names_of(
     file: &std::path::Path,
     host: &crate::cli::host::HostArg,
@@ -62,9 +62,11 @@ fn names_of(
         return Err(ExitCode::Failed);
     }
     let (plan, _) = crate::cli::host::choose(site, &name, host.pick(true))?;
+    // Each interface, then (download shaping) its ingress tree on tcc's ifb device.
     Ok(plan
         .interfaces
         .iter()
+        .flat_map(|i| std::iter::once(i).chain(i.ingress.as_deref()))
         .map(|i| {
             let names = (0..i.classes.len())
                 .map(|k| {

@@ -165,6 +165,9 @@ codes! {
     BadDscp = "E0305", Error, "invalid DSCP value";
     ConflictingCriteria = "E0306", Error, "criteria that contradict each other";
     NotExpressible = "E0307", Error, "match cannot be expressed with the chosen classifier";
+    IngressNotExpressible = "E0308", Error, "ingress match that tc u32 filters on the ifb cannot express";
+    IfbNameClash = "E0309", Error, "ifb device name of an ingress tree clashes with another interface";
+    MisplacedIngress = "E0310", Error, "`ingress` block not directly in an interface, or given twice";
     // Expectations (`expect PACKET -> CLASS`).
     ExpectationFailed = "E0401", Error, "packet does not reach the class its expectation names";
     BadExpectation = "E0402", Error, "expectation that describes no single packet or no possible class";
@@ -205,6 +208,7 @@ codes! {
     ObsoleteSyntax = "S0006", Error, "command that current tc or iptables refuses";
     KernelRefuses = "S0007", Warning, "command the kernel refuses: it changes nothing";
     NotCarried = "S0008", Warning, "setting that changes traffic but is not in the plan";
+    IngressNotFollowed = "S0009", Warning, "ingress redirect that is not a whole-interface ifb shaping setup";
 }
 
 impl std::fmt::Display for Code {

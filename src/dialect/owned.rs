@@ -14,12 +14,19 @@
 //! - the nftables table `inet <table_name(X)>` (`tcc_X`, hashed when `X` holds characters nft
 //!   identifiers cannot), which carries the comment `tcc <digest>` (`marker`) of its rules.
 //!
-//! Nothing else is tcc's: other qdiscs (ingress, clsact, other interfaces), other mangle rules
-//! and chains, other nftables tables are never changed.
+//! - with an ingress tree: the ifb device `ifb_name(X)` marked with the alias `ifb_alias(X)`
+//!   (with the HTB root on it, as above), and the `ingress` qdisc of `X` (`ffff:`) whose only
+//!   filter redirects to that device. Teardown deletes the ingress qdisc only when its filter
+//!   redirects to tcc's ifb, and the device only when its alias is tcc's.
+//!
+//! Nothing else is tcc's: other qdiscs (clsact, an ingress qdisc that redirects elsewhere,
+//! other interfaces), other ifb devices, other mangle rules and chains, other nftables tables
+//! are never changed.
 
 use crate::plan::Interface;
 
 pub use crate::dialect::nft::print::table_name;
+pub use crate::plan::ingress::{alias_owner, ifb_alias, ifb_name};
 
 /// The tcc-owned mangle chain of interface `iface` (at most 19 of iptables' 28 characters).
 pub fn chain_name(iface: &str) -> String {
@@ -52,12 +59,7 @@ pub fn is_tcc_root(kind: &str, major: u16, want: Option<u16>) -> bool {
 
 /// FNV-1a over `s`, 64 bits, as hex: stable across versions and platforms.
 pub fn digest(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::plan::ingress::fnv64_hex(s)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! re-applying gives the same state.
 
 use super::sh::{chain_name, header, new_chain_name, preflight, Classifier, ShOptions};
-use super::sh::{teardown_iface, FN_DEL_ROOT, FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_FAIL};
+use super::sh::{teardown_iface, FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_FAIL};
 use crate::dialect::iptables::print::{classify_rules, RuleLine, Tool};
 use crate::dialect::nft::print::{ruleset, table_name, teardown_ruleset};
 use crate::dialect::sh::quote::{comment_text, sh_quote};
@@ -36,29 +36,52 @@ pub struct Emitted {
 const EOF: &str = "TCC_EOF";
 
 /// The `tc -batch` input for all interfaces: root qdiscs, classes and (with `u32`) the u32
-/// filters, hashed. It expects the interfaces to have no root qdisc (the scripts delete it
-/// first: `tc qdisc del dev X root`).
+/// filters, hashed; for an interface with an ingress tree, the tree on its ifb device (always
+/// with u32 filters) and then the ingress qdisc and redirect. It expects the interfaces and
+/// ifb devices to have no root qdisc and the interfaces no ingress qdisc (the scripts delete
+/// them first).
 pub fn tree_batch(plan: &Plan, u32: bool) -> String {
     let mut out = String::new();
     for iface in &plan.interfaces {
         let _ = writeln!(out, "# ---- {} ----", comment_text(&iface.name));
-        let _ = writeln!(out, "{}", tc::qdisc_add(iface));
-        let mut lines = tc::class_adds(iface);
-        if u32 && !iface.filters.is_empty() {
-            lines.push(tc::Line::Comment(
-                "u32 filters on the qdisc, first match wins (lowest prio first)".into(),
-            ));
-            lines.extend(tc::u32_filters(iface, true));
-        }
-        for line in lines {
-            let _ = match line {
-                tc::Line::Cmd(c) => writeln!(out, "{c}"),
-                tc::Line::CmdWithNote(c, note) => writeln!(out, "{c}  # {note}"),
-                tc::Line::Comment(c) => writeln!(out, "# {c}"),
-            };
+        tree_lines(iface, u32, &mut out);
+        if let Some(t) = &iface.ingress {
+            let _ = writeln!(
+                out,
+                "# ---- {}: what arrives, on tcc's ifb device {} ----",
+                comment_text(&iface.name),
+                comment_text(&t.name)
+            );
+            tree_lines(t, true, &mut out);
+            for line in super::ingress::redirect_lines(iface, t) {
+                write_line(line, &mut out);
+            }
         }
     }
     out
+}
+
+fn write_line(line: tc::Line, out: &mut String) {
+    let _ = match line {
+        tc::Line::Cmd(c) => writeln!(out, "{c}"),
+        tc::Line::CmdWithNote(c, note) => writeln!(out, "{c}  # {note}"),
+        tc::Line::Comment(c) => writeln!(out, "# {c}"),
+    };
+}
+
+/// One HTB tree (the root qdisc, its classes, with `u32` its u32 filters, hashed).
+fn tree_lines(iface: &crate::plan::Interface, u32: bool, out: &mut String) {
+    let _ = writeln!(out, "{}", tc::qdisc_add(iface));
+    let mut lines = tc::class_adds(iface);
+    if u32 && !iface.filters.is_empty() {
+        lines.push(tc::Line::Comment(
+            "u32 filters on the qdisc, first match wins (lowest prio first)".into(),
+        ));
+        lines.extend(tc::u32_filters(iface, true));
+    }
+    for line in lines {
+        write_line(line, out);
+    }
 }
 
 /// `iptables-restore --noflush` input (or ip6tables-) replacing the chains `tcc-X`.
@@ -100,13 +123,22 @@ fn tree(plan: &Plan, tree: &str, out: &mut String) {
             sh_quote(&iface.name)
         );
     }
+    for (iface, t) in super::ingress::trees(plan) {
+        super::ingress::device(iface, t, out);
+        let _ = writeln!(
+            out,
+            "tc qdisc del dev {} root 2>/dev/null || true",
+            sh_quote(&t.name)
+        );
+        super::ingress::del_ingress_qdisc(iface, out);
+    }
     let _ = writeln!(out, "tc -batch - <<'{EOF}'\n{tree}{EOF}");
 }
 
 /// The script removing what any tcc target made for the plan's interfaces.
 fn teardown_script(plan: &Plan, opts: &ShOptions, classifier: &str) -> Emitted {
     let mut out = header(plan, &opts.source_name, true, classifier);
-    functions(&[FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_DEL_ROOT], &mut out);
+    out.push_str(&super::sh::teardown_functions(plan));
     for iface in &plan.interfaces {
         teardown_iface(iface, &mut out);
     }
@@ -131,7 +163,10 @@ pub fn batch(plan: &Plan, opts: &ShOptions) -> Emitted {
     let tree_text = tree_batch(plan, !iptables);
     let mut parts = vec![("tree.batch".to_string(), tree_text.clone())];
     let mut out = header(plan, &opts.source_name, false, classifier);
-    functions(&[FN_FAIL, FN_DROP, FN_DROP_ALL, FN_DROP_NFT], &mut out);
+    functions(
+        &with_ifb(plan, &[FN_FAIL, FN_DROP, FN_DROP_ALL, FN_DROP_NFT]),
+        &mut out,
+    );
     let mut cmds = vec!["ip", "tc"];
     if iptables {
         cmds.extend([
@@ -197,6 +232,15 @@ pub fn batch(plan: &Plan, opts: &ShOptions) -> Emitted {
     Emitted { script: out, parts }
 }
 
+/// `fns` and, when the plan shapes ingress, the ifb functions.
+fn with_ifb<'a>(plan: &Plan, fns: &[&'a str]) -> Vec<&'a str> {
+    let mut v = fns.to_vec();
+    if super::ingress::any(plan) {
+        v.push(super::ingress::FN_IFB);
+    }
+    v
+}
+
 fn var_of(tool: Tool) -> &'static str {
     match tool {
         Tool::Ip4 => "tcc_rules4",
@@ -213,7 +257,7 @@ pub fn nft(plan: &Plan, opts: &ShOptions) -> Emitted {
     let tree_text = tree_batch(plan, false);
     let rules = ruleset(plan);
     let mut out = header(plan, &opts.source_name, false, classifier);
-    functions(&[FN_FAIL, FN_DROP, FN_DROP_ALL], &mut out);
+    functions(&with_ifb(plan, &[FN_FAIL, FN_DROP, FN_DROP_ALL]), &mut out);
     preflight(plan, &["ip", "tc", "nft"], false, &mut out);
     heredoc_var("tcc_rules", &rules, &mut out);
     out.push_str(

@@ -66,6 +66,7 @@ const PALETTE: [&str; 8] = [
 
 /// The plan as an SVG document. Pure text, no scripts or external references.
 pub fn svg(plan: &Plan, title: &str) -> String {
+    let plan = &plan.trees();
     let mut body = String::new();
     let mut y = 44.0;
     for iface in &plan.interfaces {
@@ -295,6 +296,7 @@ pub fn dot_with(
 
 /// The plan as Graphviz DOT: one cluster per interface, one box per class.
 pub fn dot(plan: &Plan, title: &str) -> String {
+    let plan = &plan.trees();
     let style = DotStyle {
         title: Some(format!("tcc graph: {title}")),
         node: "shape=box, style=\"rounded,filled\", fillcolor=\"#fafafa\", fontname=\"Helvetica\"",

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod graph;
+pub mod ingress;
 pub mod sh;
 
 pub use crate::dialect::sh::quote::sh_quote;

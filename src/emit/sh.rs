@@ -103,6 +103,18 @@ pub(crate) fn teardown_iface(iface: &Interface, out: &mut String) {
         "tcc_del_root {dev} {:x}",
         crate::dialect::owned::root_major(iface)
     );
+    if iface.ingress.is_some() {
+        super::ingress::teardown(iface, out);
+    }
+}
+
+/// The shell functions of a teardown script.
+pub(crate) fn teardown_functions(plan: &Plan) -> String {
+    let mut fns = vec![FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_DEL_ROOT];
+    if super::ingress::any(plan) {
+        fns.push(super::ingress::FN_DEL_INGRESS);
+    }
+    fns.join("\n")
 }
 
 /// The whole script for `plan`. Emitters take a checked plan and cannot fail.
@@ -151,7 +163,7 @@ pub(crate) fn header(plan: &Plan, source_name: &str, teardown: bool, classifier:
 }
 
 fn teardown(plan: &Plan, out: &mut String) {
-    out.push_str(&[FN_DROP, FN_DROP_ALL, FN_DROP_NFT, FN_DEL_ROOT].join("\n"));
+    out.push_str(&teardown_functions(plan));
     for iface in &plan.interfaces {
         teardown_iface(iface, out);
     }
@@ -168,6 +180,10 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
     }
     out.push('\n');
     out.push_str(FN_DROP_NFT);
+    if super::ingress::any(plan) {
+        out.push('\n');
+        out.push_str(super::ingress::FN_IFB);
+    }
 
     let mut cmds = vec!["ip", "tc"];
     if iptables {
@@ -189,6 +205,18 @@ fn apply(plan: &Plan, opts: &ShOptions, out: &mut String) {
             "# Remove an nft classification made by the nft target or tcc apply, if any.\n",
         );
         let _ = writeln!(out, "tcc_drop_nft {}", table_name(&iface.name));
+        if let Some(tree) = &iface.ingress {
+            super::ingress::device(iface, tree, out);
+            classes(tree, out);
+            if !tree.filters.is_empty() {
+                out.push_str(
+                    "# Classify with u32 filters on the ifb device's qdisc, first match wins.\n",
+                );
+                write_tc_lines(&tc::u32_filters(tree, false), out);
+            }
+            super::ingress::del_ingress_qdisc(iface, out);
+            write_tc_lines(&super::ingress::redirect_lines(iface, tree), out);
+        }
     }
 }
 
@@ -217,6 +245,7 @@ pub(crate) fn preflight(plan: &Plan, cmds: &[&str], mangle: bool, out: &mut Stri
             "ip link show dev {dev} >/dev/null 2>&1 || tcc_fail \"no such network device:\" {dev}"
         );
     }
+    super::ingress::preflight(plan, out);
 }
 
 /// The root qdisc and the class tree (the plan lists parents before children).

@@ -51,6 +51,7 @@ impl Sim {
                 classes: Vec::new(),
                 filters: Vec::new(),
                 expectations: Vec::new(),
+                ingress: None,
             };
             // Classes, parents first.
             let mut placed: Vec<Option<usize>> = vec![None; dev.classes.len()];
@@ -242,6 +243,76 @@ impl Sim {
             facts.has_root.push(false);
             plan.interfaces.push(iface);
         }
+        self.ingress_trees(&mut plan, &mut facts);
         (plan, facts)
+    }
+
+    /// Download shaping: a device whose arriving traffic is all redirected to another device
+    /// with an HTB tree (an ifb) gets that tree as its ingress tree, named as tcc names the ifb
+    /// of the device (`plan::ingress::ifb_name`). A redirect to a device without one is S0009.
+    fn ingress_trees(&mut self, plan: &mut Plan, facts: &mut Facts) {
+        let mut defaults: HashMap<String, Option<crate::diagnostic::Span>> = HashMap::new();
+        let redirects: Vec<(
+            String,
+            String,
+            crate::diagnostic::Span,
+            Option<crate::diagnostic::Span>,
+        )> = self
+            .devs
+            .iter()
+            .filter_map(|d| {
+                d.redirect
+                    .clone()
+                    .map(|(t, span)| (d.name.clone(), t, span, d.ingress))
+            })
+            .collect();
+        for (src, target, span, qdisc) in redirects {
+            let ti = plan.interfaces.iter().position(|i| i.name == target);
+            let Some(ti) = ti.filter(|_| target != src && !defaults.contains_key(&target)) else {
+                self.ingress_not_followed(
+                    &src,
+                    span,
+                    format!("a redirect of what arrives to `{target}`, which has no HTB tree in the script"),
+                );
+                continue;
+            };
+            let mut tree = plan.interfaces.remove(ti);
+            let dspan = facts.default_spans.remove(ti);
+            facts.has_root.remove(ti);
+            let si = match plan.interfaces.iter().position(|i| i.name == src) {
+                Some(si) => si,
+                None => {
+                    plan.interfaces.push(Interface {
+                        name: src.clone(),
+                        span,
+                        handle: 1,
+                        r2q: 10,
+                        default: None,
+                        classes: Vec::new(),
+                        filters: Vec::new(),
+                        expectations: Vec::new(),
+                        ingress: None,
+                    });
+                    facts.default_spans.push(None);
+                    facts.has_root.push(false);
+                    plan.interfaces.len() - 1
+                }
+            };
+            tree.name = crate::plan::ingress::ifb_name(&src);
+            plan.interfaces[si].ingress = Some(Box::new(tree));
+            defaults.insert(src.clone(), dspan);
+            // The ingress qdisc is part of the plan now, not a note.
+            if let Some(q) = qdisc {
+                self.notes.retain(|n| n.span != q);
+                self.diags
+                    .items
+                    .retain(|d| !(d.code == Code::Opaque && d.primary == q));
+            }
+        }
+        facts.ingress = plan
+            .interfaces
+            .iter()
+            .map(|i| (defaults.get(&i.name).copied().flatten(), false))
+            .collect();
     }
 }

@@ -275,11 +275,25 @@ pub fn text(ex: &Explained, sources: &Sources, file: usize) -> String {
     if plan.interfaces.is_empty() {
         out.push_str("\n  no HTB shaping at all.\n");
     }
+    // Each interface's tree, then (download shaping) the tree of what arrives on it.
+    let mut trees: Vec<(&Interface, String)> = Vec::new();
     for iface in &plan.interfaces {
+        trees.push((iface, format!("Interface {}", iface.name)));
+        if let Some(t) = &iface.ingress {
+            trees.push((
+                t,
+                format!(
+                    "What arrives on {} (redirected to an ifb device, `{}` in the plan)",
+                    iface.name, t.name
+                ),
+            ));
+        }
+    }
+    for (iface, header) in trees {
         let _ = writeln!(
             out,
-            "\nInterface {}: an HTB tree under qdisc {:x}: (r2q {}):",
-            iface.name, iface.handle, iface.r2q
+            "\n{header}: an HTB tree under qdisc {:x}: (r2q {}):",
+            iface.handle, iface.r2q
         );
         let mut kids: Vec<Vec<usize>> = vec![Vec::new(); iface.classes.len() + 1];
         for (k, c) in iface.classes.iter().enumerate() {

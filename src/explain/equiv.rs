@@ -359,6 +359,25 @@ pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), Difference> {
         ));
     }
     for (x, y) in a.interfaces.iter().zip(&b.interfaces) {
+        same_tree(x, y)?;
+        match (&x.ingress, &y.ingress) {
+            (None, None) => {}
+            (Some(tx), Some(ty)) => same_tree(tx, ty)?,
+            (tx, ty) => {
+                let side = |t: &Option<Box<Interface>>| match t {
+                    Some(t) => format!("{} (ingress on {})", x.name, t.name),
+                    None => format!("{} (no ingress)", x.name),
+                };
+                return Err(Difference::Interface(side(tx), side(ty)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two class trees (an interface's, or an ingress tree) shape alike.
+fn same_tree(x: &Interface, y: &Interface) -> Result<(), Difference> {
+    {
         if x.name != y.name || x.handle != y.handle || x.r2q != y.r2q {
             return Err(Difference::Interface(x.name.clone(), y.name.clone()));
         }

@@ -68,7 +68,11 @@ pub const NOT_MODELLED: &[Code] = &[
 
 /// Codes of the pieces an import loses: what changes traffic (or may, as far as tcc can tell)
 /// and is not in the plan.
-pub const LOST: &[Code] = &[Code::ScriptNotFollowed, Code::NotCarried];
+pub const LOST: &[Code] = &[
+    Code::ScriptNotFollowed,
+    Code::NotCarried,
+    Code::IngressNotFollowed,
+];
 
 /// The result of reading a script.
 #[derive(Debug, Default)]

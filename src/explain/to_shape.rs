@@ -457,6 +457,24 @@ fn interface(
         None => cx.top.clone(),
     };
     siblings(&cx, &top, 1, out);
+    if let Some(tree) = &iface.ingress {
+        // The ingress tree: the same rendering, as an `ingress { }` block one level in.
+        let mut inner = String::new();
+        interface(tree, common_mtu(tree), templates, &mut inner);
+        let body = inner
+            .trim_start_matches('\n')
+            .split_once('\n')
+            .map(|(_, rest)| rest)
+            .unwrap_or("");
+        out.push_str("\n    ingress {\n");
+        for line in body.lines() {
+            if line.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
     out.push_str("}\n");
 }
 

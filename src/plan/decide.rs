@@ -236,6 +236,7 @@ mod tests {
                 })
                 .collect(),
             expectations: vec![],
+            ingress: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! - names reaching a shell have been validated (interface names) or are only ever quoted.
 
 pub mod decide;
+pub mod ingress;
 pub mod limits;
 pub mod matchrel;
 pub mod site;
@@ -25,6 +26,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Plan {
     pub interfaces: Vec<Interface>,
+}
+
+impl Plan {
+    /// Every class tree as an interface of its own: each interface, then its ingress tree (on
+    /// its ifb device, by that name) — for readers that show trees, not what owns them.
+    pub fn trees(&self) -> Plan {
+        let mut out = Plan::default();
+        for i in &self.interfaces {
+            let mut own = i.clone();
+            let ingress = own.ingress.take();
+            out.interfaces.push(own);
+            out.interfaces.extend(ingress.map(|t| *t));
+        }
+        out
+    }
 }
 
 /// One network interface with an HTB root qdisc.
@@ -47,6 +63,11 @@ pub struct Interface {
     /// emitters ignore them.
     #[serde(skip)]
     pub expectations: Vec<Expectation>,
+    /// The ingress tree (`ingress { ... }`): what arrives on the interface, shaped by an HTB tree
+    /// of the same kind on the ifb device `name` (`ingress::ifb_name` of this interface), with
+    /// u32 filters. It has no ingress tree of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Box<Interface>>,
 }
 
 /// "Packet `packet` must reach `class`": an `expect` statement of the language.

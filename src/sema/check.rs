@@ -19,21 +19,15 @@ pub const JUMBO_MTU: u64 = 18_000;
 pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
     for (i, iface) in plan.interfaces.iter().enumerate() {
         let default_span = facts.default_spans.get(i).copied().flatten();
-        tree(
-            iface,
-            facts.has_root.get(i).copied().unwrap_or(false),
-            diags,
-        );
-        rates(iface, diags);
-        defaults(iface, default_span, diags);
-        filters(iface, diags);
-        shadowed(iface, diags);
-        unborrowable(iface, diags);
-        small_quantum(iface, diags);
-        jumbo(iface, diags);
-        super::expect::check(iface, default_span, diags);
-        limits(iface, diags);
+        let has_root = facts.has_root.get(i).copied().unwrap_or(false);
+        tree_checks(iface, default_span, has_root, diags);
+        if let Some(tree) = &iface.ingress {
+            let (default_span, has_root) = facts.ingress.get(i).copied().unwrap_or_default();
+            tree_checks(tree, default_span, has_root, diags);
+            diags.extend(crate::dialect::u32::ingress_expressible(tree));
+        }
     }
+    ifb_names(plan, diags);
     for (kind, name, span) in &facts.unused {
         let what = if *kind == "variable" {
             format!("${name}")
@@ -132,6 +126,57 @@ fn small_quantum(iface: &Interface, diags: &mut Diagnostics) {
             ));
         }
         diags.push(d);
+    }
+}
+
+/// Every check of one class tree (an ingress tree's: the same as an interface's).
+fn tree_checks(
+    iface: &Interface,
+    default_span: Option<Span>,
+    has_root: bool,
+    diags: &mut Diagnostics,
+) {
+    tree(iface, has_root, diags);
+    rates(iface, diags);
+    defaults(iface, default_span, diags);
+    filters(iface, diags);
+    shadowed(iface, diags);
+    unborrowable(iface, diags);
+    small_quantum(iface, diags);
+    jumbo(iface, diags);
+    super::expect::check(iface, default_span, diags);
+    limits(iface, diags);
+}
+
+/// The ifb device of an ingress tree must be no other interface of the plan and no other
+/// ingress tree's device (E0309).
+fn ifb_names(plan: &Plan, diags: &mut Diagnostics) {
+    let mut seen: HashMap<&str, (Span, &str)> = plan
+        .interfaces
+        .iter()
+        .map(|i| (i.name.as_str(), (i.span, "this interface")))
+        .collect();
+    for iface in &plan.interfaces {
+        let Some(tree) = &iface.ingress else { continue };
+        if let Some((first, what)) = seen.get(tree.name.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    Code::IfbNameClash,
+                    tree.span,
+                    format!(
+                        "the ingress tree of `{}` needs the ifb device `{}`, which {what} already is",
+                        iface.name, tree.name
+                    ),
+                )
+                .secondary(*first, format!("`{}`", tree.name))
+                .help("rename the interface in the file, or shape only one of them"),
+            );
+        } else {
+            seen.insert(
+                &tree.name,
+                (tree.span, "the ingress device of another interface"),
+            );
+        }
     }
 }
 

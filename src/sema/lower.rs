@@ -53,6 +53,7 @@ pub fn lower(file: &ast::File) -> Lowered {
         hosts: vec![],
         host_names: HashMap::new(),
         addresses: HashMap::new(),
+        ingress_facts: None,
     };
     let fleet = super::site::is_fleet(file);
     let mut lone = HostAcc::new(None, Span::default());
@@ -129,6 +130,10 @@ pub fn lower(file: &ast::File) -> Lowered {
     }
 }
 
+/// A lowered class tree: the interface (or ingress tree), its `default` span, whether it has a
+/// root class, and the `path` names its classes give (class index, path name, span).
+type Tree = (Interface, Option<Span>, bool, Vec<(usize, String, Span)>);
+
 /// A host being built: its plan, the checker's facts, and the `path` names its classes give
 /// (resolved once every path is known).
 pub(super) struct HostAcc {
@@ -172,6 +177,8 @@ pub(super) struct Lowerer<'a> {
     pub(super) hosts: Vec<HostAcc>,
     pub(super) host_names: HashMap<String, Span>,
     pub(super) addresses: HashMap<std::net::IpAddr, (String, Span)>,
+    /// The last interface's ingress tree's facts: its `default` span and whether it has a root.
+    ingress_facts: Option<(Option<Span>, bool)>,
 }
 
 /// The interface being built.
@@ -250,6 +257,7 @@ impl<'a> Lowerer<'a> {
 
     /// Lower one interface and add it to `host` (a second block for one name is an error).
     pub(super) fn add_interface(&mut self, host: &mut HostAcc, i: &'a ast::InterfaceDef) {
+        self.ingress_facts = None;
         let Some((iface, default_span, has_root, paths)) = self.interface(i) else {
             return;
         };
@@ -270,31 +278,74 @@ impl<'a> Lowerer<'a> {
         host.host.plan.interfaces.push(iface);
         host.facts.default_spans.push(default_span);
         host.facts.has_root.push(has_root);
+        host.facts
+            .ingress
+            .push(self.ingress_facts.unwrap_or_default());
         for (class, name, span) in paths {
             host.paths.push((n, class, name, span));
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn interface(
-        &mut self,
-        def: &'a ast::InterfaceDef,
-    ) -> Option<(Interface, Option<Span>, bool, Vec<(usize, String, Span)>)> {
+    fn interface(&mut self, def: &'a ast::InterfaceDef) -> Option<Tree> {
         let name = self.name(&def.name)?;
         check_ifname(&name, def.name.span)
             .map_err(|d| self.error(d))
             .ok()?;
         self.scopes.push();
+        let (mut iface, default_span, has_root, paths) = self.tree(&name, def.name.span, &def.body);
+        let mut blocks = def.body.iter().filter_map(|s| match s {
+            Stmt::Ingress(g) => Some(g),
+            _ => None,
+        });
+        if let Some(g) = blocks.next() {
+            let ifb = crate::plan::ingress::ifb_name(&name);
+            let (mut tree, d, r, ingress_paths) = self.tree(&ifb, g.keyword, &g.body);
+            // A path budgets what hosts send; what arrives on an ifb is not on it.
+            for (_, path, span) in ingress_paths {
+                self.error(
+                    Diagnostic::new(
+                        Code::BadValue,
+                        span,
+                        format!("`path {path}` on a class of an `ingress` block"),
+                    )
+                    .label("paths count what a host sends; this class shapes what arrives")
+                    .help("put `path` on the classes of the interface's own (sending) tree"),
+                );
+            }
+            tree.span = g.keyword;
+            iface.ingress = Some(Box::new(tree));
+            self.ingress_facts = Some((d, r));
+            for extra in blocks {
+                self.error(
+                    Diagnostic::new(
+                        Code::MisplacedIngress,
+                        extra.keyword,
+                        format!("interface `{name}` has a second `ingress` block"),
+                    )
+                    .secondary(g.keyword, "first ingress block")
+                    .help("put every class of the download side in one `ingress { }` block"),
+                );
+            }
+        }
+        self.scopes.pop();
+        Some((iface, default_span, has_root, paths))
+    }
+
+    /// The class tree of an interface block (or of its `ingress` block, on device `name`):
+    /// properties, classes, matches, expectations; `ingress` blocks are the caller's.
+    fn tree(&mut self, name: &str, span: Span, body: &'a [Stmt]) -> Tree {
+        let name = name.to_string();
         let mut b = IfaceBuilder {
             iface: Interface {
                 name: name.clone(),
-                span: def.name.span,
+                span,
                 handle: 1,
                 r2q: 10,
                 default: None,
                 classes: vec![],
                 filters: vec![],
                 expectations: vec![],
+                ingress: None,
             },
             names: HashMap::new(),
             explicit: vec![],
@@ -310,7 +361,7 @@ impl<'a> Lowerer<'a> {
         let mut rate_span = None;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         // Properties first: classes need the interface rate for percentages.
-        for s in &def.body {
+        for s in body {
             let Stmt::Property(p) = s else { continue };
             if let Some(first) = seen.insert(p.key.text.as_str(), p.key.span) {
                 self.error(dup_prop(&p.key, first));
@@ -355,7 +406,7 @@ impl<'a> Lowerer<'a> {
             self.error(
                 Diagnostic::new(
                     Code::MissingRate,
-                    def.name.span,
+                    span,
                     "interface has a `ceil` but no `rate`",
                 )
                 .help("give the interface a `rate`; its ceil defaults to it"),
@@ -364,7 +415,7 @@ impl<'a> Lowerer<'a> {
         if let Some(rate) = b.rate {
             let ceil = b.ceil.unwrap_or(rate);
             b.ceil = Some(ceil);
-            let span = rate_span.unwrap_or(def.name.span);
+            let span = rate_span.unwrap_or(span);
             b.iface.classes.push(Class {
                 name: name.clone(),
                 span,
@@ -387,8 +438,11 @@ impl<'a> Lowerer<'a> {
             b.root = Some(0);
         }
         let parent = b.root;
-        self.body(&mut b, &def.body, parent);
-        self.scopes.pop();
+        for s in body {
+            if !matches!(s, Stmt::Ingress(_)) {
+                self.body(&mut b, std::slice::from_ref(s), parent);
+            }
+        }
 
         assign_ids(&mut b, &mut self.diags);
         decimal_ids(&b, &mut self.diags);
@@ -398,7 +452,7 @@ impl<'a> Lowerer<'a> {
         }
         self.resolve_expectations(&mut b, default_span.is_some());
         let has_root = b.root.is_some();
-        Some((b.iface, default_span, has_root, b.paths))
+        (b.iface, default_span, has_root, b.paths)
     }
 
     /// Lower the statements of an interface or class body into children of `parent`.
@@ -427,6 +481,15 @@ impl<'a> Lowerer<'a> {
                             .help("move `expect` lines to the interface block (or a loop in it)"),
                     ),
                 },
+                Stmt::Ingress(g) => self.error(
+                    Diagnostic::new(
+                        Code::MisplacedIngress,
+                        g.keyword,
+                        "`ingress` belongs directly in an interface block",
+                    )
+                    .label("not allowed here")
+                    .help("write `ingress { ... }` at the top of the interface it shapes, beside its classes"),
+                ),
                 Stmt::Rule(_)
                 | Stmt::Template(_)
                 | Stmt::Interface(_)

@@ -28,6 +28,9 @@ pub struct Facts {
     pub has_root: Vec<bool>,
     /// Definitions never used: (kind, name, span).
     pub unused: Vec<(&'static str, String, Span)>,
+    /// Per interface: the `default` span and the root-class fact of its ingress tree, if any
+    /// (missing entries mean none and no root).
+    pub ingress: Vec<(Option<Span>, bool)>,
 }
 
 impl Facts {
@@ -38,6 +41,7 @@ impl Facts {
             default_spans: vec![None; n],
             has_root: vec![false; n],
             unused: Vec::new(),
+            ingress: Vec::new(),
         }
     }
 }

@@ -17,6 +17,10 @@ pub fn normalise(plan: &mut Plan, diags: &mut Diagnostics) {
     for iface in &mut plan.interfaces {
         quantum(iface, diags);
         inner_prio(iface);
+        if let Some(tree) = &mut iface.ingress {
+            quantum(tree, diags);
+            inner_prio(tree);
+        }
     }
 }
 

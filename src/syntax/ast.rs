@@ -13,6 +13,7 @@ pub enum Stmt {
     Rule(RuleDef),
     Template(TemplateDef),
     Interface(InterfaceDef),
+    Ingress(IngressDef),
     Class(ClassDef),
     For(ForLoop),
     Match(MatchStmt),
@@ -29,6 +30,7 @@ impl Stmt {
             Stmt::Rule(s) => s.span,
             Stmt::Template(s) => s.span,
             Stmt::Interface(s) => s.span,
+            Stmt::Ingress(s) => s.span,
             Stmt::Class(s) => s.span,
             Stmt::For(s) => s.span,
             Stmt::Match(s) => s.span,
@@ -104,6 +106,16 @@ pub struct HostDef {
 pub struct PathDef {
     pub name: Name,
     pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+/// `ingress { ... }` in an interface block: the class tree for traffic arriving on the
+/// interface (shaped on an ifb device tcc owns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngressDef {
+    pub body: Vec<Stmt>,
+    /// The word `ingress`.
+    pub keyword: Span,
     pub span: Span,
 }
 

@@ -231,6 +231,14 @@ impl Cx {
                 body: self.stmts(it),
                 span,
             }),
+            Rule::ingress_def => {
+                let keyword = Span::new(span.file, span.start, span.start + "ingress".len());
+                Stmt::Ingress(IngressDef {
+                    body: self.stmts(it),
+                    keyword,
+                    span,
+                })
+            }
             Rule::class_def => {
                 let name = self.name(it.next().unwrap());
                 let mut templates = vec![];

@@ -20,7 +20,8 @@ use pest::Parser as _;
 /// At most this many syntax errors are reported; the last one says so.
 pub const MAX_ERRORS: usize = 20;
 
-pub(super) const BLOCK_KEYWORDS: [&str; 5] = ["interface", "class", "template", "rule", "for"];
+pub(super) const BLOCK_KEYWORDS: [&str; 6] =
+    ["interface", "class", "template", "rule", "for", "ingress"];
 /// Statements that only stand at the top level: at the start of a line inside an open block,
 /// they show that the block lost its `}`.
 const TOP_LEVEL: [&str; 4] = ["interface", "template", "rule", "let"];

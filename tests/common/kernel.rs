@@ -437,6 +437,23 @@ impl Bed {
     /// Run one iperf3 TCP flow from A to `dst:dport` (client port `cport`, if any) for
     /// `secs` seconds after a one-second warm-up; the receiver's goodput in bit/s and bytes.
     pub fn iperf(&self, dst: &str, dport: u16, cport: Option<u16>, secs: u32) -> (f64, u64) {
+        self.iperf_with(dst, dport, cport, secs, false)
+    }
+
+    /// Like `iperf`, but the data flows from B to A (`iperf3 -R`): what arrives on A's device,
+    /// from B's `dst:dport` (the flow's source port on arrival).
+    pub fn iperf_from_b(&self, dst: &str, dport: u16, secs: u32) -> (f64, u64) {
+        self.iperf_with(dst, dport, None, secs, true)
+    }
+
+    fn iperf_with(
+        &self,
+        dst: &str,
+        dport: u16,
+        cport: Option<u16>,
+        secs: u32,
+        reverse: bool,
+    ) -> (f64, u64) {
         let pidfile = std::env::temp_dir().join(format!("{}-iperf.pid", self.b()));
         self.pidfiles.borrow_mut().push(pidfile.clone());
         let _ = std::fs::remove_file(&pidfile);
@@ -474,6 +491,9 @@ impl Bed {
         ];
         if let Some(c) = cport {
             args.extend(["--cport".into(), c.to_string()]);
+        }
+        if reverse {
+            args.push("-R".into());
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.a_run(&args);

@@ -27,6 +27,7 @@ impl IfaceBuilder {
                 classes: Vec::new(),
                 filters: Vec::new(),
                 expectations: Vec::new(),
+                ingress: None,
             },
         }
     }

@@ -77,6 +77,25 @@ pub fn class_adds(iface: &Interface) -> Vec<Line> {
         .collect()
 }
 
+/// The handle of the ingress qdisc that redirects an interface's arriving traffic (`ffff:`).
+pub const INGRESS_MAJOR: u16 = 0xffff;
+
+/// The priority of the one filter on the ingress qdisc: the redirect to the ifb device.
+pub const REDIRECT_PRIO: u16 = 1;
+
+/// `qdisc add dev X handle ffff: ingress` (its deletion is the caller's).
+pub fn ingress_qdisc_add(dev: &str) -> String {
+    format!("qdisc add dev {dev} handle {INGRESS_MAJOR:x}: ingress")
+}
+
+/// The filter that sends everything arriving on `dev` to the ifb device `ifb`: u32 matching
+/// every packet of every protocol, `action mirred egress redirect`.
+pub fn redirect_filter(dev: &str, ifb: &str) -> String {
+    format!(
+        "filter add dev {dev} parent {INGRESS_MAJOR:x}: protocol all prio {REDIRECT_PRIO} u32 match u32 0 0 action mirred egress redirect dev {ifb}"
+    )
+}
+
 pub use crate::dialect::u32::layout::{HASH_MIN_BUCKETS, HASH_MIN_RUN, MAX_NODES};
 
 /// The u32 filters of `iface` on its root qdisc (`parent 1:`), first match wins, as

@@ -63,6 +63,51 @@ pub fn parse_id(w: &Word) -> Option<Id> {
     })
 }
 
+/// Why a `mirred` filter on ingress is not download shaping as tcc models it (the words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRedirect(pub String);
+
+impl std::fmt::Display for NotRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The filter options of a redirect on ingress, as download shaping with an ifb writes them:
+/// `u32 match u32 0 0 [at 0] action mirred egress redirect dev IFB` (or `matchall action
+/// mirred ...`). `None`: the options carry no `mirred` action; `Some(Err(why))`: a mirred
+/// action that is not the whole traffic redirected to a device's egress (a selector that picks
+/// some packets, `mirror`, `ingress`, other options); `Some(Ok(dev))`: the target device.
+pub fn parse_redirect(kind: &str, opts: &[Word]) -> Option<Result<Word, NotRedirect>> {
+    let t: Vec<&str> = opts.iter().map(|w| w.text.as_str()).collect();
+    let a = t.iter().position(|w| *w == "action" || *w == "actions")?;
+    if t.get(a + 1) != Some(&"mirred") {
+        return None;
+    }
+    let sel: Vec<&str> = t[..a].iter().copied().filter(|w| !w.is_empty()).collect();
+    let all = match kind {
+        "u32" => matches!(
+            sel.as_slice(),
+            ["match", "u32", "0", "0"] | ["match", "u32", "0", "0", "at", "0"]
+        ),
+        "matchall" => sel.is_empty(),
+        _ => false,
+    };
+    if !all {
+        return Some(Err(NotRedirect(format!(
+            "the redirect applies to the packets a `{kind} {}` filter picks, not to all",
+            sel.join(" ")
+        ))));
+    }
+    match &t[a + 2..] {
+        ["egress", "redirect", "dev", _] => Some(Ok(opts[opts.len() - 1].clone())),
+        rest => Some(Err(NotRedirect(format!(
+            "`mirred {}` is not an egress redirect of everything to one device",
+            rest.join(" ")
+        )))),
+    }
+}
+
 /// Parse the words of a `tc` command (the first word is `tc`). `Err` carries what is wrong.
 pub fn parse(cmd: &Command) -> Result<Option<TcCmd>, (Span, String)> {
     let w = &cmd.words;

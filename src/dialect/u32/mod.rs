@@ -42,22 +42,39 @@ pub fn u32_expressible_with(plan: &Plan, alternative: &str) -> Diagnostics {
     let mut ds = Diagnostics::default();
     for iface in &plan.interfaces {
         for f in &iface.filters {
-            check_filter(f, &help, &mut ds);
+            check_filter(f, &help, Code::NotExpressible, &mut ds);
         }
     }
     ds
 }
 
-fn check_filter(f: &Filter, help: &str, ds: &mut Diagnostics) {
+/// `Code::IngressNotExpressible` errors for every criterion of an ingress tree (classified by
+/// u32 filters on the ifb device, whatever the classifier of the egress side) that u32 cannot
+/// express. The checker runs this on every ingress tree.
+pub fn ingress_expressible(tree: &crate::plan::Interface) -> Diagnostics {
+    let help = "an ingress tree is classified by u32 filters on the ifb device (netfilter does not see it there): write the match without it, e.g. a class for the exception first (the first match wins)";
+    let mut ds = Diagnostics::default();
+    for f in &tree.filters {
+        check_filter(f, help, Code::IngressNotExpressible, &mut ds);
+    }
+    ds
+}
+
+fn check_filter(f: &Filter, help: &str, code: Code, ds: &mut Diagnostics) {
+    let on = if code == Code::IngressNotExpressible {
+        "on ingress, "
+    } else {
+        ""
+    };
     let mut ok = true;
     for c in &f.m.criteria {
         if c.negated {
             ok = false;
             ds.push(
                 Diagnostic::new(
-                    Code::NotExpressible,
+                    code,
                     c.span,
-                    "the u32 classifier cannot express a negated test",
+                    format!("{on}the u32 classifier cannot express a negated test"),
                 )
                 .label("negated here")
                 .help(help),
@@ -67,9 +84,9 @@ fn check_filter(f: &Filter, help: &str, ds: &mut Diagnostics) {
             ok = false;
             ds.push(
                 Diagnostic::new(
-                    Code::NotExpressible,
+                    code,
                     c.span,
-                    "the u32 classifier cannot safely test the firewall mark",
+                    format!("{on}the u32 classifier cannot safely test the firewall mark"),
                 )
                 .label("mark test here")
                 .note("tc accepts `match mark`, but kernels built without CONFIG_CLS_U32_MARK ignore it and the filter then catches every packet")
@@ -85,7 +102,7 @@ fn check_filter(f: &Filter, help: &str, ds: &mut Diagnostics) {
         if n > MAX_FILTERS_PER_MATCH {
             ds.push(
                 Diagnostic::new(
-                    Code::NotExpressible,
+                    code,
                     f.span,
                     format!(
                         "this match needs {n} u32 filters (more than {MAX_FILTERS_PER_MATCH})"

@@ -63,6 +63,9 @@ pub(super) struct Dev {
     pub(super) u32: Vec<U32Rec>,
     pub(super) leafq: Vec<(u16, String, Span)>,
     pub(super) ingress: Option<Span>,
+    /// What arrives is redirected to this device (`action mirred egress redirect dev X` on a
+    /// match-all ingress filter): the target's name and the filter's span.
+    pub(super) redirect: Option<(String, Span)>,
     pub(super) removed: bool,
     pub(super) link_mtu: Option<(u64, Span)>,
 }
@@ -121,6 +124,25 @@ impl Sim {
             ..Dev::default()
         });
         self.devs.len() - 1
+    }
+
+    /// An ingress redirect the plan's ingress tree does not stand for: S0009, and (since it
+    /// changes traffic) a note that keeps `--to shape` from calling the import equivalent.
+    pub(super) fn ingress_not_followed(&mut self, device: &str, span: Span, why: String) {
+        self.diags.push(
+            Diagnostic::new(
+                Code::IngressNotFollowed,
+                span,
+                format!("{why} (on `{device}`)"),
+            )
+            .label("not read as download shaping")
+            .help("tcc models download shaping as every arriving packet redirected (u32 `match u32 0 0`, `action mirred egress redirect dev IFB`) to one ifb device with an HTB tree"),
+        );
+        self.notes.push(Note {
+            device: Some(device.to_string()),
+            text: format!("{why}: not in the plan"),
+            span,
+        });
     }
 
     pub(super) fn not_followed(&mut self, span: Span, msg: String) {

@@ -371,6 +371,25 @@ impl Sim {
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
         if t.ingress || t.parent.as_ref().is_some_and(|p| p.major == 0xffff) {
+            match tc::parse_redirect(kind, &t.opts) {
+                Some(Ok(target)) if self.devs[d].redirect.is_none() => {
+                    self.devs[d].redirect = Some((target.text.clone(), cmd.span));
+                    return;
+                }
+                Some(Ok(_)) => {
+                    self.ingress_not_followed(
+                        dn,
+                        cmd.span,
+                        "a second redirect of what arrives".into(),
+                    );
+                    return;
+                }
+                Some(Err(why)) => {
+                    self.ingress_not_followed(dn, cmd.span, why.to_string());
+                    return;
+                }
+                None => {}
+            }
             let what = match police_rate(&t.opts) {
                 Some(r) => format!("a police action on ingress drops above {r}"),
                 None => format!("a `{kind}` filter on incoming traffic"),
