@@ -140,6 +140,8 @@ fn a_plan() -> impl Strategy<Value = Plan> {
                     prio,
                     quantum: None,
                     mtu,
+                    qdisc: None,
+                    rtt: None,
                     spans: ClassSpans::default(),
                 });
             }

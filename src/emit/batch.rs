@@ -44,6 +44,7 @@ pub fn tree_batch(plan: &Plan, u32: bool) -> String {
         let _ = writeln!(out, "# ---- {} ----", comment_text(&iface.name));
         let _ = writeln!(out, "{}", tc::qdisc_add(iface));
         let mut lines = tc::class_adds(iface);
+        lines.extend(tc::leaf_qdisc_adds(iface));
         if u32 && !iface.filters.is_empty() {
             lines.push(tc::Line::Comment(
                 "u32 filters on the qdisc, first match wins (lowest prio first)".into(),

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod graph;
+mod queues;
 pub mod sh;
 
 pub use crate::dialect::sh::quote::sh_quote;

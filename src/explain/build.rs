@@ -111,6 +111,8 @@ impl Sim {
                         prio: c.prio,
                         quantum: c.quantum,
                         mtu: c.mtu,
+                        qdisc: None,
+                        rtt: None,
                         spans,
                     });
                     placed[k] = Some(iface.classes.len() - 1);

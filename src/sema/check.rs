@@ -31,6 +31,7 @@ pub fn check(plan: &Plan, facts: &Facts, diags: &mut Diagnostics) {
         jumbo(iface, diags);
         super::expect::check(iface, default_span, diags);
         limits(iface, diags);
+        super::queues::check(iface, diags);
     }
     for (kind, name, span) in &facts.unused {
         let what = if *kind == "variable" {
