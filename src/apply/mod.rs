@@ -12,6 +12,7 @@ pub mod encode;
 pub mod error;
 pub mod exec;
 pub mod foreign;
+pub mod leafq;
 pub mod live;
 pub mod lock;
 pub mod nft;

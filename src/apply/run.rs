@@ -180,6 +180,20 @@ pub fn compare(
             iface: iface.name.clone(),
             error: e.into(),
         })?;
+        // Every kind of leaf qdisc (with its first leaf's options) is tried in a throwaway namespace first: a kernel without it refuses
+        // there, before anything here changes.
+        let mut tried: Vec<&crate::plan::qdisc::LeafQdisc> = vec![];
+        for (_, q) in want.classes.iter().filter_map(|c| c.qdisc.as_ref()) {
+            if tried.iter().any(|t| t.kind() == q.kind()) {
+                continue;
+            }
+            tried.push(q);
+            super::leafq::probe(q).map_err(|error| ApplyError::QdiscUnavailable {
+                iface: iface.name.clone(),
+                qdisc: q.to_source(),
+                error,
+            })?;
+        }
         let live = Live::read(sock, ifx).map_err(|error| ApplyError::ReadLive {
             iface: iface.name.clone(),
             error,
@@ -199,7 +213,8 @@ pub fn compare(
             .root()
             .filter(|_| replaced)
             .map(|r| (r.kind.as_str(), r.handle));
-        let foreign = foreign::scan(&iface.name, want.major, opts.classifier, root);
+        let mut foreign = foreign::scan(&iface.name, want.major, opts.classifier, root);
+        foreign.extend(foreign::tcp_buffers(iface));
         work.push(Comparison {
             name: iface.name.clone(),
             live,

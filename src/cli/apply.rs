@@ -207,7 +207,9 @@ fn waiting(lock: &Path) {
 pub(crate) fn fail(e: &ApplyError) -> ExitCode {
     eprintln!("error: {e}");
     match e {
-        ApplyError::Plan { .. } | ApplyError::Failed { .. } => ExitCode::Failed,
+        ApplyError::Plan { .. }
+        | ApplyError::Failed { .. }
+        | ApplyError::QdiscUnavailable { .. } => ExitCode::Failed,
         _ => ExitCode::Usage,
     }
 }

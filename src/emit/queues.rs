@@ -1,4 +1,5 @@
-//! The scripts' pre-flight for leaf queues: every qdisc the plan puts under a leaf is tried in
+//! The scripts' pre-flight for leaf queues: every kind of qdisc the plan puts under a leaf is
+//! tried (with the options of its first leaf) in
 //! a throwaway network namespace (`unshare -n`: only its own `lo`, gone when `tc` exits), so a
 //! kernel without that qdisc (or refusing its options) stops the script before it changes
 //! anything, and no configured interface is touched. Where `unshare` cannot run, the kernel's
@@ -38,9 +39,10 @@ pub(crate) const FN_CHECK_WINDOW: &str = r#"# tcc_check_window CLASS BYTES: warn
 # field) is below the TCP window BYTES that the flows of CLASS need (ceil x rtt).
 tcc_check_window() {
 	for tcc_sysctl in tcp_wmem tcp_rmem; do
-		if read -r tcc_min tcc_def tcc_max <"/proc/sys/net/ipv4/$tcc_sysctl" 2>/dev/null &&
-			[ "$tcc_max" -lt "$2" ]; then
-			echo "tcc: warning: flows of class $1 need a TCP window of $2 bytes, but net.ipv4.$tcc_sysctl allows at most $tcc_max (min $tcc_min, default $tcc_def): raise it or they cannot reach the rate" >&2
+		# awk, not `read`: procfs answers a byte-by-byte read with its first byte only.
+		tcc_max=$(awk '{ print $3 }' "/proc/sys/net/ipv4/$tcc_sysctl" 2>/dev/null) || continue
+		if [ -n "$tcc_max" ] && [ "$tcc_max" -lt "$2" ]; then
+			echo "tcc: warning: flows of class $1 need a TCP window of $2 bytes, but net.ipv4.$tcc_sysctl allows at most $tcc_max: raise it or a single flow cannot reach the rate" >&2
 		fi
 	done
 }
@@ -48,7 +50,7 @@ tcc_check_window() {
 
 /// The pre-flight lines for leaf queues and TCP windows (nothing when the plan has neither).
 pub(crate) fn preflight(plan: &Plan, out: &mut String) {
-    let mut specs: Vec<String> = vec![];
+    let mut specs: Vec<(&str, String)> = vec![];
     // The largest window per interface: (class name, bytes).
     let mut windows: Vec<(String, u64)> = vec![];
     for iface in &plan.interfaces {
@@ -58,10 +60,10 @@ pub(crate) fn preflight(plan: &Plan, out: &mut String) {
             if !leaf {
                 continue;
             }
+            // One try per kind (with the first leaf's options), however many leaves use it.
             if let Some(q) = &c.qdisc {
-                let spec = q.to_source();
-                if !specs.contains(&spec) {
-                    specs.push(spec);
+                if !specs.iter().any(|s| s.0 == q.kind()) {
+                    specs.push((q.kind(), q.to_source()));
                 }
             }
             if let Some(rtt) = c.rtt {
@@ -79,7 +81,7 @@ pub(crate) fn preflight(plan: &Plan, out: &mut String) {
     out.push('\n');
     if !specs.is_empty() {
         out.push_str(FN_NEED_QDISC);
-        for s in &specs {
+        for (_, s) in &specs {
             // Kinds and options are tc words from `plan::qdisc` (letters, digits, `_`, `.`).
             let _ = writeln!(out, "tcc_need_qdisc {s}");
         }

@@ -168,7 +168,9 @@ impl LeafQdisc {
             "fq_codel" => &[
                 "limit", "flows", "target", "interval", "quantum", "ecn", "noecn",
             ],
-            "tbf" => &["rate", "burst", "buffer", "maxburst", "latency", "lat", "limit"],
+            "tbf" => &[
+                "rate", "burst", "buffer", "maxburst", "latency", "lat", "limit",
+            ],
             _ => {
                 return Err(QdiscError {
                     at: 0,
@@ -213,7 +215,11 @@ impl LeafQdisc {
             opts.push((i, canon, Some(v)));
             i += 2;
         }
-        let get = |k: &str| opts.iter().find(|o| o.1 == k).map(|o| (o.0 + 1, o.2.unwrap()));
+        let get = |k: &str| {
+            opts.iter()
+                .find(|o| o.1 == k)
+                .map(|o| (o.0 + 1, o.2.unwrap()))
+        };
         let count = |k: &str| -> Result<Option<u32>, QdiscError> {
             get(k)
                 .map(|(at, v)| {
@@ -446,7 +452,12 @@ mod tests {
         assert_eq!(p("pfifo depth 3").unwrap_err().at, 1);
         assert_eq!(p("pfifo limit x").unwrap_err().at, 2);
         assert_eq!(p("tbf rate 1mbit burst 10k").unwrap_err().at, 5);
-        assert_eq!(p("tbf rate 1mbit burst 10k latency 1ms limit 5k").unwrap_err().at, 7);
+        assert_eq!(
+            p("tbf rate 1mbit burst 10k latency 1ms limit 5k")
+                .unwrap_err()
+                .at,
+            7
+        );
     }
 
     #[test]

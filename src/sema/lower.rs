@@ -494,7 +494,12 @@ impl<'a> Lowerer<'a> {
         let (p_rate, p_ceil, p_mtu, p_rtt) = match parent {
             Some(i) => {
                 let c = &b.iface.classes[i];
-                (Some(c.rate), Some(c.ceil), c.mtu, c.rtt.map(|t| (t, c.spans.rtt)))
+                (
+                    Some(c.rate),
+                    Some(c.ceil),
+                    c.mtu,
+                    c.rtt.map(|t| (t, c.spans.rtt)),
+                )
             }
             None => (b.rate, b.ceil, b.mtu, b.rtt.map(|(t, s)| (t, Some(s)))),
         };

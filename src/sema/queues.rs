@@ -64,7 +64,11 @@ pub fn check(iface: &Interface, diags: &mut Diagnostics) {
         let delay_us = qbytes as u128 * 8_000_000 / c.ceil as u128;
         let delay = human_time(delay_us.min(u64::MAX as u128) as u64);
         let pkts = if matches!(c.qdisc, Some(LeafQdisc::Pfifo { .. })) {
-            format!(" ({} bytes at {} bytes a packet)", qbytes, c.mtu.unwrap_or(1514))
+            format!(
+                " ({} bytes at {} bytes a packet)",
+                qbytes,
+                c.mtu.unwrap_or(1514)
+            )
         } else {
             String::new()
         };

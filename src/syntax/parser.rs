@@ -155,9 +155,7 @@ fn describe(r: Rule) -> Option<&'static str> {
         | Rule::property
         | Rule::qdisc_prop
         | Rule::let_stmt
-        | Rule::class_def => {
-            "a statement"
-        }
+        | Rule::class_def => "a statement",
         Rule::list | Rule::scalar | Rule::number => "a value",
         Rule::range => "a range",
         Rule::string => "a name",
