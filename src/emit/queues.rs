@@ -12,21 +12,18 @@ use crate::plan::qdisc::bdp_bytes;
 use crate::plan::Plan;
 use std::fmt::Write;
 
-pub(crate) const FN_NEED_QDISC: &str = r#"# tcc_need_qdisc KIND [OPTIONS]: fail unless the kernel takes this leaf qdisc. It is added to the
-# loopback device of a throwaway network namespace (unshare -n), which changes nothing here; where
-# unshare cannot run, /proc/config.gz says whether the kind is built.
+pub(crate) const FN_NEED_QDISC: &str = r#"# tcc_need_qdisc CONFIG KIND [OPTIONS]: fail unless the kernel takes this leaf qdisc. It is added
+# to the loopback device of a throwaway network namespace (unshare -n), which changes nothing
+# here; where unshare cannot run, /proc/config.gz says whether CONFIG (- for always) is built.
 tcc_need_qdisc() {
+	tcc_sym=$1
+	shift
 	if unshare -n true 2>/dev/null; then
-		tcc_err=$(unshare -n tc qdisc add dev lo root handle 1: "$@" 2>&1) ||
-			tcc_fail "this kernel refuses the leaf qdisc \"$*\" (tc: $tcc_err); nothing was changed"
-		return 0
-	fi
-	case "$1" in
-	pfifo | bfifo) return 0 ;; # part of every kernel's scheduler core
-	fq_codel) tcc_sym=CONFIG_NET_SCH_FQ_CODEL ;;
-	*) tcc_sym=CONFIG_NET_SCH_$(echo "$1" | tr '[:lower:]' '[:upper:]') ;;
-	esac
-	if [ -r /proc/config.gz ] && command -v zcat >/dev/null 2>&1; then
+		unshare -n tc qdisc add dev lo root handle 1: "$@" ||
+			tcc_fail "this kernel refuses the leaf qdisc \"$*\" (tried in a throwaway network namespace); nothing was changed"
+	elif [ "$tcc_sym" = - ]; then
+		: # pfifo and bfifo are part of every kernel's packet scheduler
+	elif [ -r /proc/config.gz ] && command -v zcat >/dev/null 2>&1; then
 		zcat /proc/config.gz | grep -q "^$tcc_sym=[ym]" ||
 			tcc_fail "this kernel has no qdisc $1 ($tcc_sym is not set in /proc/config.gz); nothing was changed"
 	else
@@ -39,11 +36,9 @@ pub(crate) const FN_CHECK_WINDOW: &str = r#"# tcc_check_window CLASS BYTES: warn
 # field) is below the TCP window BYTES that the flows of CLASS need (ceil x rtt).
 tcc_check_window() {
 	for tcc_sysctl in tcp_wmem tcp_rmem; do
-		# awk, not `read`: procfs answers a byte-by-byte read with its first byte only.
-		tcc_max=$(awk '{ print $3 }' "/proc/sys/net/ipv4/$tcc_sysctl" 2>/dev/null) || continue
-		if [ -n "$tcc_max" ] && [ "$tcc_max" -lt "$2" ]; then
-			echo "tcc: warning: flows of class $1 need a TCP window of $2 bytes, but net.ipv4.$tcc_sysctl allows at most $tcc_max: raise it or a single flow cannot reach the rate" >&2
-		fi
+		awk -v class="$1" -v need="$2" -v name="$tcc_sysctl" '$3 < need + 0 {
+			printf "tcc: warning: flows of class %s need a TCP window of %s bytes, but net.ipv4.%s allows at most %s: raise it or a single flow cannot reach the rate\n", class, need, name, $3
+		}' "/proc/sys/net/ipv4/$tcc_sysctl" >&2 2>/dev/null || true
 	done
 }
 "#;
@@ -81,9 +76,9 @@ pub(crate) fn preflight(plan: &Plan, out: &mut String) {
     out.push('\n');
     if !specs.is_empty() {
         out.push_str(FN_NEED_QDISC);
-        for (_, s) in &specs {
+        for (kind, s) in &specs {
             // Kinds and options are tc words from `plan::qdisc` (letters, digits, `_`, `.`).
-            let _ = writeln!(out, "tcc_need_qdisc {s}");
+            let _ = writeln!(out, "tcc_need_qdisc {} {s}", config_symbol(kind));
         }
     }
     if !windows.is_empty() {
@@ -95,5 +90,15 @@ pub(crate) fn preflight(plan: &Plan, out: &mut String) {
                 sh_quote(&comment_text(name))
             );
         }
+    }
+}
+
+/// The kernel configuration symbol of a qdisc kind (`-`: part of every kernel).
+fn config_symbol(kind: &str) -> &'static str {
+    match kind {
+        "sfq" => "CONFIG_NET_SCH_SFQ",
+        "fq_codel" => "CONFIG_NET_SCH_FQ_CODEL",
+        "tbf" => "CONFIG_NET_SCH_TBF",
+        _ => "-",
     }
 }

@@ -13,6 +13,7 @@
 
 pub use super::equiv::{equivalent, ClassKey, Difference};
 use crate::plan::matchrel::disjoint;
+use crate::plan::qdisc::LeafQdisc;
 use crate::plan::units::format_rate;
 use crate::plan::{Criterion, Filter, Interface, Plan, Test};
 use std::collections::HashMap;
@@ -50,6 +51,8 @@ const KEYWORDS: &[&str] = &[
     "prio",
     "quantum",
     "classid",
+    "qdisc",
+    "rtt",
 ];
 
 fn name_text(n: &str) -> String {
@@ -107,6 +110,7 @@ struct Props {
     prio: Option<u32>,
     quantum: Option<u64>,
     mtu: Option<u64>,
+    qdisc: Option<LeafQdisc>,
 }
 
 /// The properties to write for class `i`: its mtu only where it differs from what it inherits
@@ -125,6 +129,7 @@ fn props(iface: &Interface, i: usize, iface_mtu: Option<u64>) -> Props {
         prio: c.prio,
         quantum: c.quantum,
         mtu: if c.mtu == inherited { None } else { c.mtu },
+        qdisc: c.qdisc.clone(),
     }
 }
 
@@ -140,7 +145,8 @@ fn root_class(iface: &Interface) -> Option<usize> {
         && c.burst.is_none()
         && c.cburst.is_none()
         && c.prio.is_none()
-        && c.quantum.is_none())
+        && c.quantum.is_none()
+        && c.qdisc.is_none())
     .then_some(*r)
 }
 
@@ -163,6 +169,9 @@ fn prop_lines(p: &Props) -> Vec<String> {
     }
     if let Some(x) = p.mtu {
         v.push(format!("mtu {x}"));
+    }
+    if let Some(q) = &p.qdisc {
+        v.push(format!("qdisc {q}"));
     }
     v
 }

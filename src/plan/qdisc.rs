@@ -18,7 +18,7 @@ use std::fmt;
 
 /// A qdisc under a leaf class. Sizes are bytes, times microseconds, rates bits per second.
 /// `None` is the kernel's default (not sent, not printed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LeafQdisc {
     /// `pfifo [limit PACKETS]`.
@@ -50,7 +50,7 @@ pub enum LeafQdisc {
 }
 
 /// How a tbf's queue is bounded: by the longest wait, or by bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TbfBound {
     /// Microseconds.
