@@ -13,7 +13,7 @@ use super::live::{parse_htb_class, parse_htb_qdisc, parse_u32, Live};
 use super::nl::Msg;
 use crate::dialect::u32::layout::{layout, Part};
 use crate::dialect::u32::{protocol_of, KeyError};
-use crate::plan::qdisc::{leaf_handle, LeafQdisc};
+use crate::plan::qdisc::LeafQdisc;
 use crate::plan::units::{format_rate, format_size};
 use crate::plan::{Family, Interface};
 use std::collections::{BTreeMap, HashMap};
@@ -79,11 +79,7 @@ impl Desired {
                     mtu: c.mtu.and_then(|m| u32::try_from(m).ok()).unwrap_or(1600),
                 },
                 leaf: leaves[i],
-                qdisc: c
-                    .qdisc
-                    .clone()
-                    .filter(|_| leaves[i])
-                    .map(|q| (leaf_handle(iface, i), q)),
+                qdisc: super::leafq::wanted(iface, i, leaves[i]),
             })
             .collect();
         // u32 instances, placed as the scripts place them (`dialect::u32::layout`, linear:
@@ -292,7 +288,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
             steps.push(add_class(ifx, c, ps));
         }
         for c in &want.classes {
-            steps.extend(add_leaf_qdisc(ifx, c, ps));
+            steps.extend(super::leafq::add_step(ifx, c, ps));
         }
         add_groups(ifx, qhandle, want.groups.iter(), &mut steps);
         return steps;
@@ -461,7 +457,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
             });
         }
     }
-    leaf_qdiscs(live, want, &stays, ps, &mut steps);
+    super::leafq::steps(live, want, &stays, ps, &mut steps);
     add_groups(
         ifx,
         qhandle,
@@ -471,106 +467,6 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         &mut steps,
     );
     steps
-}
-
-fn add_leaf_qdisc(ifx: u32, c: &DClass, ps: &Psched) -> Option<Step> {
-    let (major, q) = c.qdisc.as_ref()?;
-    Some(Step {
-        change: Change::Add,
-        object: format!(
-            "leaf qdisc {major:x}: under {} ({})",
-            fmt_handle(c.classid),
-            c.name
-        ),
-        detail: q.to_source(),
-        msg: super::leafq::leaf_qdisc_add(ifx, c.classid, *major, q, ps),
-        values: Vec::new(),
-    })
-}
-
-/// The leaf qdiscs of the classes that stay: added where missing, replaced (deleted, added)
-/// where the kind, the handle or an option the plan sets differs, deleted where the plan has
-/// none (a qdisc someone else attached under tcc's class). A class added anew gets its qdisc
-/// after it; a deleted class takes its qdisc with it.
-fn leaf_qdiscs(
-    live: &Live,
-    want: &Desired,
-    stays: &HashMap<u32, bool>,
-    ps: &Psched,
-    steps: &mut Vec<Step>,
-) {
-    use super::leafq::{differences, leaf_qdisc_add, leaf_qdisc_del, live_options, wanted_options};
-    let ifx = live.ifindex;
-    for c in &want.classes {
-        if !stays[&c.classid] {
-            steps.extend(add_leaf_qdisc(ifx, c, ps));
-            continue;
-        }
-        // A class that gains children loses its qdisc in HTB by itself.
-        if !c.leaf {
-            continue;
-        }
-        let now = live.qdiscs.iter().find(|q| q.parent == c.classid);
-        let del = |q: &super::live::Obj, why: String| Step {
-            change: Change::Delete,
-            object: format!(
-                "leaf qdisc {} {} under {} ({})",
-                q.kind,
-                fmt_handle(q.handle),
-                fmt_handle(c.classid),
-                c.name
-            ),
-            detail: why,
-            msg: leaf_qdisc_del(ifx, c.classid, q.handle),
-            values: Vec::new(),
-        };
-        match (now, &c.qdisc) {
-            (None, None) => {}
-            (None, Some(_)) => steps.extend(add_leaf_qdisc(ifx, c, ps)),
-            (Some(l), None) => steps.push(del(
-                l,
-                "not in the plan: the class gets the kernel's default queue".into(),
-            )),
-            (Some(l), Some((major, q))) => {
-                let wanted = wanted_options(q, ps);
-                let same_kind = l.kind == q.kind() && l.handle == tc_handle(*major, 0);
-                let diffs = if same_kind {
-                    live_options(l).map(|lo| differences(&lo, &wanted))
-                } else {
-                    None
-                };
-                if diffs.as_ref().is_some_and(|d| d.is_empty()) {
-                    continue;
-                }
-                let values: Vec<Delta> = diffs
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(attribute, old, new)| Delta {
-                        attribute,
-                        old,
-                        new,
-                    })
-                    .collect();
-                let why = if values.is_empty() {
-                    format!("replaced by {} {major:x}:", q.kind())
-                } else {
-                    values
-                        .iter()
-                        .map(|d| format!("{} {} → {}", d.attribute, d.old, d.new))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                steps.push(del(l, why.clone()));
-                steps.push(Step {
-                    change: Change::Change,
-                    msg: leaf_qdisc_add(ifx, c.classid, *major, q, ps),
-                    detail: format!("{} ({why})", q.to_source()),
-                    values,
-                    ..add_leaf_qdisc(ifx, c, ps).expect("a qdisc")
-                });
-            }
-        }
-    }
 }
 
 #[cfg(test)]

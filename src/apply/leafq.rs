@@ -4,13 +4,17 @@
 //! them (to compare with the plan), and the availability check: each qdisc of the plan is first
 //! added to the loopback device of a throwaway network namespace (a thread that unshares its
 //! network namespace; the namespace goes when the thread ends), so a kernel without the kind
-//! refuses there, before anything on the configured interface changes.
+//! refuses there, before anything on the configured interface changes. And the steps `diff`
+//! takes for them.
 
+use super::diff::{fmt_handle, Change, DClass, Delta, Desired, Step};
 use super::encode::*;
-use super::live::Obj;
+use super::live::{Live, Obj};
 use super::nl::*;
-use crate::plan::qdisc::{format_time, LeafQdisc, TbfBound};
+use crate::plan::qdisc::{format_time, leaf_handle, LeafQdisc, TbfBound};
 use crate::plan::units::{format_rate, format_size};
+use crate::plan::Interface;
+use std::collections::HashMap;
 
 const TCA_TBF_PARMS: u16 = 1;
 const TCA_TBF_RTAB: u16 = 2;
@@ -26,6 +30,12 @@ const TCA_FQ_CODEL_QUANTUM: u16 = 6;
 
 /// `struct tc_sfq_qopt_v1`: the v0 fields, depth, headdrop, the RED fields and their stats.
 const SFQ_QOPT_V1: usize = 72;
+
+/// The qdisc class `i` of `iface` asks for, with its handle's major (leaves only).
+pub(super) fn wanted(iface: &Interface, i: usize, leaf: bool) -> Option<(u16, LeafQdisc)> {
+    let q = iface.classes[i].qdisc.clone().filter(|_| leaf)?;
+    Some((leaf_handle(iface, i), q))
+}
 
 /// `tc qdisc add dev D parent P handle H: KIND OPTIONS`.
 pub fn leaf_qdisc_add(ifindex: u32, parent: u32, major: u16, q: &LeafQdisc, ps: &Psched) -> Msg {
@@ -245,6 +255,105 @@ pub fn differences(
             (!same).then(|| (*k, l.unwrap_or_else(|| "-".into()), w.clone()))
         })
         .collect()
+}
+
+pub(super) fn add_step(ifx: u32, c: &DClass, ps: &Psched) -> Option<Step> {
+    let (major, q) = c.qdisc.as_ref()?;
+    Some(Step {
+        change: Change::Add,
+        object: format!(
+            "leaf qdisc {major:x}: under {} ({})",
+            fmt_handle(c.classid),
+            c.name
+        ),
+        detail: q.to_source(),
+        msg: leaf_qdisc_add(ifx, c.classid, *major, q, ps),
+        values: Vec::new(),
+    })
+}
+
+/// The leaf qdiscs of the classes that stay: added where missing, replaced (deleted, added)
+/// where the kind, the handle or an option the plan sets differs, deleted where the plan has
+/// none (a qdisc someone else attached under tcc's class). A class added anew gets its qdisc
+/// after it; a deleted class takes its qdisc with it.
+pub(super) fn steps(
+    live: &Live,
+    want: &Desired,
+    stays: &HashMap<u32, bool>,
+    ps: &Psched,
+    steps: &mut Vec<Step>,
+) {
+    let ifx = live.ifindex;
+    for c in &want.classes {
+        if !stays[&c.classid] {
+            steps.extend(add_step(ifx, c, ps));
+            continue;
+        }
+        // A class that gains children loses its qdisc in HTB by itself.
+        if !c.leaf {
+            continue;
+        }
+        let now = live.qdiscs.iter().find(|q| q.parent == c.classid);
+        let del = |q: &super::live::Obj, why: String| Step {
+            change: Change::Delete,
+            object: format!(
+                "leaf qdisc {} {} under {} ({})",
+                q.kind,
+                fmt_handle(q.handle),
+                fmt_handle(c.classid),
+                c.name
+            ),
+            detail: why,
+            msg: leaf_qdisc_del(ifx, c.classid, q.handle),
+            values: Vec::new(),
+        };
+        match (now, &c.qdisc) {
+            (None, None) => {}
+            (None, Some(_)) => steps.extend(add_step(ifx, c, ps)),
+            (Some(l), None) => steps.push(del(
+                l,
+                "not in the plan: the class gets the kernel's default queue".into(),
+            )),
+            (Some(l), Some((major, q))) => {
+                let wanted = wanted_options(q, ps);
+                let same_kind = l.kind == q.kind() && l.handle == tc_handle(*major, 0);
+                let diffs = if same_kind {
+                    live_options(l).map(|lo| differences(&lo, &wanted))
+                } else {
+                    None
+                };
+                if diffs.as_ref().is_some_and(|d| d.is_empty()) {
+                    continue;
+                }
+                let values: Vec<Delta> = diffs
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(attribute, old, new)| Delta {
+                        attribute,
+                        old,
+                        new,
+                    })
+                    .collect();
+                let why = if values.is_empty() {
+                    format!("replaced by {} {major:x}:", q.kind())
+                } else {
+                    values
+                        .iter()
+                        .map(|d| format!("{} {} → {}", d.attribute, d.old, d.new))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                steps.push(del(l, why.clone()));
+                steps.push(Step {
+                    change: Change::Change,
+                    msg: leaf_qdisc_add(ifx, c.classid, *major, q, ps),
+                    detail: format!("{} ({why})", q.to_source()),
+                    values,
+                    ..add_step(ifx, c, ps).expect("a qdisc")
+                });
+            }
+        }
+    }
 }
 
 /// Why a leaf qdisc cannot be used here.
