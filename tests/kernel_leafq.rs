@@ -256,3 +256,46 @@ fn preflight_warns_about_small_tcp_buffers() {
     );
     assert_queues(&bed, "after the warning");
 }
+
+/// Without the privilege to make a throwaway network namespace, `tcc plan` says which leaf
+/// qdiscs it could not try, rather than claiming they were checked.
+#[test]
+fn plan_says_which_qdiscs_it_could_not_try() {
+    if !need_root() {
+        return;
+    }
+    let bed = Bed::single(&["v0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(dir.path(), perms).unwrap();
+    let file = write(&dir, "queues.shape", QUEUES);
+    let o = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &bed.a,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args([
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_tcc"),
+            "plan",
+            "--classifier",
+            "u32",
+            &file,
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains(
+            "note: v0: could not check that this kernel takes the leaf qdisc `bfifo limit 2000000`"
+        ),
+        "{t}"
+    );
+    assert_eq!(o.status.code(), Some(3), "{t}");
+}

@@ -55,6 +55,10 @@ pub struct Comparison {
     xt: Option<XtChange>,
     /// Foreign state that changes the interface's classification (warnings W0201..3).
     pub foreign: Vec<foreign::Foreign>,
+    /// Leaf qdiscs whose availability could not be tried (no throwaway network namespace: no
+    /// CAP_SYS_ADMIN): `(qdisc, why)`. The kernel's answer then decides, and a refusal is
+    /// rolled back like any other.
+    pub unchecked: Vec<(String, String)>,
     want: Desired,
     ps: Psched,
 }
@@ -183,16 +187,25 @@ pub fn compare(
         // Every kind of leaf qdisc (with its first leaf's options) is tried in a throwaway namespace first: a kernel without it refuses
         // there, before anything here changes.
         let mut tried: Vec<&crate::plan::qdisc::LeafQdisc> = vec![];
+        let mut unchecked = vec![];
         for (_, q) in want.classes.iter().filter_map(|c| c.qdisc.as_ref()) {
             if tried.iter().any(|t| t.kind() == q.kind()) {
                 continue;
             }
             tried.push(q);
-            super::leafq::probe(q).map_err(|error| ApplyError::QdiscUnavailable {
-                iface: iface.name.clone(),
-                qdisc: q.to_source(),
-                error,
-            })?;
+            match super::leafq::probe(q) {
+                Ok(()) => {}
+                Err(super::leafq::ProbeError::Unavailable(e)) => {
+                    unchecked.push((q.to_source(), e.to_string()))
+                }
+                Err(error) => {
+                    return Err(ApplyError::QdiscUnavailable {
+                        iface: iface.name.clone(),
+                        qdisc: q.to_source(),
+                        error,
+                    })
+                }
+            }
         }
         let live = Live::read(sock, ifx).map_err(|error| ApplyError::ReadLive {
             iface: iface.name.clone(),
@@ -223,6 +236,7 @@ pub fn compare(
             nft_before,
             xt,
             foreign,
+            unchecked,
             want,
             ps,
         });
