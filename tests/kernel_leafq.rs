@@ -299,3 +299,45 @@ fn plan_says_which_qdiscs_it_could_not_try() {
     );
     assert_eq!(o.status.code(), Some(3), "{t}");
 }
+
+/// A measurement, not a test (ignored; `cargo test --release --test kernel_leafq -- --ignored
+/// --nocapture`): one iperf3 TCP flow through a 100mbit class whose leaf queue is a 20mbit tbf,
+/// and one through a 50mbit class with a bfifo of one BDP (rtt 10ms). The receiver's goodput
+/// must be 0.93..1.02 of the lower limit x 1448/1514: the leaf qdisc is in the data path.
+#[test]
+#[ignore]
+fn goodput_through_leaf_queues() {
+    if !need_root() {
+        return;
+    }
+    let src = "interface v0 {
+    rate 1000mbit
+    r2q 100
+    rtt 10ms
+    default other
+    class paced { classid 1:11; rate 100mbit; qdisc tbf rate 20mbit burst 32k latency 50ms; match tcp dport 5201 }
+    class sized { classid 1:12; rate 50mbit; match tcp dport 5202 }
+    class other { classid 1:13; rate 10mbit }
+}
+";
+    for (port, limit) in [(5201u16, 20e6), (5202, 50e6)] {
+        let bed = Bed::new("v0", &[]);
+        bed.apply(&scripts(src)[1].1);
+        let mut best = 0.0f64;
+        for _ in 0..3 {
+            let (bps, _) = bed.iperf(common::kernel::B_ADDR, port, None, 3);
+            best = best.max(bps);
+            let r = best / (limit * 1448.0 / 1514.0);
+            if (0.93..=1.02).contains(&r) {
+                break;
+            }
+        }
+        let r = best / (limit * 1448.0 / 1514.0);
+        println!(
+            "port {port}: limit {} Mbit/s, goodput {:.2} Mbit/s, ratio {r:.3}",
+            limit / 1e6,
+            best / 1e6
+        );
+        assert!((0.93..=1.02).contains(&r), "port {port}: ratio {r}");
+    }
+}

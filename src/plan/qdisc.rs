@@ -385,6 +385,14 @@ fn trim(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// The largest GSO/TSO packet Linux hands a qdisc without BIG TCP (`gso_max_size`): a bfifo
+/// counts it whole, so a byte limit below it drops every such packet of a TCP flow.
+pub const GSO_MAX: u64 = 65_536;
+
+/// The smallest `bfifo limit` tcc derives from `rtt`: two full GSO packets. Measured on a veth
+/// (GSO on): a 50mbit class behind `bfifo limit 62500` (one BDP at 10 ms) delivered 0.33 Mbit/s.
+pub const MIN_BFIFO: u64 = 2 * GSO_MAX;
+
 /// The bandwidth-delay product in bytes: what a path of `rate` bits/s and `rtt` microseconds
 /// holds in flight, the TCP window a flow needs to fill it (rounded up).
 pub fn bdp_bytes(rate: u64, rtt_us: u32) -> u64 {

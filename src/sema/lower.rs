@@ -13,7 +13,7 @@ use super::value::{self, with_suggestion, Scopes, VKind, Val};
 use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::plan::decide::Packet;
-use crate::plan::qdisc::{bdp_bytes, LeafQdisc};
+use crate::plan::qdisc::{bdp_bytes, LeafQdisc, MIN_BFIFO};
 use crate::plan::{
     check_ifname, Class, ClassSpans, Expectation, Expected, Filter, Interface, Plan,
 };
@@ -972,7 +972,7 @@ const CLASS_PROPS: &[&str] = &[
 ];
 
 /// Leaves without their own `qdisc` take the interface's; failing that, with an `rtt`, a
-/// `bfifo` of one bandwidth-delay product (ceil x rtt, at least one 1514-byte packet).
+/// `bfifo` of one bandwidth-delay product (ceil x rtt, at least `MIN_BFIFO`).
 fn leaf_queues(b: &mut IfaceBuilder) {
     let leaves = b.iface.leaves();
     for (c, leaf) in b.iface.classes.iter_mut().zip(leaves) {
@@ -983,7 +983,7 @@ fn leaf_queues(b: &mut IfaceBuilder) {
             c.qdisc = Some(q.clone());
             c.spans.qdisc = Some(*span);
         } else if let Some(rtt) = c.rtt {
-            let bdp = bdp_bytes(c.ceil, rtt).clamp(1514, u32::MAX as u64) as u32;
+            let bdp = bdp_bytes(c.ceil, rtt).clamp(MIN_BFIFO, u32::MAX as u64) as u32;
             c.qdisc = Some(LeafQdisc::Bfifo { limit: Some(bdp) });
         }
     }
