@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use tcc::diagnostic::{Diagnostics, Span};
 use tcc::emit::{self, Classifier, ShOptions};
 use tcc::explain::{self, to_shape};
+use tcc::plan::qdisc::{LeafQdisc, TbfBound};
 use tcc::plan::{Class, ClassSpans, Criterion, Filter, Interface, Match, Plan, PortRange, Test};
 use tcc::sema::{self, Facts};
 
@@ -99,6 +100,55 @@ fn a_match() -> impl Strategy<Value = Match> {
         })
 }
 
+/// A leaf qdisc of every kind tcc models, options set or left to the kernel.
+fn a_qdisc() -> impl Strategy<Value = LeafQdisc> {
+    let opt = |lo: u32, hi: u32| prop::option::of(lo..hi);
+    prop_oneof![
+        opt(1, 10_000).prop_map(|limit| LeafQdisc::Pfifo { limit }),
+        opt(1500, 50_000_000).prop_map(|limit| LeafQdisc::Bfifo { limit }),
+        (opt(0, 60), opt(1000, 20_000), opt(2, 20_000)).prop_map(|(perturb, quantum, limit)| {
+            LeafQdisc::Sfq {
+                perturb,
+                quantum,
+                limit,
+            }
+        }),
+        (
+            opt(1, 20_000),
+            opt(1, 65_536),
+            opt(1, 1_000_000),
+            opt(1, 1_000_000),
+            opt(256, 20_000),
+            prop::option::of(any::<bool>()),
+        )
+            .prop_map(|(limit, flows, target, interval, quantum, ecn)| {
+                LeafQdisc::FqCodel {
+                    limit,
+                    flows,
+                    target,
+                    interval,
+                    quantum,
+                    ecn,
+                }
+            }),
+        (
+            1u64..10_000,
+            1600u32..1_000_000,
+            any::<bool>(),
+            1u32..1_000_000
+        )
+            .prop_map(|(kbit, burst, by_latency, n)| LeafQdisc::Tbf {
+                rate: kbit * 1000,
+                burst,
+                bound: if by_latency {
+                    TbfBound::Latency(n)
+                } else {
+                    TbfBound::Limit(n)
+                },
+            }),
+    ]
+}
+
 /// One class tree on device `name` (an interface's, or an ingress tree's).
 fn a_tree(name: &'static str) -> impl Strategy<Value = Interface> {
     (
@@ -117,8 +167,9 @@ fn a_tree(name: &'static str) -> impl Strategy<Value = Interface> {
         prop::collection::btree_set(1u16..0x2000, 9),
         any::<prop::sample::Index>(),
         any::<bool>(),
+        prop::collection::vec(prop::option::of(a_qdisc()), 9),
     )
-        .prop_map(move |(n, specs, filters, ids, dflt, has_default)| {
+        .prop_map(move |(n, specs, filters, ids, dflt, has_default, qdiscs)| {
             let ids: Vec<u16> = ids.into_iter().collect();
             let mut classes: Vec<Class> = Vec::new();
             for (i, (p, kbit, ceil_mul, prio, mtu)) in specs.into_iter().take(n).enumerate() {
@@ -141,6 +192,8 @@ fn a_tree(name: &'static str) -> impl Strategy<Value = Interface> {
                     prio,
                     quantum: None,
                     mtu,
+                    qdisc: None,
+                    rtt: None,
                     spans: ClassSpans::default(),
                 });
             }
@@ -158,6 +211,9 @@ fn a_tree(name: &'static str) -> impl Strategy<Value = Interface> {
             let leaves: Vec<usize> = (0..iface.classes.len())
                 .filter(|&i| iface.is_leaf(i))
                 .collect();
+            for (&l, q) in leaves.iter().zip(qdiscs) {
+                iface.classes[l].qdisc = q;
+            }
             for (c, m) in filters {
                 iface.filters.push(Filter {
                     class: leaves[c.index(leaves.len())],

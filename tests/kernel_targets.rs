@@ -100,8 +100,12 @@ impl Variant {
     }
 }
 
+/// The corpus examples whose leaf qdiscs this kernel has (the others: tests/kernel_leafq.rs).
 fn corpus() -> Vec<(String, Plan)> {
     common::corpus_plans()
+        .into_iter()
+        .filter(|(_, p)| common::kernel::kernel_takes(p))
+        .collect()
 }
 
 /// One packet A sends: its fields as the classifiers see them.

@@ -13,6 +13,7 @@ use super::live::{parse_htb_class, parse_htb_qdisc, parse_u32, Live};
 use super::nl::Msg;
 use crate::dialect::u32::layout::{layout, Part};
 use crate::dialect::u32::{protocol_of, KeyError};
+use crate::plan::qdisc::LeafQdisc;
 use crate::plan::units::{format_rate, format_size};
 use crate::plan::{Family, Interface};
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,8 @@ pub struct DClass {
     pub name: String,
     pub htb: HtbClass,
     pub leaf: bool,
+    /// The qdisc under a leaf and its handle's major (`plan::qdisc::leaf_handle`).
+    pub qdisc: Option<(u16, LeafQdisc)>,
 }
 
 /// All u32 filters of one priority (one protocol per priority, as tc requires).
@@ -76,6 +79,7 @@ impl Desired {
                     mtu: c.mtu.and_then(|m| u32::try_from(m).ok()).unwrap_or(1600),
                 },
                 leaf: leaves[i],
+                qdisc: super::leafq::wanted(iface, i, leaves[i]),
             })
             .collect();
         // u32 instances, placed as the scripts place them (`dialect::u32::layout`, linear:
@@ -283,6 +287,9 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
         for c in &want.classes {
             steps.push(add_class(ifx, c, ps));
         }
+        for c in &want.classes {
+            steps.extend(super::leafq::add_step(ifx, c, ps));
+        }
         add_groups(ifx, qhandle, want.groups.iter(), &mut steps);
         return steps;
     }
@@ -450,6 +457,7 @@ pub fn diff(live: &Live, want: &Desired, ps: &Psched) -> Vec<Step> {
             });
         }
     }
+    super::leafq::steps(live, want, &stays, ps, &mut steps);
     add_groups(
         ifx,
         qhandle,

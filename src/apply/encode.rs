@@ -105,7 +105,7 @@ pub fn tc_handle(major: u16, minor: u16) -> u32 {
     ((major as u32) << 16) | minor as u32
 }
 
-const CREATE: u16 = NLM_F_REQUEST | NLM_F_EXCL | NLM_F_CREATE;
+pub(super) const CREATE: u16 = NLM_F_REQUEST | NLM_F_EXCL | NLM_F_CREATE;
 
 /// `tc qdisc add dev D root handle H: htb [default X] [r2q N]`.
 pub fn htb_qdisc_add(ifindex: u32, major: u16, defcls: u32, r2q: u32) -> Msg {
@@ -171,7 +171,7 @@ fn default_burst(rate: u64, mtu: u32, ps: &Psched) -> u32 {
 }
 
 /// `struct tc_ratespec` plus its rate table (`tc_calc_rtable` with mpu 0, no overhead).
-fn ratespec(rate: u64, mtu: u32, ps: &Psched) -> ([u8; 12], Vec<u8>) {
+pub(super) fn ratespec(rate: u64, mtu: u32, ps: &Psched) -> ([u8; 12], Vec<u8>) {
     let bps = if rate >= 1 << 32 {
         u32::MAX
     } else {
@@ -336,7 +336,7 @@ pub fn dump_req(ty: u16, ifindex: u32, parent: u32) -> Msg {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -407,7 +407,7 @@ mod tests {
     }
 
     /// Compare our message with tc's, taking tc's sequence number and interface index.
-    fn same_as_tc(name: &str, mut m: Msg) {
+    pub(in crate::apply) fn same_as_tc(name: &str, mut m: Msg) {
         let tc = fixture(name);
         assert!(tc.len() >= 36, "{name}: fixture too short");
         m.set_flags(m.flags() | NLM_F_ACK);

@@ -186,6 +186,14 @@ pub enum ApplyError {
         iface: String,
         error: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A leaf qdisc of the plan that this kernel does not take (tried in a throwaway network
+    /// namespace before anything changed), or that could not be tried.
+    QdiscUnavailable {
+        iface: String,
+        /// `fq_codel target 5ms`, as the plan writes it.
+        qdisc: String,
+        error: super::leafq::ProbeError,
+    },
     /// The live state of `iface` could not be read.
     ReadLive { iface: String, error: io::Error },
     /// `nft` is needed (the default classifier) and could not be started.
@@ -215,6 +223,22 @@ impl fmt::Display for ApplyError {
             ApplyError::NotInPlan(n) => write!(f, "the plan does not shape interface `{n}`"),
             ApplyError::NoDevice(n) => write!(f, "no such network device: {n}"),
             ApplyError::Plan { iface, error } => write!(f, "{iface}: {error}"),
+            ApplyError::QdiscUnavailable {
+                iface,
+                qdisc,
+                error: super::leafq::ProbeError::Refused(e),
+            } => write!(
+                f,
+                "{iface}: this kernel refuses the leaf qdisc `{qdisc}` ({e}); nothing was changed"
+            ),
+            ApplyError::QdiscUnavailable {
+                iface,
+                qdisc,
+                error,
+            } => write!(
+                f,
+                "{iface}: cannot check that this kernel takes the leaf qdisc `{qdisc}`: {error}; nothing was changed"
+            ),
             ApplyError::ReadLive { iface, error } => write!(
                 f,
                 "cannot read the traffic control state of {iface}: {error}"

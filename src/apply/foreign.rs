@@ -53,6 +53,14 @@ pub enum Foreign {
     },
     /// A root qdisc that is not tcc's, which applying replaces.
     Root { kind: String, handle: String },
+    /// The host's TCP buffer maximum (`net.ipv4.tcp_wmem`/`tcp_rmem`, third field) is below the
+    /// window the flows of `class` need (ceil x rtt).
+    TcpBuffer {
+        class: String,
+        window: u64,
+        sysctl: &'static str,
+        max: u64,
+    },
     /// A place that could hold foreign classification but could not be read (no privileges,
     /// or the tool failed): what was not checked, and the tool's words.
     Unread {
@@ -68,6 +76,7 @@ impl Foreign {
             Foreign::Classify { .. } => Code::ForeignClassify,
             Foreign::Priority { .. } => Code::ForeignPriority,
             Foreign::Root { .. } => Code::ForeignRoot,
+            Foreign::TcpBuffer { .. } => Code::TcpBufferBelowWindow,
             Foreign::Unread { tool: "nft", .. } => Code::ForeignPriority,
             Foreign::Unread { .. } => Code::ForeignClassify,
         }
@@ -116,6 +125,16 @@ impl Foreign {
             Foreign::Root { kind, handle } => format!(
                 "the root qdisc of {iface} is {kind} {handle}, not tcc's: applying replaces it, with everything attached to it, by tcc's HTB"
             ),
+            Foreign::TcpBuffer {
+                class,
+                window,
+                sysctl,
+                max,
+            } => format!(
+                "flows of class `{class}` need a TCP window of {} ({window} bytes), but this host's net.ipv4.{sysctl} allows at most {max} bytes: a single flow reaches about {:.0}% of the class's ceil",
+                crate::plan::qdisc::human_bytes(*window),
+                100.0 * *max as f64 / *window as f64
+            ),
             Foreign::Unread { tool, why } => {
                 let what = if *tool == "nft" {
                     "the nftables ruleset"
@@ -138,9 +157,44 @@ impl Foreign {
                 d.help("`tcc teardown` and the scripts' teardowns leave a foreign root alone; remove it yourself if it should go")
             }
             Foreign::Unread { .. } => d.help("run as root (CAP_NET_ADMIN) so that tcc can read it"),
+            Foreign::TcpBuffer { sysctl, window, .. } => d.help(format!(
+                "raise it on the hosts whose flows cross this class: `sysctl -w net.ipv4.{sysctl}=\"4096 131072 {window}\"` (the sender's tcp_wmem, the receiver's tcp_rmem)"
+            )),
             _ => d.help("remove the rule, or make it match other interfaces (`-o`/`oifname`), so that only tcc classifies this interface"),
         }
     }
+}
+
+/// The leaves of `iface` with an `rtt` whose window (ceil x rtt) is above this host's
+/// net.ipv4.tcp_wmem or tcp_rmem maximum (the third field); nothing when they cannot be read.
+pub fn tcp_buffers(iface: &crate::plan::Interface) -> Vec<Foreign> {
+    let max = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()?
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()
+    };
+    let mut out = vec![];
+    for sysctl in ["tcp_wmem", "tcp_rmem"] {
+        let Some(m) = max(sysctl) else { continue };
+        for (c, leaf) in iface.classes.iter().zip(iface.leaves()) {
+            let Some(rtt) = c.rtt.filter(|_| leaf) else {
+                continue;
+            };
+            let window = crate::plan::qdisc::bdp_bytes(c.ceil, rtt);
+            if m < window {
+                out.push(Foreign::TcpBuffer {
+                    class: iface.name_of(c),
+                    window,
+                    sysctl,
+                    max: m,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Everything foreign that changes the classification of `iface`, whose tcc root has major

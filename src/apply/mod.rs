@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod foreign;
 pub mod ingress;
+pub mod leafq;
 pub mod live;
 pub mod lock;
 pub mod nft;

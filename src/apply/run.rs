@@ -1,6 +1,9 @@
 //! `tcc plan` and `tcc apply` as library calls: compare the plan with the live state of each
 //! interface, send the difference, check that the kernel holds it, and roll everything back
 //! (this interface and the ones applied before it) when anything fails.
+//!
+//! Size: just over 600 lines because one interface's transaction (its tree and leaf queues,
+//! its ingress side, its classification) is compared, sent and rolled back in one sequence.
 
 use super::diff::{diff, Change, Desired, Step};
 use super::encode::Psched;
@@ -59,6 +62,10 @@ pub struct Comparison {
     pub ingress: Option<super::ingress::IngressCmp>,
     /// tcc's ingress side left from a plan that had one, when this plan has none: removed.
     pub stale: Option<super::ingress::Stale>,
+    /// Leaf qdiscs whose availability could not be tried (no throwaway network namespace: no
+    /// CAP_SYS_ADMIN): `(qdisc, why)`. The kernel's answer then decides, and a refusal is
+    /// rolled back like any other.
+    pub unchecked: Vec<(String, String)>,
     want: Desired,
     ps: Psched,
 }
@@ -198,6 +205,15 @@ pub fn compare(
             iface: iface.name.clone(),
             error: e.into(),
         })?;
+        // Every kind of leaf qdisc is tried in a throwaway namespace first: a kernel without
+        // it refuses there, before anything here changes.
+        let unchecked = super::leafq::probe_kinds(&want).map_err(|(qdisc, error)| {
+            ApplyError::QdiscUnavailable {
+                iface: iface.name.clone(),
+                qdisc,
+                error,
+            }
+        })?;
         let live = Live::read(sock, ifx).map_err(|error| ApplyError::ReadLive {
             iface: iface.name.clone(),
             error,
@@ -217,7 +233,8 @@ pub fn compare(
             .root()
             .filter(|_| replaced)
             .map(|r| (r.kind.as_str(), r.handle));
-        let foreign = foreign::scan(&iface.name, want.major, opts.classifier, root);
+        let mut foreign = foreign::scan(&iface.name, want.major, opts.classifier, root);
+        foreign.extend(foreign::tcp_buffers(iface));
         let ingress = match &iface.ingress {
             Some(tree) => Some(
                 super::ingress::compare(sock, iface, tree, &live, &ps).map_err(|e| {
@@ -248,6 +265,7 @@ pub fn compare(
             foreign,
             ingress,
             stale,
+            unchecked,
             want,
             ps,
         });

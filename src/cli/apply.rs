@@ -213,7 +213,9 @@ fn waiting(lock: &Path) {
 pub(crate) fn fail(e: &ApplyError) -> ExitCode {
     eprintln!("error: {e}");
     match e {
-        ApplyError::Plan { .. } | ApplyError::Failed { .. } => ExitCode::Failed,
+        ApplyError::Plan { .. }
+        | ApplyError::Failed { .. }
+        | ApplyError::QdiscUnavailable { .. } => ExitCode::Failed,
         _ => ExitCode::Usage,
     }
 }
@@ -258,6 +260,19 @@ fn foreign_diags(l: &Loaded, work: &[run::Comparison]) -> Vec<(String, Diagnosti
         })
         .filter(|(_, d)| l.levels.severity(d.code).is_some())
         .collect()
+}
+
+/// Say which leaf qdiscs could not be tried before anything changes (no throwaway namespace).
+fn report_unchecked(work: &[run::Comparison]) {
+    for w in work {
+        for (q, why) in &w.unchecked {
+            eprintln!(
+                "note: {}: could not check that this kernel takes the leaf qdisc `{q}` ({why}); \
+                 if it refuses it, apply puts everything back",
+                w.name
+            );
+        }
+    }
 }
 
 /// Print the foreign-state warnings; whether any is an error under the levels (`--deny`).
@@ -313,6 +328,7 @@ pub fn plan_cmd(a: PlanArgs, color: ColorWhen) -> ExitCode {
         Err(e) => return fail(&e),
     };
     let found = foreign_diags(&l, &work);
+    report_unchecked(&work);
     let denied = found
         .iter()
         .any(|(_, d)| diags::severity_under(&l.levels, d) == crate::diagnostic::Severity::Error);
@@ -377,6 +393,7 @@ pub fn apply_cmd(a: ApplyArgs, color: ColorWhen) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let mut denied = false;
     let proceed = |work: &[run::Comparison]| {
+        report_unchecked(work);
         denied = report_foreign(&l, color, &foreign_diags(&l, work));
         !denied
     };

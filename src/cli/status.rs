@@ -315,6 +315,29 @@ pub fn render_status(
             now
         );
     }
+    // The queues under the leaves (the kernel's default pfifo is not listed by the kernel).
+    for q in l
+        .qdiscs
+        .iter()
+        .filter(|q| q.parent != root.parent && q.parent >> 16 == root.handle >> 16)
+    {
+        let opts: Vec<String> = crate::apply::leafq::live_options(q)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  leaf queue of {}: {} {} {}  backlog {} bytes {} pkts, dropped {}",
+            fmt_handle(q.parent),
+            q.kind,
+            fmt_handle(q.handle),
+            opts.join(" "),
+            q.stats.backlog,
+            q.stats.qlen,
+            q.stats.drops
+        );
+    }
     s
 }
 

@@ -157,6 +157,8 @@ codes! {
     IdsExhausted = "E0214", Error, "no free minor id";
     BadValue = "E0215", Error, "value out of range";
     KernelLimit = "E0216", Error, "value the kernel refuses or silently changes";
+    QdiscOnInnerClass = "E0217", Error, "leaf qdisc on a class that has children";
+    BadQdisc = "E0218", Error, "leaf qdisc tcc does not model, or an invalid option of one";
     // Matches.
     PortsWithoutProtocol = "E0301", Error, "ports without tcp or udp";
     ReversedRange = "E0302", Error, "reversed range";
@@ -190,6 +192,8 @@ codes! {
     CannotBorrow = "W0112", Warning, "ceil above rate on a class with no parent to borrow from";
     DecimalClassid = "W0113", Warning, "pinned classids that read as decimal but are hex";
     QuantumBelowMtu = "W0114", Warning, "quantum below the class's packet size";
+    LeafQueueSize = "W0108", Warning, "leaf queue far from one bandwidth-delay product";
+    TcpBufferBelowWindow = "W0109", Warning, "host TCP buffer maximum below the window a class needs";
     // Live state found by `tcc plan` and `tcc apply` (the span is the interface's declaration).
     ForeignClassify = "W0201", Warning, "another iptables CLASSIFY rule classifies the interface's traffic";
     ForeignPriority = "W0202", Warning, "another nftables table sets the priority of the interface's packets";
@@ -199,6 +203,7 @@ codes! {
     // Hints.
     JumboMtu = "H0001", Hint, "jumbo frames need a larger class mtu";
     QuantumSet = "H0002", Hint, "quantum set explicitly because rate/r2q leaves HTB's range";
+    TcpWindow = "H0003", Hint, "TCP window the flows of a class need to fill it (ceil x rtt)";
     // Reading shell scripts (`tcc explain`).
     ScriptNotFollowed = "S0001", Warning, "script construct tcc cannot follow";
     Ipv4Only = "S0002", Warning, "classification for IPv4 only: IPv6 traffic is left unclassified";

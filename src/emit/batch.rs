@@ -73,6 +73,7 @@ fn write_line(line: tc::Line, out: &mut String) {
 fn tree_lines(iface: &crate::plan::Interface, u32: bool, out: &mut String) {
     let _ = writeln!(out, "{}", tc::qdisc_add(iface));
     let mut lines = tc::class_adds(iface);
+    lines.extend(tc::leaf_qdisc_adds(iface));
     if u32 && !iface.filters.is_empty() {
         lines.push(tc::Line::Comment(
             "u32 filters on the qdisc, first match wins (lowest prio first)".into(),

@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod graph;
 pub mod ingress;
+mod queues;
 pub mod sh;
 
 pub use crate::dialect::sh::quote::sh_quote;

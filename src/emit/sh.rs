@@ -246,6 +246,7 @@ pub(crate) fn preflight(plan: &Plan, cmds: &[&str], mangle: bool, out: &mut Stri
         );
     }
     super::ingress::preflight(plan, out);
+    super::queues::preflight(plan, out);
 }
 
 /// The root qdisc and the class tree (the plan lists parents before children).
@@ -257,6 +258,11 @@ fn classes(iface: &Interface, out: &mut String) {
     let _ = writeln!(out, "tc qdisc del dev {dev} root 2>/dev/null || true");
     let _ = writeln!(out, "tc {}", tc::qdisc_add(iface));
     write_tc_lines(&tc::class_adds(iface), out);
+    let leaves = tc::leaf_qdisc_adds(iface);
+    if !leaves.is_empty() {
+        out.push_str("# Leaf queues (handle = the class's minor).\n");
+        write_tc_lines(&leaves, out);
+    }
 }
 
 /// tc lines as commands of the script.

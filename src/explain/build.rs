@@ -112,6 +112,13 @@ impl Sim {
                         prio: c.prio,
                         quantum: c.quantum,
                         mtu: c.mtu,
+                        qdisc: dev.leafq.iter().rfind(|q| q.0 == c.minor).and_then(|q| {
+                            crate::plan::qdisc::LeafQdisc::parse(
+                                &q.1.split_whitespace().collect::<Vec<_>>(),
+                            )
+                            .ok()
+                        }),
+                        rtt: None,
                         spans,
                     });
                     placed[k] = Some(iface.classes.len() - 1);

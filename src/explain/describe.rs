@@ -157,6 +157,9 @@ fn class_words(iface: &Interface, i: usize) -> String {
     if let Some(q) = c.quantum {
         let _ = write!(s, ", quantum {q} bytes");
     }
+    if let Some(q) = &c.qdisc {
+        let _ = write!(s, ", leaf queue `{q}`");
+    }
     s
 }
 

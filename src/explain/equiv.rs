@@ -290,7 +290,7 @@ pub fn same_decisions<K: Copy + PartialEq + std::fmt::Debug>(
 }
 
 /// A class as `equivalent` compares it: minor, parent's minor, rate, ceil, burst, cburst, prio,
-/// quantum, mtu.
+/// quantum, mtu, and its leaf qdisc as the language writes it (`bfifo limit 2000000`).
 pub type ClassKey = (
     u16,
     Option<u16>,
@@ -301,6 +301,7 @@ pub type ClassKey = (
     Option<u32>,
     Option<u64>,
     Option<u64>,
+    Option<String>,
 );
 
 /// The first difference `equivalent` finds between two plans.
@@ -348,7 +349,7 @@ impl fmt::Display for Difference {
 impl std::error::Error for Difference {}
 
 /// Whether two plans shape alike: same interfaces, the same classes by id (parent, rate, ceil,
-/// burst, cburst, prio, quantum, mtu), the same default, and per IP family filters that send
+/// burst, cburst, prio, quantum, mtu, leaf qdisc), the same default, and per IP family filters that send
 /// every packet to the same class (`equiv::same_decisions`: the same traffic may be written as
 /// one multiport rule or seven u32 blocks). `Err` says the first difference.
 pub fn equivalent(a: &Plan, b: &Plan) -> Result<(), Difference> {
@@ -393,6 +394,7 @@ fn same_tree(x: &Interface, y: &Interface) -> Result<(), Difference> {
                 c.prio,
                 c.quantum,
                 c.mtu,
+                c.qdisc.as_ref().map(|q| q.to_source()),
             )
         };
         let mut cx: Vec<_> = (0..x.classes.len()).map(|k| key(x, k)).collect();

@@ -16,6 +16,7 @@
 
 pub use super::equiv::{equivalent, ClassKey, Difference};
 use crate::plan::matchrel::disjoint;
+use crate::plan::qdisc::LeafQdisc;
 use crate::plan::units::format_rate;
 use crate::plan::{Criterion, Family, Filter, Interface, Plan, Test};
 use ipnet::IpNet;
@@ -54,6 +55,8 @@ const KEYWORDS: &[&str] = &[
     "prio",
     "quantum",
     "classid",
+    "qdisc",
+    "rtt",
 ];
 
 fn name_text(n: &str) -> String {
@@ -155,15 +158,16 @@ struct Props {
     prio: Option<u32>,
     quantum: Option<u64>,
     mtu: Option<u64>,
+    qdisc: Option<LeafQdisc>,
 }
 
 /// The properties to write for class `i`: its mtu only where it differs from what it inherits
 /// (the parent class's, else the interface's).
-fn props(iface: &Interface, i: usize, iface_mtu: Option<u64>) -> Props {
+fn props(iface: &Interface, i: usize, inh: &Inherit) -> Props {
     let c = &iface.classes[i];
     let inherited = match c.parent {
         Some(p) => iface.classes[p].mtu,
-        None => iface_mtu,
+        None => inh.mtu,
     };
     Props {
         rate: c.rate,
@@ -173,6 +177,7 @@ fn props(iface: &Interface, i: usize, iface_mtu: Option<u64>) -> Props {
         prio: c.prio,
         quantum: c.quantum,
         mtu: if c.mtu == inherited { None } else { c.mtu },
+        qdisc: c.qdisc.clone().filter(|q| Some(q) != inh.qdisc.as_ref()),
     }
 }
 
@@ -188,7 +193,8 @@ fn root_class(iface: &Interface) -> Option<usize> {
         && c.burst.is_none()
         && c.cburst.is_none()
         && c.prio.is_none()
-        && c.quantum.is_none())
+        && c.quantum.is_none()
+        && c.qdisc.is_none())
     .then_some(*r)
 }
 
@@ -212,6 +218,9 @@ fn prop_lines(p: &Props) -> Vec<String> {
     if let Some(x) = p.mtu {
         v.push(format!("mtu {x}"));
     }
+    if let Some(q) = &p.qdisc {
+        v.push(format!("qdisc {q}"));
+    }
     v
 }
 
@@ -221,14 +230,21 @@ pub fn to_shape(plan: &Plan, source: &str) -> String {
     // Templates, across interfaces: property sets shared by at least two classes.
     let mut counts: HashMap<Props, usize> = HashMap::new();
     let mut order: Vec<Props> = Vec::new();
-    let iface_mtus: Vec<Option<u64>> = plan.interfaces.iter().map(common_mtu).collect();
+    let iface_mtus: Vec<Inherit> = plan
+        .interfaces
+        .iter()
+        .map(|i| Inherit {
+            mtu: common_mtu(i),
+            qdisc: common_qdisc(i),
+        })
+        .collect();
     for (iface, m) in plan.interfaces.iter().zip(&iface_mtus) {
         let root = root_class(iface);
         for i in 0..iface.classes.len() {
             if Some(i) == root {
                 continue;
             }
-            let p = props(iface, i, *m);
+            let p = props(iface, i, m);
             if prop_lines(&p).len() >= 2 {
                 let n = counts.entry(p.clone()).or_insert(0);
                 *n += 1;
@@ -256,7 +272,7 @@ pub fn to_shape(plan: &Plan, source: &str) -> String {
         templates.insert(p.clone(), name);
     }
     for (iface, m) in plan.interfaces.iter().zip(&iface_mtus) {
-        interface(iface, *m, &templates, &mut out);
+        interface(iface, m, &templates, &mut out);
     }
     out
 }
@@ -317,9 +333,37 @@ fn common_mtu(iface: &Interface) -> Option<u64> {
         .then_some(first)
 }
 
+/// What the interface block states for its classes: the `mtu` (top-level classes inherit it)
+/// and the `qdisc` (every leaf without its own).
+struct Inherit {
+    mtu: Option<u64>,
+    qdisc: Option<LeafQdisc>,
+}
+
+/// The interface `qdisc`: the leaf queue most leaves share (at least two), when every leaf has
+/// one (a leaf without would otherwise inherit it).
+fn common_qdisc(iface: &Interface) -> Option<LeafQdisc> {
+    let leaves = iface.leaves();
+    let qs: Vec<&LeafQdisc> = iface
+        .classes
+        .iter()
+        .zip(&leaves)
+        .filter(|(_, l)| **l)
+        .map(|(c, _)| c.qdisc.as_ref())
+        .collect::<Option<_>>()?;
+    let mut best: Option<(&LeafQdisc, usize)> = None;
+    for q in &qs {
+        let n = qs.iter().filter(|x| x == &q).count();
+        if best.is_none_or(|b| n > b.1) {
+            best = Some((q, n));
+        }
+    }
+    best.filter(|b| b.1 >= 2).map(|b| b.0.clone())
+}
+
 struct Ctx<'a> {
     iface: &'a Interface,
-    iface_mtu: Option<u64>,
+    inh: &'a Inherit,
     templates: &'a HashMap<Props, String>,
     /// Per class: its filters (indices into `iface.filters`).
     filters: Vec<Vec<usize>>,
@@ -331,7 +375,7 @@ struct Ctx<'a> {
 
 fn interface(
     iface: &Interface,
-    iface_mtu: Option<u64>,
+    inh: &Inherit,
     templates: &HashMap<Props, String>,
     out: &mut String,
 ) {
@@ -388,7 +432,7 @@ fn interface(
     // The ids skipped over must stay explicit; they are (explicit defaults to true).
     let cx = Ctx {
         iface,
-        iface_mtu,
+        inh,
         templates,
         filters,
         explicit,
@@ -423,8 +467,11 @@ fn interface(
             let _ = writeln!(out, "    ceil {}", format_rate(c.ceil));
         }
     }
-    if let Some(m) = iface_mtu {
+    if let Some(m) = inh.mtu {
         let _ = writeln!(out, "    mtu {m}");
+    }
+    if let Some(q) = &inh.qdisc {
+        let _ = writeln!(out, "    qdisc {q}");
     }
     if let Some(d) = iface.default {
         let _ = writeln!(out, "    default {}", name_text(&iface.classes[d].name));
@@ -460,7 +507,11 @@ fn interface(
     if let Some(tree) = &iface.ingress {
         // The ingress tree: the same rendering, as an `ingress { }` block one level in.
         let mut inner = String::new();
-        interface(tree, common_mtu(tree), templates, &mut inner);
+        let inherit = Inherit {
+            mtu: common_mtu(tree),
+            qdisc: common_qdisc(tree),
+        };
+        interface(tree, &inherit, templates, &mut inner);
         let body = inner
             .trim_start_matches('\n')
             .split_once('\n')
@@ -505,11 +556,11 @@ fn loop_run(cx: &Ctx, list: &[usize], at: usize) -> Option<(usize, usize, u16)> 
             }
             _ => None,
         })?;
-    let p0 = props(iface, c0, cx.iface_mtu);
+    let p0 = props(iface, c0, cx.inh);
     let mut len = 1;
     while at + len < list.len() {
         let ci = list[at + len];
-        if !ok(ci) || props(iface, ci, cx.iface_mtu) != p0 {
+        if !ok(ci) || props(iface, ci, cx.inh) != p0 {
             break;
         }
         if cx.filters[ci][0] != cx.filters[c0][0] + len {
@@ -548,7 +599,7 @@ fn loop_run(cx: &Ctx, list: &[usize], at: usize) -> Option<(usize, usize, u16)> 
 }
 
 fn head(cx: &Ctx, i: usize, name: &str) -> (String, Vec<String>) {
-    let p = props(cx.iface, i, cx.iface_mtu);
+    let p = props(cx.iface, i, cx.inh);
     match cx.templates.get(&p) {
         Some(t) => (format!("class {name} : {t}"), Vec::new()),
         None => (format!("class {name}"), prop_lines(&p)),

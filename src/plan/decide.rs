@@ -218,6 +218,8 @@ mod tests {
             prio: None,
             quantum: None,
             mtu: None,
+            qdisc: None,
+            rtt: None,
             spans: ClassSpans::default(),
         };
         Interface {

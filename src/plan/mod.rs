@@ -15,6 +15,7 @@ pub mod decide;
 pub mod ingress;
 pub mod limits;
 pub mod matchrel;
+pub mod qdisc;
 pub mod site;
 pub mod units;
 
@@ -118,6 +119,13 @@ pub struct Class {
     pub quantum: Option<u64>,
     /// Bytes (HTB's `mtu`, used for rate tables; 18000 for jumbo frames).
     pub mtu: Option<u64>,
+    /// The qdisc under a leaf (`None`: the kernel's default, a pfifo of txqueuelen packets).
+    /// `sema` fills in `bfifo limit` = ceil x rtt for a leaf with an `rtt` and no `qdisc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc: Option<qdisc::LeafQdisc>,
+    /// Round-trip time of the path behind the class, microseconds (`rtt 80ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt: Option<u32>,
     /// Spans of the properties, for diagnostics that point at one of them.
     #[serde(skip)]
     pub spans: ClassSpans,
@@ -134,6 +142,8 @@ pub struct ClassSpans {
     pub mtu: Option<Span>,
     pub burst: Option<Span>,
     pub cburst: Option<Span>,
+    pub qdisc: Option<Span>,
+    pub rtt: Option<Span>,
 }
 
 impl Interface {

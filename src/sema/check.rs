@@ -146,6 +146,7 @@ fn tree_checks(
     jumbo(iface, diags);
     super::expect::check(iface, default_span, diags);
     limits(iface, diags);
+    super::queues::check(iface, diags);
 }
 
 /// The ifb device of an ingress tree must be no other interface of the plan and no other

@@ -13,6 +13,7 @@ use super::value::{self, with_suggestion, Scopes, VKind, Val};
 use super::Facts;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use crate::plan::decide::Packet;
+use crate::plan::qdisc::{bdp_bytes, LeafQdisc, MIN_BFIFO};
 use crate::plan::site::{Host, Path, Site};
 use crate::plan::{check_ifname, Class, ClassSpans, Expectation, Expected, Filter, Interface};
 use crate::syntax::ast::{self, Name, Stmt};
@@ -196,6 +197,9 @@ struct IfaceBuilder<'a> {
     root: Option<usize>,
     /// Classids pinned with `classid`: (the minor as written, its value, where).
     pinned: Vec<(String, u16, Span)>,
+    /// The interface's `qdisc` (every leaf's without its own) and `rtt` (inherited by classes).
+    qdisc: Option<(LeafQdisc, Span)>,
+    rtt: Option<(u32, Span)>,
     /// `expect` lines, resolved once every class is known: (packet, target, statement).
     pending: Vec<(Packet, Option<String>, &'a ast::ExpectStmt)>,
     /// `path NAME` of classes: (class, name, span of the property).
@@ -354,6 +358,8 @@ impl<'a> Lowerer<'a> {
             ceil: None,
             root: None,
             pinned: vec![],
+            qdisc: None,
+            rtt: None,
             pending: vec![],
             paths: vec![],
         };
@@ -367,8 +373,13 @@ impl<'a> Lowerer<'a> {
                 self.error(dup_prop(&p.key, first));
                 continue;
             }
+            if p.key.text == "qdisc" {
+                b.qdisc = self.qdisc(p).map(|q| (q, prop_span(p)));
+                continue;
+            }
             let Some(v) = self.single(p) else { continue };
             match p.key.text.as_str() {
+                "rtt" => b.rtt = self.ok(value::time(&v)).map(|t| (t, prop_span(p))),
                 "rate" => {
                     rate_span = Some(prop_span(p));
                     b.rate = self.rate(&v, None);
@@ -429,8 +440,11 @@ impl<'a> Lowerer<'a> {
                 prio: None,
                 quantum: None,
                 mtu: b.mtu,
+                qdisc: None,
+                rtt: b.rtt.map(|r| r.0),
                 spans: ClassSpans {
                     rate: rate_span,
+                    rtt: b.rtt.map(|r| r.1),
                     ..Default::default()
                 },
             });
@@ -446,6 +460,7 @@ impl<'a> Lowerer<'a> {
 
         assign_ids(&mut b, &mut self.diags);
         decimal_ids(&b, &mut self.diags);
+        leaf_queues(&mut b);
         let default_span = default.as_ref().map(|d| d.1);
         if let Some((v, _)) = default {
             b.iface.default = self.resolve_class(&b, &v);
@@ -667,12 +682,17 @@ impl<'a> Lowerer<'a> {
         }
         effective.reverse();
 
-        let (p_rate, p_ceil, p_mtu) = match parent {
+        let (p_rate, p_ceil, p_mtu, p_rtt) = match parent {
             Some(i) => {
                 let c = &b.iface.classes[i];
-                (Some(c.rate), Some(c.ceil), c.mtu)
+                (
+                    Some(c.rate),
+                    Some(c.ceil),
+                    c.mtu,
+                    c.rtt.map(|t| (t, c.spans.rtt)),
+                )
             }
-            None => (b.rate, b.ceil, b.mtu),
+            None => (b.rate, b.ceil, b.mtu, b.rtt.map(|(t, s)| (t, Some(s)))),
         };
         let mut class = Class {
             name: name.clone(),
@@ -687,7 +707,12 @@ impl<'a> Lowerer<'a> {
             prio: None,
             quantum: None,
             mtu: p_mtu,
-            spans: ClassSpans::default(),
+            qdisc: None,
+            rtt: p_rtt.map(|r| r.0),
+            spans: ClassSpans {
+                rtt: p_rtt.and_then(|r| r.1),
+                ..ClassSpans::default()
+            },
         };
         let mut rate = None;
         let mut ceil = None;
@@ -695,8 +720,19 @@ impl<'a> Lowerer<'a> {
         let mut on_path = None;
         let rate_written = effective.iter().any(|p| p.key.text == "rate");
         for p in effective {
+            if p.key.text == "qdisc" {
+                class.spans.qdisc = Some(prop_span(p));
+                class.qdisc = self.qdisc(p);
+                continue;
+            }
             let Some(v) = self.single(p) else { continue };
             match p.key.text.as_str() {
+                "rtt" => {
+                    if let Some(t) = self.ok(value::time(&v)) {
+                        class.rtt = Some(t);
+                        class.spans.rtt = Some(prop_span(p));
+                    }
+                }
                 "rate" => {
                     // An invalid rate was reported; the class then takes no part in rate checks.
                     rate = self.rate(&v, p_rate);
@@ -1092,6 +1128,34 @@ impl<'a> Lowerer<'a> {
         self.ok(r)
     }
 
+    /// `qdisc KIND OPTIONS...`: the words evaluated (variables allowed) and read as tc reads
+    /// them (`plan::qdisc`), an E0218 at the offending word otherwise.
+    fn qdisc(&mut self, p: &ast::Property) -> Option<LeafQdisc> {
+        let mut words = vec![];
+        for v in &p.values {
+            let r = self.scopes.eval(v);
+            let v = self.ok(r)?;
+            words.push((v.to_text(), v.span));
+        }
+        let texts: Vec<&str> = words.iter().map(|w| w.0.as_str()).collect();
+        match LeafQdisc::parse(&texts) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                let span = words.get(e.at).map_or(prop_span(p), |w| w.1);
+                self.error(
+                    Diagnostic::new(Code::BadQdisc, span, e.message)
+                        .label(if e.unknown_kind {
+                            "not a leaf qdisc tcc models"
+                        } else {
+                            "here"
+                        })
+                        .help("e.g. `qdisc bfifo limit 2mb`, `qdisc fq_codel`, `qdisc tbf rate 10mbit burst 32k latency 50ms`; docs/language.md lists every option"),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn rate(&mut self, v: &Val, reference: Option<u64>) -> Option<u64> {
         match value::rate(v, reference) {
             Ok(r) => {
@@ -1126,10 +1190,30 @@ impl<'a> Lowerer<'a> {
     }
 }
 
-const INTERFACE_PROPS: &[&str] = &["rate", "ceil", "mtu", "default", "handle", "r2q"];
-const CLASS_PROPS: &[&str] = &[
-    "rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid", "path",
+const INTERFACE_PROPS: &[&str] = &[
+    "rate", "ceil", "mtu", "default", "handle", "r2q", "qdisc", "rtt",
 ];
+const CLASS_PROPS: &[&str] = &[
+    "rate", "ceil", "burst", "cburst", "prio", "quantum", "mtu", "classid", "path", "qdisc", "rtt",
+];
+
+/// Leaves without their own `qdisc` take the interface's; failing that, with an `rtt`, a
+/// `bfifo` of one bandwidth-delay product (ceil x rtt, at least `MIN_BFIFO`).
+fn leaf_queues(b: &mut IfaceBuilder) {
+    let leaves = b.iface.leaves();
+    for (c, leaf) in b.iface.classes.iter_mut().zip(leaves) {
+        if !leaf || c.qdisc.is_some() {
+            continue;
+        }
+        if let Some((q, span)) = &b.qdisc {
+            c.qdisc = Some(q.clone());
+            c.spans.qdisc = Some(*span);
+        } else if let Some(rtt) = c.rtt {
+            let bdp = bdp_bytes(c.ceil, rtt).clamp(MIN_BFIFO, u32::MAX as u64) as u32;
+            c.qdisc = Some(LeafQdisc::Bfifo { limit: Some(bdp) });
+        }
+    }
+}
 
 pub(super) fn dup(kind: &str, name: &str, span: Span, first: Span) -> Diagnostic {
     Diagnostic::new(
@@ -1172,15 +1256,15 @@ fn decimal_ids(b: &IfaceBuilder, diags: &mut Diagnostics) {
     {
         return;
     }
-    let low = p
-        .iter()
-        .filter(|(_, m, _)| (1..=9).contains(m))
-        .max_by_key(|x| x.1);
-    let high = p
-        .iter()
-        .filter(|(t, m, _)| *m >= 0x10 && t.trim_start_matches('0').len() >= 2)
-        .min_by_key(|x| x.1);
-    let (Some((lt, lm, ls)), Some((ht, hm, hs))) = (low, high) else {
+    // Counting in decimal shows where it carries: two pinned ids that are consecutive read
+    // as decimal (`9` and `10`, `19` and `20`) but not in hex. Ids that are only labels
+    // (`1`, `10`, `20`, `30`, as LARTC writes them) are not counted and say nothing.
+    let dec = |t: &str| t.trim_start_matches('0').parse::<u32>().unwrap_or(0);
+    let pair = p.iter().find_map(|lo| {
+        let hi = p.iter().find(|hi| dec(&hi.0) == dec(&lo.0) + 1)?;
+        (u32::from(hi.1) != u32::from(lo.1) + 1).then_some((lo, hi))
+    });
+    let Some(((lt, lm, ls), (ht, hm, hs))) = pair else {
         return;
     };
     let h = b.iface.handle;

@@ -11,6 +11,7 @@ pub mod expect;
 pub mod lower;
 pub mod matches;
 pub mod normalise;
+pub mod queues;
 pub mod site;
 pub mod value;
 

@@ -539,6 +539,39 @@ pub fn size(v: &Val) -> Result<u64, Diagnostic> {
     }
 }
 
+/// A time (`rtt 80ms`): a number with `s`, `ms` or `us` (tc's spellings), in microseconds,
+/// above zero and at most 4294 s.
+pub fn time(v: &Val) -> Result<u32, Diagnostic> {
+    let VKind::Num { value, unit } = &v.kind else {
+        return Err(wrong(v, "a time such as `80ms`"));
+    };
+    if unit.is_empty() {
+        return Err(
+            Diagnostic::new(Code::MissingUnit, v.span, "time without a unit")
+                .label("`s`, `ms` or `us`?")
+                .help("write the unit, e.g. `rtt 80ms`"),
+        );
+    }
+    let Some(us) = crate::plan::qdisc::parse_time(&format!("{value}{unit}")) else {
+        return Err(Diagnostic::new(
+            Code::UnknownUnit,
+            v.span,
+            format!("unknown time unit `{unit}`"),
+        )
+        .label("not a time unit")
+        .help("times are `s`, `ms` or `us` (also `sec`, `msec`, `usec`)"));
+    };
+    if us == 0 || *value < 0.0 {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            v.span,
+            "a round-trip time must be above zero",
+        )
+        .label("at least 1us"));
+    }
+    Ok(us)
+}
+
 /// A list of ports and port ranges (`80`, `20..21`, `[80, 443]`), reversed or too-large
 /// values reported.
 pub fn ports(vals: &[Val]) -> Result<Vec<PortRange>, Diagnostic> {

@@ -150,9 +150,12 @@ pub(super) fn syntax_error(
 fn describe(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::EOI => "end of file",
-        Rule::braced | Rule::stmt | Rule::property | Rule::let_stmt | Rule::class_def => {
-            "a statement"
-        }
+        Rule::braced
+        | Rule::stmt
+        | Rule::property
+        | Rule::qdisc_prop
+        | Rule::let_stmt
+        | Rule::class_def => "a statement",
         Rule::list | Rule::scalar | Rule::number | Rule::pasted | Rule::paste_text => "a value",
         Rule::range => "a range",
         Rule::string => "a name",
@@ -303,7 +306,7 @@ impl Cx {
                     span,
                 })
             }
-            Rule::property => {
+            Rule::property | Rule::qdisc_prop => {
                 let key = self.ident(it.next().unwrap());
                 let values = it.map(|v| self.value(v)).collect();
                 Stmt::Property(Property { key, values, span })

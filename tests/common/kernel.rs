@@ -84,7 +84,8 @@ pub fn parse_tc_classes(text: &str) -> BTreeMap<String, TcClass> {
                 .and_then(|i| words.get(i + 1))
                 .map(|w| w.to_string())
         };
-        if words.first() == Some(&"class") {
+        // Only HTB classes: a leaf qdisc such as tbf lists a class of its own (`class tbf 13:1`).
+        if words.first() == Some(&"class") && words.get(1) == Some(&"htb") {
             let id = words[2].to_string();
             let parent = if words.contains(&"root") {
                 "root".to_string()
@@ -566,4 +567,15 @@ impl Drop for Bed {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
+}
+
+/// Whether this kernel takes every leaf qdisc of `plan` (tried as `tcc apply` tries them, in a
+/// throwaway network namespace). This kernel lacks sfq and fq_codel: corpus examples using them
+/// are applied by the tests of the refusal (tests/kernel_leafq.rs) instead.
+pub fn kernel_takes(plan: &tcc::plan::Plan) -> bool {
+    plan.interfaces
+        .iter()
+        .flat_map(|i| i.classes.iter())
+        .filter_map(|c| c.qdisc.as_ref())
+        .all(|q| tcc::apply::leafq::probe(q).is_ok())
 }

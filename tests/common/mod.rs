@@ -63,6 +63,8 @@ impl IfaceBuilder {
             prio: None,
             quantum: None,
             mtu: None,
+            qdisc: None,
+            rtt: None,
             spans: ClassSpans::default(),
         });
         self

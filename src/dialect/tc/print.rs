@@ -8,6 +8,7 @@
 use crate::dialect::sh::quote::comment_text;
 use crate::dialect::u32::layout::{hash_offset, layout, Part};
 use crate::dialect::u32::protocol_of;
+use crate::plan::qdisc::leaf_handle;
 use crate::plan::units::{format_rate, format_size};
 use crate::plan::{Family, Interface};
 use std::fmt::Write;
@@ -94,6 +95,28 @@ pub fn redirect_filter(dev: &str, ifb: &str) -> String {
     format!(
         "filter add dev {dev} parent {INGRESS_MAJOR:x}: protocol all prio {REDIRECT_PRIO} u32 match u32 0 0 action mirred egress redirect dev {ifb}"
     )
+}
+
+/// `qdisc add dev X parent 1:10 handle 10: bfifo limit ...` for every leaf with a qdisc
+/// (handles: `plan::qdisc::leaf_handle`); each with the class's name as a note.
+pub fn leaf_qdisc_adds(iface: &Interface) -> Vec<Line> {
+    iface
+        .classes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let q = c.qdisc.as_ref()?;
+            Some(Line::CmdWithNote(
+                format!(
+                    "qdisc add dev {} parent {} handle {:x}: {q}",
+                    iface.name,
+                    iface.classid(i),
+                    leaf_handle(iface, i)
+                ),
+                comment_text(&c.name),
+            ))
+        })
+        .collect()
 }
 
 pub use crate::dialect::u32::layout::{HASH_MIN_BUCKETS, HASH_MIN_RUN, MAX_NODES};

@@ -5,6 +5,7 @@ use super::{is_name, words_text, CRec, Root, Sim, U32Rec};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::dialect::sh::{Command, Word};
 use crate::dialect::tc::read::{self as tc, Id, Obj, TcCmd, Verb};
+use crate::plan::qdisc::LeafQdisc;
 use crate::plan::units::{self, Rate, Size, UnitError};
 use crate::plan::{ClassSpans, Test};
 use std::collections::HashMap;
@@ -149,15 +150,27 @@ impl Sim {
                 }
                 let opts = words_text(&t.opts);
                 let text = format!("{kind} {opts}").trim().to_string();
-                self.devs[d].leafq.push((p.minor, text.clone(), cmd.span));
-                self.lost(
-                    Some(dn),
-                    cmd.span,
-                    format!(
-                        "a `{text}` qdisc on {}: its queueing is not in the plan",
-                        p.text
-                    ),
-                );
+                // A kind and options `plan::qdisc` models become the class's leaf queue; any
+                // other stays out of the plan, and says so.
+                let mut words = vec![kind.as_str()];
+                words.extend(t.opts.iter().map(|w| w.text.as_str()));
+                if let Err(e) = LeafQdisc::parse(&words) {
+                    let why = if e.unknown_kind {
+                        String::new()
+                    } else {
+                        format!(" ({e})")
+                    };
+                    self.lost(
+                        Some(dn),
+                        cmd.span,
+                        format!(
+                            "a `{text}` qdisc on {}: its queueing is not in the plan{why}",
+                            p.text
+                        ),
+                    );
+                }
+                self.devs[d].leafq.retain(|(m, _, _)| *m != p.minor);
+                self.devs[d].leafq.push((p.minor, text, cmd.span));
             }
             (None, _) => {
                 self.not_followed(cmd.span, "a qdisc with neither `root` nor `parent`".into())
