@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing htb b924: one class with a rate and an explicit burst in bytes; the
 # kernel derives ceil (= rate) and cburst (from the mtu).
 DEV=$1

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing htb 9523: an explicit cburst (bytes at ceil speed) while burst is derived.
 DEV=$1
 tc qdisc add dev "$DEV" root handle 1: htb

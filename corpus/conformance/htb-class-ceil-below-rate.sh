@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost ceil of `1:1` is below its rate
 # tc-testing htb 4994: a ceil below the rate. tc and the kernel take it as given
 # (and the ceil wins); tcc refuses such a class.
 DEV=$1

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost `mpu 64` on class 1:1 not carried
 # tc-testing htb 4359: a class whose rate tables count every packet as at least
 # 64 bytes (mpu).
 DEV=$1

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing htb 5353: a class mtu of 2048, from which tc derives burst and cburst
 # (2 KB each at this rate) and the rate table's cell size.
 DEV=$1

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing htb 9048: a class with priority 1 (0 when not given).
 DEV=$1
 tc qdisc add dev "$DEV" root handle 1: htb

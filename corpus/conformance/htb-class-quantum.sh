@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing htb 346a: an explicit quantum (2048 bytes) instead of rate / r2q.
 DEV=$1
 tc qdisc add dev "$DEV" root handle 1: htb

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing htb 303a: an HTB root made (with r2q 5) and deleted again by its
 # handle; the device is left with its default root queue.
 DEV=$1

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `ht`
 # tc-testing u32 74c2: a filter placed with `ht 47:47` into a table that does not
 # exist: refused, nothing added.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

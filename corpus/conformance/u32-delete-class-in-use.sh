@@ -1,5 +1,7 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 selector `match icmp type 1`
+# expect: lost deletes class 1:1, which is in use (a filter points at it): the class stays
 # tc-testing u32 0c37 (written there for drr, which this kernel lacks; the same on
 # HTB): a filter sending ICMP to class 1:1, replaced by another with the same
 # selector; deleting class 1:1 is then refused because a filter still points at it.

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
 # tc-testing u32 6658: a divisor on a handle that names a node (42:42), not a table:
 # the kernel refuses it ("Divisor can only be used on a hash table").
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

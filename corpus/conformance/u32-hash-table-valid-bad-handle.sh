@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
 # tc-testing u32 9d0a: a 256-bucket table 42:, then a refused replace of it through a
 # node handle (42:42) with another divisor: the table stays at 256 buckets.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

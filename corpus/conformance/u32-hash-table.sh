@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
 # tc-testing u32 648b: a hash table of its own (handle 42:, 256 buckets), empty and
 # linked from nowhere.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

@@ -1,5 +1,7 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
+# expect: lost u32 option `link`
 # tc-testing u32 1644: a filter in the root table that matches a source network and
 # links to a 256-bucket table 43:, hashing on the third byte of the source address.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

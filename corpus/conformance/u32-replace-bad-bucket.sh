@@ -1,5 +1,7 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
+# expect: lost u32 option `ht`
 # tc-testing u32 1fe6: a one-bucket table 43: holding a TCP source-port match (the
 # port read at nexthdr, after the IP header), then a replace into bucket 1 of that
 # table, which has only bucket 0: refused, the first filter stays.

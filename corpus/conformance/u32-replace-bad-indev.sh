@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `indev`
 # tc-testing u32 6aa7: `filter replace` with an indev naming a device that does not
 # exist: tc refuses it and nothing is added.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

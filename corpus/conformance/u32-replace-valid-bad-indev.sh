@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `indev`
 # tc-testing u32 bc4d: a valid filter, then a `filter replace` of the same prio with an
 # indev that does not exist: refused, the first filter stays as it was.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

@@ -1,5 +1,7 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
+# expect: lost u32 option `ht`
 # tc-testing u32 2478: `sample` with masks narrower than a byte or shifted; the
 # bucket is the masked value shifted down and cut to the table size (bucket 4 here).
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;

@@ -1,5 +1,7 @@
 #!/bin/sh
 # args: dev0
+# expect: lost u32 option `divisor`
+# expect: lost u32 option `ht`
 # tc-testing u32 0692: `sample` picks the bucket of a 256-bucket table from a value
 # and a mask, the way the kernel hashes it; seven masks over the same value all
 # land in bucket 0x40.

@@ -1,5 +1,6 @@
 #!/bin/sh
 # args: dev0
+# expect: exact
 # tc-testing u32 afa9: one u32 filter matching an IPv4 source host (ip src A/32)
 # in the root hash table 800:, sending to a class.
 # (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;
