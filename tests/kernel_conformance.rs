@@ -162,7 +162,10 @@ fn conformance_corpus_rebuilds_or_names_what_it_loses() {
                 assert_eq!(out.status.code(), Some(0), "{ctx}");
                 assert!(stderr.contains("checked:"), "{ctx}");
                 let import = Bed::single(&[DEV]);
-                let file = tempfile::Builder::new().suffix(".shape").tempfile().unwrap();
+                let file = tempfile::Builder::new()
+                    .suffix(".shape")
+                    .tempfile()
+                    .unwrap();
                 std::fs::write(file.path(), &shape).unwrap();
                 let applied = import.tcc(&[
                     "apply",

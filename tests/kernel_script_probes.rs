@@ -115,7 +115,12 @@ const CASES: &[Case] = &[
         file: "seed-example-2.sh",
         dev: "eth1",
         args: &[],
-        probes: &[tcp(HOST, 1000), tcp(HOST, 1005), udp(HOST, 1000), tcp(H2, 1000)],
+        probes: &[
+            tcp(HOST, 1000),
+            tcp(HOST, 1005),
+            udp(HOST, 1000),
+            tcp(H2, 1000),
+        ],
         lost: &[],
         applies: true,
         differ: &[],
@@ -178,7 +183,11 @@ fn land(bed: &Bed, p: &Probe) -> Landing {
     let rose: Vec<(u64, u64)> = after
         .iter()
         .filter(|(id, _)| !parents.contains(&id.as_str()))
-        .filter(|(id, c)| before.get(*id).map_or(c.packets > 0, |b| c.packets > b.packets))
+        .filter(|(id, c)| {
+            before
+                .get(*id)
+                .map_or(c.packets > 0, |b| c.packets > b.packets)
+        })
         .map(|(_, c)| (c.rate, c.ceil))
         .collect();
     assert!(rose.len() <= 1, "{p:?} counted by several leaves: {rose:?}");
@@ -241,7 +250,10 @@ fn scripts_and_their_imports_classify_probes_alike() {
             continue;
         }
         let import = Bed::new(case.dev, &[]);
-        let file = tempfile::Builder::new().suffix(".shape").tempfile().unwrap();
+        let file = tempfile::Builder::new()
+            .suffix(".shape")
+            .tempfile()
+            .unwrap();
         std::fs::write(file.path(), &shape).unwrap();
         let applied = import.tcc(&["apply", file.path().to_str().unwrap()]);
         assert!(
@@ -252,7 +264,10 @@ fn scripts_and_their_imports_classify_probes_alike() {
         let got = probe_all(&import, case.probes);
         for (i, probe) in case.probes.iter().enumerate() {
             if case.differ.contains(&i) {
-                assert_ne!(got[i], want[i], "{ctx}\nprobe {i} {probe:?} now lands alike");
+                assert_ne!(
+                    got[i], want[i],
+                    "{ctx}\nprobe {i} {probe:?} now lands alike"
+                );
             } else {
                 assert_eq!(got[i], want[i], "{ctx}\nprobe {i} {probe:?}");
             }

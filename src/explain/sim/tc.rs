@@ -373,7 +373,7 @@ impl Sim {
                 .retain(|&(prio, _)| t.prio.is_some_and(|p| p != prio));
             return;
         }
-        if !t.ingress && !t.parent.as_ref().is_some_and(|p| p.major == 0xffff) {
+        if !t.ingress && t.parent.as_ref().is_none_or(|p| p.major != 0xffff) {
             // Whether or not the plan models it, a filter sending to a class holds it.
             let prio = t.prio.unwrap_or(49152);
             let to = t.opts.windows(2).filter_map(|w| {
@@ -382,7 +382,9 @@ impl Sim {
                     .flatten()
             });
             let to: Vec<u16> = to.map(|id| id.minor).collect();
-            self.devs[d].pointed.extend(to.into_iter().map(|m| (prio, m)));
+            self.devs[d]
+                .pointed
+                .extend(to.into_iter().map(|m| (prio, m)));
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
         if t.ingress || t.parent.as_ref().is_some_and(|p| p.major == 0xffff) {
