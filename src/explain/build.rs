@@ -110,7 +110,7 @@ impl Sim {
                         burst: c.burst,
                         cburst: c.cburst,
                         prio: c.prio,
-                        quantum: c.quantum,
+                        quantum: c.quantum.or(kernel_quantum(rate, root.r2q, c.mtu)),
                         mtu: c.mtu,
                         qdisc: dev.leafq.iter().rfind(|q| q.0 == c.minor).and_then(|q| {
                             crate::plan::qdisc::LeafQdisc::parse(
@@ -322,4 +322,13 @@ impl Sim {
             .map(|i| (defaults.get(&i.name).copied().flatten(), false))
             .collect();
     }
+}
+
+/// The quantum the kernel gives a class tc made without one, where tcc's own choice for the
+/// same class would differ: below the range, HTB takes 1000 bytes whatever the class's mtu,
+/// while tcc fills in the mtu (`sema::normalise::quantum`). None where the two agree.
+fn kernel_quantum(rate: u64, r2q: u32, mtu: Option<u64>) -> Option<u64> {
+    use crate::sema::normalise::QUANTUM_MIN;
+    let q = rate / 8 / (r2q.max(1) as u64);
+    (rate > 0 && q < QUANTUM_MIN && mtu.is_some_and(|m| m > QUANTUM_MIN)).then_some(QUANTUM_MIN)
 }

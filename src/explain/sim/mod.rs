@@ -61,6 +61,9 @@ pub(super) struct Dev {
     /// Minor id -> index in `classes` (the first class with that id).
     pub(super) class_ix: HashMap<u16, usize>,
     pub(super) u32: Vec<U32Rec>,
+    /// (prio, class minor) of egress filters the plan does not model that send to a class:
+    /// the kernel still refuses to delete that class.
+    pub(super) pointed: Vec<(u32, u16)>,
     pub(super) leafq: Vec<(u16, String, Span)>,
     pub(super) ingress: Option<Span>,
     /// What arrives is redirected to this device (`action mirred egress redirect dev X` on a

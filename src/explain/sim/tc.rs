@@ -191,7 +191,8 @@ impl Sim {
                     .as_ref()
                     .is_some_and(|p| p.minor == id.minor && p.major == id.major && p.minor != 0)
             });
-            let filtered = dev.u32.iter().any(|f| f.flowid.minor == id.minor);
+            let filtered = dev.u32.iter().any(|f| f.flowid.minor == id.minor)
+                || dev.pointed.iter().any(|&(_, m)| m == id.minor);
             if !exists {
                 self.refused(
                     cmd.span,
@@ -380,7 +381,23 @@ impl Sim {
             self.devs[d]
                 .u32
                 .retain(|f| t.prio.is_some_and(|p| p != f.prio));
+            self.devs[d]
+                .pointed
+                .retain(|&(prio, _)| t.prio.is_some_and(|p| p != prio));
             return;
+        }
+        if !t.ingress && t.parent.as_ref().is_none_or(|p| p.major != 0xffff) {
+            // Whether or not the plan models it, a filter sending to a class holds it.
+            let prio = t.prio.unwrap_or(49152);
+            let to = t.opts.windows(2).filter_map(|w| {
+                matches!(w[0].text.as_str(), "flowid" | "classid")
+                    .then(|| tc::parse_id(&w[1]))
+                    .flatten()
+            });
+            let to: Vec<u16> = to.map(|id| id.minor).collect();
+            self.devs[d]
+                .pointed
+                .extend(to.into_iter().map(|m| (prio, m)));
         }
         let kind = t.kind.as_ref().map(|k| k.text.as_str()).unwrap_or("");
         if t.ingress || t.parent.as_ref().is_some_and(|p| p.major == 0xffff) {

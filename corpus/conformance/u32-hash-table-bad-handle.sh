@@ -1,0 +1,14 @@
+#!/bin/sh
+# args: dev0
+# expect: lost u32 option `divisor`
+# tc-testing u32 6658: a divisor on a handle that names a node (42:42), not a table:
+# the kernel refuses it ("Divisor can only be used on a hash table").
+# (tc-testing attaches its u32 filters to an ingress qdisc, which has no classes;
+# here they sit on an HTB root, parent 1:, and send to its classes.)
+DEV=$1
+tc qdisc add dev "$DEV" root handle 1: htb default 4
+tc class add dev "$DEV" parent 1: classid 1:1 htb rate 1mbit ceil 10mbit
+tc class add dev "$DEV" parent 1: classid 1:2 htb rate 2mbit ceil 10mbit
+tc class add dev "$DEV" parent 1: classid 1:3 htb rate 3mbit ceil 10mbit
+tc class add dev "$DEV" parent 1: classid 1:4 htb rate 4mbit ceil 10mbit
+tc filter replace dev "$DEV" parent 1: prio 99 handle 42:42 u32 divisor 256
