@@ -189,11 +189,17 @@ const VIAS: &[Via] = &[
 /// What the kernel can tell apart: HTB's prio 0 is its default, so `prio 0` and no prio
 /// build the same class.
 fn kernel_view(mut plan: tcc::plan::Plan) -> tcc::plan::Plan {
-    for i in &mut plan.interfaces {
-        for c in &mut i.classes {
+    fn no_prio_0(classes: &mut [tcc::plan::Class]) {
+        for c in classes {
             if c.prio == Some(0) {
                 c.prio = None;
             }
+        }
+    }
+    for i in &mut plan.interfaces {
+        no_prio_0(&mut i.classes);
+        if let Some(t) = i.ingress.as_deref_mut() {
+            no_prio_0(&mut t.classes);
         }
     }
     plan
@@ -225,8 +231,16 @@ fn live_state_after_every_target_reads_back_as_the_plan() {
     let (mut equal, mut lossy) = (0, 0);
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
+        // A site file has a plan per host (tests/kernel_fleet.rs); leaf queues this kernel
+        // lacks are refusals (tests/kernel_leafq.rs).
+        if common::is_site(&text) {
+            continue;
+        }
         let (plan, diags) = tcc::analyze(0, &text);
         assert!(!diags.has_errors(), "{}", path.display());
+        if !common::kernel::kernel_takes(&plan) {
+            continue;
+        }
         let names: Vec<&str> = plan.interfaces.iter().map(|i| i.name.as_str()).collect();
         let p = path.to_str().unwrap();
         for via in VIAS {
@@ -318,7 +332,7 @@ tc filter add dev ethB parent ffff: protocol ip prio 1 u32 match ip src 10.0.0.0
         "a root qdisc `tbf rate 1mbit",
         "u32 option `divisor`",
         "u32 option `link`",
-        "on incoming traffic",
+        "the redirect applies to the packets a `u32 match ip src 10.0.0.0/8` filter picks",
     ] {
         assert!(err.contains(what), "{what}:\n{err}");
     }

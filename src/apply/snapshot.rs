@@ -122,6 +122,22 @@ pub fn read(interfaces: &[String]) -> Result<Snapshot, SnapshotError> {
             .ok_or_else(|| SnapshotError::NoSuchInterface(name.clone()))?;
         devs.push(l);
     }
+    // The devices the named ones redirect to (tcc's ifb of an `ingress` block) are read too:
+    // their trees are the download side of the named interface.
+    if !interfaces.is_empty() {
+        let mut extra = vec![];
+        for d in &devs {
+            let live = Live::read(&mut sock, d.index).map_err(SnapshotError::Netlink)?;
+            extra.extend(mirred_targets(&live));
+        }
+        for i in extra {
+            if let Some(l) = all.iter().find(|l| l.index == i) {
+                if !devs.iter().any(|d| d.index == i) {
+                    devs.push(l);
+                }
+            }
+        }
+    }
     let mut tc = Vec::new();
     for l in &all {
         if !interfaces.is_empty() && !devs.iter().any(|d| d.index == l.index) {
@@ -162,8 +178,9 @@ pub fn read(interfaces: &[String]) -> Result<Snapshot, SnapshotError> {
     if tc.is_empty() {
         s.line("# No interface has a root or ingress qdisc of its own: nothing is shaped.");
     }
+    let names: Names = all.iter().map(|l| (l.index, l.name.clone())).collect();
     for (l, live) in &tc {
-        write_tc(&mut s, l, live, &ps);
+        write_tc(&mut s, l, live, &names, &ps);
     }
     let mut skip_nft = Vec::new();
     for (tool, family) in [("iptables", "ip"), ("ip6tables", "ip6")] {
@@ -219,7 +236,7 @@ fn handle(h: u32) -> String {
     super::diff::fmt_handle(h)
 }
 
-fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
+fn write_tc(s: &mut Writer, l: &Link, live: &Live, names: &Names, ps: &Psched) {
     let dev = &l.name;
     let mut b = String::new();
     let mut notes = Vec::new();
@@ -251,7 +268,7 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
                 q.push_str(" offload");
             }
         } else {
-            q.push_str(&qdisc_options(r));
+            q.push_str(&qdisc_options(r, l.txqlen));
         }
         b.push_str(&q);
         b.push('\n');
@@ -297,7 +314,7 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
             handle(q.parent),
             handle(q.handle),
             q.kind,
-            qdisc_options(q)
+            qdisc_options(q, l.txqlen)
         );
     }
     // Classes not under an HTB root: those of other kinds come with their qdisc (tbf's
@@ -318,7 +335,7 @@ fn write_tc(s: &mut Writer, l: &Link, live: &Live, ps: &Psched) {
         }
     }
     for f in &live.filters {
-        if let Some(line) = filter_line(dev, f, &mut notes) {
+        if let Some(line) = filter_line(dev, f, names, &mut notes) {
             b.push_str(&line);
             b.push('\n');
         }
@@ -526,8 +543,35 @@ fn bursts(
     (pick(rate_default, rb), pick(ceil_default, cb), None)
 }
 
-/// The options of a qdisc of a kind read here (tbf), after its kind; none for other kinds.
-fn qdisc_options(q: &Obj) -> String {
+/// The options of a qdisc of a kind read here (the leaf queues tcc models), after its kind;
+/// none for other kinds.
+fn qdisc_options(q: &Obj, txqlen: u32) -> String {
+    if matches!(q.kind.as_str(), "pfifo" | "bfifo" | "sfq" | "fq_codel") {
+        // Options at the kernel's own default are left out, as a file that does not set them
+        // reads: pfifo's limit is the device's queue length; sfq's and fq_codel's constants.
+        let pfifo_default = txqlen.max(1).to_string();
+        let default = |k: &str, v: &str| match (q.kind.as_str(), k) {
+            ("pfifo", "limit") => v == pfifo_default,
+            ("sfq", "perturb") => v == "0",
+            ("sfq", "limit") => v == "127",
+            ("fq_codel", "limit") => v == "10240",
+            ("fq_codel", "flows") => v == "1024",
+            ("fq_codel", "ecn") => v == "true",
+            _ => false,
+        };
+        let mut out = String::new();
+        for (k, v) in super::leafq::live_options(q).unwrap_or_default() {
+            if default(k, &v) {
+                continue;
+            }
+            let _ = match (k, v.as_str()) {
+                ("ecn", "true") => write!(out, " ecn"),
+                ("ecn", _) => write!(out, " noecn"),
+                _ => write!(out, " {k} {v}"),
+            };
+        }
+        return out;
+    }
     const TCA_TBF_PARMS: u16 = 1;
     const TCA_TBF_RATE64: u16 = 4;
     if q.kind != "tbf" {
@@ -562,7 +606,7 @@ fn protocol_name(p: u16) -> String {
 
 /// `filter add ...` for one dumped filter (none for the entries that only head a priority or
 /// are a priority's own u32 table). `notes` gets `unread: ...` for what the line cannot say.
-fn filter_line(dev: &str, f: &Obj, notes: &mut Vec<String>) -> Option<String> {
+fn filter_line(dev: &str, f: &Obj, names: &Names, notes: &mut Vec<String>) -> Option<String> {
     let opts = f.options();
     if opts.is_empty() && (f.handle == 0 || f.kind == "u32") {
         return None;
@@ -686,13 +730,62 @@ fn filter_line(dev: &str, f: &Obj, notes: &mut Vec<String>) -> Option<String> {
     }
     if let Some(acts) = find(&opts, TCA_U32_ACT) {
         for a in attrs(acts) {
-            let kind = find(&attrs(a.data), TCA_ACT_KIND)
-                .map(str_of)
-                .unwrap_or_default();
+            let act = attrs(a.data);
+            let kind = find(&act, TCA_ACT_KIND).map(str_of).unwrap_or_default();
             let _ = write!(l, " action {kind}");
+            if let Some((how, ifindex)) = mirred(&act) {
+                match names.get(&ifindex) {
+                    Some(dev) => {
+                        let _ = write!(l, " {how} dev {dev}");
+                    }
+                    None => notes.push(format!(
+                        "a mirred action to device index {ifindex}, which no longer exists"
+                    )),
+                }
+            }
         }
     }
     Some(l)
+}
+
+/// Device names by index.
+type Names = std::collections::HashMap<u32, String>;
+
+/// A mirred action's direction and target device (`struct tc_mirred` in TCA_MIRRED_PARMS):
+/// `("egress redirect", ifindex)`.
+fn mirred(act: &[Attr<'_>]) -> Option<(&'static str, u32)> {
+    const TCA_ACT_OPTIONS: u16 = 2;
+    const TCA_MIRRED_PARMS: u16 = 2;
+    if find(act, TCA_ACT_KIND).map(str_of).as_deref() != Some("mirred") {
+        return None;
+    }
+    let opts = attrs(find(act, TCA_ACT_OPTIONS)?);
+    let p = find(&opts, TCA_MIRRED_PARMS).filter(|p| p.len() >= 28)?;
+    let how = match u32_at(p, 20) {
+        1 => "egress redirect",
+        2 => "egress mirror",
+        3 => "ingress redirect",
+        4 => "ingress mirror",
+        _ => return None,
+    };
+    Some((how, u32_at(p, 24)))
+}
+
+/// The devices the mirred actions of `live`'s filters send to.
+fn mirred_targets(live: &Live) -> Vec<u32> {
+    let mut out = vec![];
+    for f in &live.filters {
+        let opts = f.options();
+        let Some(acts) = find(&opts, TCA_U32_ACT) else {
+            continue;
+        };
+        for a in attrs(acts) {
+            if let Some((_, i)) = mirred(&attrs(a.data)) {
+                out.push(i);
+            }
+        }
+    }
+    out
 }
 
 /// Why a tool's output could not be read, in words.
