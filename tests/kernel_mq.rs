@@ -97,3 +97,67 @@ fn steering_program_sends_each_priority_major_to_its_tx_queue() {
     let after: u64 = per_queue(&bed).values().sum();
     assert_eq!(after - before, 8);
 }
+
+/// The whole data path of the layout: nftables sets each destination's class (`Q:10`, in the
+/// HTB of queue Q - 1), the program steers, and the packets reach that class's counter in
+/// that HTB, with nothing in the same class of the other HTBs.
+#[test]
+fn nft_classified_packets_meet_their_class_in_their_queue_htb() {
+    if !need_root() {
+        return;
+    }
+    let bed = Bed::with_queues("eth0", &[], 4);
+    bed.a_run(&[
+        "tc", "qdisc", "add", "dev", "eth0", "root", "handle", "7fff:", "mq",
+    ]);
+    for q in 1..=4 {
+        let (parent, handle) = (format!("7fff:{q}"), format!("{q}:"));
+        bed.a_run(&[
+            "tc", "qdisc", "add", "dev", "eth0", "parent", &parent, "handle", &handle, "htb",
+            "default", "20",
+        ]);
+        for minor in ["10", "20"] {
+            let (p, c) = (format!("{q}:"), format!("{q}:{minor}"));
+            bed.a_run(&[
+                "tc", "class", "add", "dev", "eth0", "parent", &p, "classid", &c, "htb", "rate",
+                "100mbit",
+            ]);
+        }
+    }
+    // 10.99.0.2 -> 3:10, 10.99.0.3 -> 1:10, 10.99.0.4 -> 4:10, 10.99.0.5 -> 2:10.
+    let rules = "table inet tcc_mq_test {\n chain post {\n  type filter hook postrouting priority 0;\n  \
+                 ip daddr 10.99.0.2 meta priority set 3:10\n  ip daddr 10.99.0.3 meta priority set 1:10\n  \
+                 ip daddr 10.99.0.4 meta priority set 4:10\n  ip daddr 10.99.0.5 meta priority set 2:10\n }\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.nft");
+    std::fs::write(&path, rules).unwrap();
+    bed.a_run(&["nft", "-f", path.to_str().unwrap()]);
+    let ok = bed.inside(|| {
+        use tcc::apply::{live::ifindex, nl::Ack, nl::Socket, steer};
+        let (msgs, _fd) = steer::attach(ifindex("eth0").unwrap(), 4).unwrap();
+        let acks = Socket::open().unwrap().batch(&msgs).unwrap();
+        acks.iter().all(|a| matches!(a, Ack::Ok(_)))
+    });
+    assert!(ok);
+    for (host, n) in [("2", 3), ("3", 4), ("4", 5), ("5", 6)] {
+        for i in 0..n {
+            bed.send(false, &format!("10.99.0.{host}"), 9, 40000 + i, 0, 0);
+        }
+    }
+    // `tc class show` lists the mq classes too (no rate): keep the HTB ones.
+    let text = bed.a_run(&["tc", "-s", "-d", "class", "show", "dev", "eth0"]);
+    let htb: Vec<&str> = text
+        .split("\nclass ")
+        .filter(|b| b.trim_start_matches("class ").starts_with("htb"))
+        .collect();
+    let classes = parse_tc_classes(&format!("class {}", htb.join("\nclass ")));
+    let pkts = |c: &str| classes.get(c).map(|k| k.packets).unwrap_or(0);
+    assert_eq!(
+        [pkts("3:10"), pkts("1:10"), pkts("4:10"), pkts("2:10")],
+        [3, 4, 5, 6],
+        "{classes:#?}"
+    );
+    for q in 1..=4 {
+        assert_eq!(pkts(&format!("{q}:20")), 0, "default class of HTB {q}:");
+    }
+}
