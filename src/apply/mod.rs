@@ -22,5 +22,6 @@ pub mod nl;
 pub mod run;
 pub mod snapshot;
 pub mod status;
+pub mod steer;
 pub mod teardown;
 pub mod xt;

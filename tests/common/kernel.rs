@@ -192,6 +192,11 @@ impl Bed {
     /// A bed whose shaped device is `dev`; `others` are further devices created in A (veth
     /// pairs whose peers `tccpeerN` stay in A, down), for plans naming several interfaces.
     pub fn new(dev: &str, others: &[&str]) -> Bed {
+        Bed::with_queues(dev, others, 1)
+    }
+
+    /// `Bed::new` whose shaped device (and its peer) has `queues` tx and rx queues.
+    pub fn with_queues(dev: &str, others: &[&str], queues: u16) -> Bed {
         let id = bed_id();
         let bed = Bed {
             a: format!("tcc-t-a-{id}"),
@@ -202,10 +207,13 @@ impl Bed {
         let b = bed.b();
         run(&["ip", "netns", "add", &bed.a]);
         run(&["ip", "netns", "add", b]);
-        run(&[
-            "ip", "link", "add", dev, "netns", &bed.a, "type", "veth", "peer", "name", "v1",
-            "netns", b,
-        ]);
+        let q = queues.to_string();
+        let mut link = vec!["ip", "link", "add", dev, "netns", &bed.a];
+        if queues > 1 {
+            link.extend(["numtxqueues", &q, "numrxqueues", &q]);
+        }
+        link.extend(["type", "veth", "peer", "name", "v1", "netns", b]);
+        run(&link);
         bed.a_run(&[
             "sysctl",
             "-qw",
