@@ -584,7 +584,8 @@ fn files_beside_the_script_are_read() {
     assert!(text.contains("classes.tc lines 1-3"), "{text}");
 }
 
-/// A FireQOS-style script with ifb input shaping imports as an equivalent `.shape` (exit 0),
+/// A FireQOS-style script with ifb input shaping and fq_codel on every leaf imports as an
+/// equivalent `.shape` (exit 0; fq_codel compared on the plan, as this kernel lacks it),
 /// with the download tree in an `ingress { }` block; a partial redirect is S0009 and exit 1.
 #[test]
 fn cli_imports_fireqos_style_input_shaping() {
@@ -601,6 +602,8 @@ fn cli_imports_fireqos_style_input_shaping() {
         "{out}"
     );
     assert!(out.contains("match tcp sport 80, 443"), "{out}");
+    // FireQOS's fq_codel on every leaf, both sides: one `qdisc` line per tree.
+    assert_eq!(out.matches("qdisc fq_codel").count(), 2, "{out}");
     let (code, _, err) = tcc(&[
         "explain",
         "corpus/script-lint/S0009-ingress-not-followed.sh",
