@@ -292,3 +292,48 @@ for a in [10.1.0.1, 10.1.0.2] {
     // A site file has no single plan.
     assert!(tcc::analyze(0, src).0.interfaces.is_empty());
 }
+
+/// A path's `rtt` sizes the classes on it as their own `rtt` would: a class on the path
+/// without one (and its children) takes it, and their leaves without a queue get a `bfifo` of
+/// one bandwidth-delay product (200mbit x 80ms = 2 MB, the seed guide's window); a class with
+/// its own `rtt` or `qdisc` keeps it, and a class on a path without `rtt` gets none.
+#[test]
+fn a_paths_rtt_sizes_the_queues_of_its_classes() {
+    let src = r#"
+path wan { rate 1gbit; rtt 80ms }
+path lan { rate 10gbit }
+host h1 {
+    address 10.0.0.1
+    interface eth1 {
+        rate 1gbit
+        default bulk
+        class transfer { rate 200mbit; ceil 200mbit; path wan }
+        class group { rate 300mbit; path wan
+            class own { rate 100mbit; rtt 10ms }
+            class fifo { rate 100mbit; qdisc pfifo limit 50 }
+        }
+        class bulk { rate 100mbit; path lan }
+    }
+}
+"#;
+    let (site, diags) = tcc::analyze_site(0, src);
+    assert!(!diags.has_errors(), "{:?}", diags.items);
+    let iface = &site.hosts[0].plan.interfaces[0];
+    let class = |n: &str| iface.classes.iter().find(|c| c.name == n).unwrap();
+    let bfifo = |n: &str| match &class(n).qdisc {
+        Some(tcc::plan::qdisc::LeafQdisc::Bfifo { limit }) => *limit,
+        q => panic!("{n}: {q:?}"),
+    };
+    assert_eq!(class("transfer").rtt, Some(80_000));
+    assert_eq!(bfifo("transfer"), Some(2_000_000));
+    assert_eq!(class("group").rtt, Some(80_000));
+    assert_eq!(class("own").rtt, Some(10_000));
+    // 100mbit x 10ms = 125 kB, raised to the GSO floor.
+    assert_eq!(bfifo("own"), Some(tcc::plan::qdisc::MIN_BFIFO as u32));
+    assert!(matches!(
+        class("fifo").qdisc,
+        Some(tcc::plan::qdisc::LeafQdisc::Pfifo { limit: Some(50) })
+    ));
+    assert_eq!(class("bulk").rtt, None);
+    assert_eq!(class("bulk").qdisc, None);
+}

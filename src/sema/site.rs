@@ -301,12 +301,18 @@ impl<'a> Lowerer<'a> {
         for mut acc in std::mem::take(&mut self.hosts) {
             for (iface, class, name, span) in std::mem::take(&mut acc.paths) {
                 match self.path_index.get(&name) {
-                    Some(&path) => acc.host.on_path.push(OnPath {
-                        path,
-                        iface,
-                        class,
-                        span,
-                    }),
+                    Some(&path) => {
+                        if let Some(rtt) = site.paths[path].rtt_us {
+                            let i = &mut acc.host.plan.interfaces[iface];
+                            path_rtt(i, class, rtt, span);
+                        }
+                        acc.host.on_path.push(OnPath {
+                            path,
+                            iface,
+                            class,
+                            span,
+                        })
+                    }
                     None => {
                         let mut d = Diagnostic::new(
                             Code::UnknownPath,
@@ -328,6 +334,40 @@ impl<'a> Lowerer<'a> {
             facts.push(acc.facts);
         }
         (site, facts)
+    }
+}
+
+/// A path's `rtt` is the round-trip time of the classes on it: a class on the path without an
+/// `rtt` of its own (or from its parent) takes it, with its children, and each of their leaves
+/// without a queue gets the one `rtt` gives (a `bfifo` of one bandwidth-delay product), as if
+/// the class had said `rtt` itself.
+fn path_rtt(iface: &mut crate::plan::Interface, class: usize, rtt_us: u64, span: Span) {
+    use crate::plan::qdisc::{bdp_bytes, LeafQdisc, MIN_BFIFO};
+    let Ok(rtt) = u32::try_from(rtt_us) else {
+        return;
+    };
+    if iface.classes[class].rtt.is_some() {
+        return;
+    }
+    let leaves = iface.leaves();
+    // The class and its descendants (parents come before their children in the plan).
+    let mut under = vec![false; iface.classes.len()];
+    under[class] = true;
+    for k in class + 1..iface.classes.len() {
+        if let Some(p) = iface.classes[k].parent {
+            under[k] = under[p];
+        }
+    }
+    for (k, c) in iface.classes.iter_mut().enumerate() {
+        if !under[k] || c.rtt.is_some() && k != class {
+            continue;
+        }
+        c.rtt = Some(rtt);
+        c.spans.rtt = Some(span);
+        if leaves[k] && c.qdisc.is_none() {
+            let bdp = bdp_bytes(c.ceil, rtt).clamp(MIN_BFIFO, u32::MAX as u64) as u32;
+            c.qdisc = Some(LeafQdisc::Bfifo { limit: Some(bdp) });
+        }
     }
 }
 
