@@ -21,6 +21,10 @@ pub(super) struct Eval<'a> {
     pub(super) positional: Vec<String>,
     pub(super) funcs: HashMap<String, Node>,
     pub(super) out: Script,
+    /// Where each command goes as it is read.
+    pub(super) sink: &'a mut dyn FnMut(Command),
+    /// Commands given to `sink` so far.
+    pub(super) commands: usize,
     pub(super) depth: usize,
     /// After an unconditional `exit`.
     pub(super) stopped: bool,
@@ -43,6 +47,11 @@ impl Eval<'_> {
         );
     }
 
+    pub(super) fn emit(&mut self, c: Command) {
+        self.commands += 1;
+        (self.sink)(c);
+    }
+
     pub(super) fn block(&mut self, nodes: &[Node], cond: bool) {
         for n in nodes {
             if self.stopped {
@@ -53,7 +62,7 @@ impl Eval<'_> {
     }
 
     fn node(&mut self, n: &Node, cond: bool) {
-        if self.out.commands.len() >= MAX_COMMANDS {
+        if self.commands >= MAX_COMMANDS {
             if !self.stopped {
                 self.stopped = true;
                 self.out.diags.push(Diagnostic::new(
@@ -265,7 +274,7 @@ impl Eval<'_> {
             return;
         }
         self.last_out = self.output_of(&raw[i..], &words, &stdin, cmd_span);
-        self.out.commands.push(Command {
+        self.emit(Command {
             words,
             span: cmd_span,
             conditional: cond,

@@ -86,7 +86,7 @@ impl Eval<'_> {
         };
         // The `source` line itself is a command of the script (not about shaping); what the
         // file runs follows, each command in its place in that file.
-        self.out.commands.push(Command {
+        self.emit(Command {
             words: words.to_vec(),
             span,
             conditional: cond,

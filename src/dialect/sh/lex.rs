@@ -163,6 +163,13 @@ impl Lexer<'_> {
 
     pub(super) fn tokens(&mut self) -> Vec<Tok> {
         let mut out = Vec::new();
+        while self.line(&mut out) {}
+        out
+    }
+
+    /// The tokens of the next line (a word may span lines: quotes, `\` continuations) up to
+    /// and including its newline, and the here-documents it opens; false at the end of the text.
+    pub(super) fn line(&mut self, out: &mut Vec<Tok>) -> bool {
         let mut pending: Vec<usize> = Vec::new();
         while let Some(c) = self.peek() {
             match c {
@@ -174,6 +181,7 @@ impl Lexer<'_> {
                     for k in std::mem::take(&mut pending) {
                         self.read_heredoc(k);
                     }
+                    return self.peek().is_some();
                 }
                 b'<' if self.at("<<") && !self.at("<<<") => {
                     let s = self.span(self.pos, self.pos + 2);
@@ -214,7 +222,7 @@ impl Lexer<'_> {
                 }
             }
         }
-        out
+        false
     }
 
     fn op(&mut self) -> Option<Tok> {
