@@ -5,9 +5,10 @@
 use super::files::{named_input, reads_stdin, shell_c_string};
 use super::lex::{HereDoc, Lexer, Part, RawWord, Tok};
 use super::parse::Node;
-use super::{Command, Files, Input, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
+use super::budget::{Budget, Part as Cost, MAX_CALLS, MAX_DEPTH};
+use super::{Command, Files, Input, Script, Word};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 pub(super) struct Eval<'a> {
@@ -19,16 +20,20 @@ pub(super) struct Eval<'a> {
     pub(super) files: &'a mut dyn Files,
     pub(super) vars: HashMap<String, String>,
     pub(super) positional: Vec<String>,
-    pub(super) funcs: HashMap<String, Node>,
+    pub(super) funcs: HashMap<String, Rc<Node>>,
     pub(super) out: Script,
     /// Where each command goes as it is read.
     pub(super) sink: &'a mut dyn FnMut(Command),
-    /// Commands given to `sink` so far.
-    pub(super) commands: usize,
+    /// What reading may still do.
+    pub(super) budget: Budget,
+    /// The budget ran out: nothing more is read.
+    pub(super) halted: bool,
+    /// How deep evaluation is (nodes inside nodes, calls, `$(...)` inside `$(...)`).
+    pub(super) nest: usize,
     pub(super) depth: usize,
     /// After an unconditional `exit`.
     pub(super) stopped: bool,
-    pub(super) reported_vars: Vec<String>,
+    pub(super) reported_vars: HashSet<String>,
     /// The text's here-documents (in `<<` order) with their bodies.
     pub(super) heredocs: Vec<(HereDoc, String)>,
     /// Variables set from a here-document (`v=$(cat <<'EOF' ... EOF)`), with where it is.
@@ -48,8 +53,45 @@ impl Eval<'_> {
     }
 
     pub(super) fn emit(&mut self, c: Command) {
-        self.commands += 1;
         (self.sink)(c);
+    }
+
+    /// Spend `n` of the budget's part `p` for work at `span`; false (and reading stops there)
+    /// when it runs out.
+    pub(super) fn charge(&mut self, p: Cost, n: u64, span: Span) -> bool {
+        if self.halted {
+            return false;
+        }
+        match self.budget.spend(p, n) {
+            Ok(()) => true,
+            Err(p) => {
+                self.stop(p, span);
+                false
+            }
+        }
+    }
+
+    /// The budget's part `p` ran out at `span`: reading stops, and says so.
+    pub(super) fn stop(&mut self, p: Cost, span: Span) {
+        if self.halted {
+            return;
+        }
+        self.halted = true;
+        self.stopped = true;
+        self.out.diags.push(
+            Diagnostic::new(
+                Code::ScriptNotFollowed,
+                span,
+                format!(
+                    "reading stopped here: the script needs more than {} {}",
+                    self.budget.given(p),
+                    p.what()
+                ),
+            )
+            .label("reading stopped here: nothing from here on is in the explanation")
+            .note("tcc reads a script with a bounded budget, so that any input ends soon")
+            .help("if this is a real script, split it or write its loops out"),
+        );
     }
 
     pub(super) fn block(&mut self, nodes: &[Node], cond: bool) {
@@ -62,17 +104,34 @@ impl Eval<'_> {
     }
 
     fn node(&mut self, n: &Node, cond: bool) {
-        if self.commands >= MAX_COMMANDS {
-            if !self.stopped {
-                self.stopped = true;
-                self.out.diags.push(Diagnostic::new(
-                    Code::ScriptNotFollowed,
-                    Span::new(self.file, 0, 0),
-                    format!("the script runs more than {MAX_COMMANDS} commands; reading stopped"),
-                ));
-            }
+        if self.stopped {
             return;
         }
+        if self.nest >= MAX_DEPTH {
+            self.stop(Cost::Depth, Self::span_of(n, self.file));
+            return;
+        }
+        self.nest += 1;
+        self.node_inner(n, cond);
+        self.nest -= 1;
+    }
+
+    /// Where a node starts, for a message (its first simple command's span).
+    fn span_of(n: &Node, file: usize) -> Span {
+        let first = |b: &[Node]| b.first().map(|n| Self::span_of(n, file));
+        let s = match n {
+            Node::Simple { span, .. } => Some(*span),
+            Node::AndOr(f, _) => Some(Self::span_of(f, file)),
+            Node::Pipeline(c) | Node::Group(c) => first(c),
+            Node::If { arms, .. } => arms.first().and_then(|(c, _)| first(c)),
+            Node::For { body, .. } | Node::While { body, .. } => first(body),
+            Node::Case(arms) => arms.first().and_then(|a| first(a)),
+            Node::Func(_, b) => Some(Self::span_of(b, file)),
+        };
+        s.unwrap_or(Span::new(file, 0, 0))
+    }
+
+    fn node_inner(&mut self, n: &Node, cond: bool) {
         match n {
             Node::Simple {
                 words,
@@ -81,6 +140,9 @@ impl Eval<'_> {
                 heredoc,
                 stdin_file,
             } => {
+                if !self.charge(Cost::Steps, 1, *span) {
+                    return;
+                }
                 let stdin = heredoc.and_then(|k| self.heredoc_input(k, *span));
                 self.simple(
                     words,
@@ -124,8 +186,9 @@ impl Eval<'_> {
                         .collect(),
                     None => self.positional.clone(),
                 };
+                let at = Self::span_of(n, self.file);
                 for v in values {
-                    if self.stopped {
+                    if self.stopped || !self.charge(Cost::Steps, 1, at) {
                         break;
                     }
                     self.vars.insert(var.clone(), v);
@@ -143,7 +206,7 @@ impl Eval<'_> {
             }
             Node::Group(body) => self.block(body, cond),
             Node::Func(name, body) => {
-                self.funcs.insert(name.clone(), (**body).clone());
+                self.funcs.insert(name.clone(), Rc::new((**body).clone()));
             }
         }
     }
@@ -199,6 +262,9 @@ impl Eval<'_> {
         for w in &raw[i..] {
             words.extend(self.expand(w));
         }
+        if self.halted {
+            return;
+        }
         let Some(name) = words.first().map(|w| w.text.clone()) else {
             return;
         };
@@ -218,7 +284,7 @@ impl Eval<'_> {
             }
             _ => named_input(&words).map(str::to_string),
         };
-        let input_file = named.map(|f| self.load_input(&f));
+        let input_file = named.map(|f| self.load_input(&f, cmd_span));
         match name.as_str() {
             "set" => {
                 if words.iter().skip(1).any(|w| {
@@ -259,7 +325,7 @@ impl Eval<'_> {
             _ => {}
         }
         if let Some(body) = self.funcs.get(&name).cloned() {
-            if self.depth >= MAX_CALL_DEPTH {
+            if self.depth >= MAX_CALLS {
                 self.not_followed(cmd_span, "functions call each other too deeply");
                 return;
             }
@@ -271,6 +337,22 @@ impl Eval<'_> {
             self.node(&body, cond);
             self.depth -= 1;
             self.positional = saved;
+            return;
+        }
+        let fed = stdin.as_ref().map_or(0, |i| i.text.len())
+            + match &input_file {
+                Some(super::FileInput::Read(i)) => i.text.len(),
+                _ => 0,
+            };
+        // What is fed is read line by line, each line a command of its own.
+        let lines = stdin.as_ref().map_or(0, |i| i.text.matches('\n').count())
+            + match &input_file {
+                Some(super::FileInput::Read(i)) => i.text.matches('\n').count(),
+                _ => 0,
+            };
+        if !self.charge(Cost::Bytes, fed as u64, cmd_span)
+            || !self.charge(Cost::Steps, lines as u64, cmd_span)
+        {
             return;
         }
         self.last_out = self.output_of(&raw[i..], &words, &stdin, cmd_span);
@@ -302,8 +384,8 @@ impl Eval<'_> {
     }
 
     fn unset(&mut self, name: &str, span: Span) {
-        if !self.reported_vars.iter().any(|n| n == name) {
-            self.reported_vars.push(name.to_string());
+        if !self.reported_vars.contains(name) {
+            self.reported_vars.insert(name.to_string());
             let what = if name.parse::<usize>().is_ok() {
                 format!("positional parameter `${name}` is not given")
             } else {
@@ -377,6 +459,10 @@ impl Eval<'_> {
 
     fn parts(&mut self, parts: &[Part], span: Span, fields: &mut Vec<String>, split: bool) {
         for p in parts {
+            if !matches!(p, Part::Lit(_) | Part::Quoted(_)) && !self.charge(Cost::Expansions, 1, span)
+            {
+                return;
+            }
             match p {
                 Part::Lit(s) | Part::Quoted(s) => {
                     if let Some(last) = fields.last_mut() {
@@ -388,6 +474,7 @@ impl Eval<'_> {
                     default,
                     quoted,
                 } => match self.lookup(name, span) {
+                    Some(v) if !self.charge(Cost::Bytes, v.len() as u64, span) => {}
                     Some(v) if !(v.is_empty() && default.is_some()) => {
                         if name == "@" && *quoted && split {
                             for (k, a) in self.positional.clone().iter().enumerate() {
@@ -415,12 +502,16 @@ impl Eval<'_> {
                         Some(i) => i.text.trim_end_matches('\n').to_string(),
                         None => self.subst(inner, span),
                     };
+                    if !self.charge(Cost::Bytes, v.len() as u64, span) {
+                        return;
+                    }
                     Self::push_value(fields, &v, split && !quoted);
                 }
                 Part::Arith(e) => {
                     let v = match self.arith(e) {
                         Some(v) => v.to_string(),
                         None => {
+                            let e = short(e);
                             self.not_followed(span, format!("cannot evaluate `$(({e}))`"));
                             String::new()
                         }
@@ -433,6 +524,20 @@ impl Eval<'_> {
 
     /// Command substitution: only `seq` (and `echo`) are evaluated.
     fn subst(&mut self, inner: &str, span: Span) -> String {
+        if !self.charge(Cost::Input, inner.len() as u64, span) {
+            return String::new();
+        }
+        if self.nest >= MAX_DEPTH {
+            self.stop(Cost::Depth, span);
+            return String::new();
+        }
+        self.nest += 1;
+        let v = self.subst_inner(inner, span);
+        self.nest -= 1;
+        v
+    }
+
+    fn subst_inner(&mut self, inner: &str, span: Span) -> String {
         let mut sub = Lexer {
             file: self.file,
             src: inner.as_bytes(),
@@ -440,6 +545,7 @@ impl Eval<'_> {
             pos: 0,
             diags: Diagnostics::default(),
             heredocs: Vec::new(),
+            nest: 0,
         };
         let toks = sub.tokens();
         let mut words = Vec::new();
@@ -453,7 +559,7 @@ impl Eval<'_> {
                     words.extend(self.expand(&w).into_iter().map(|w| w.text));
                 }
                 _ => {
-                    self.not_followed(span, format!("cannot evaluate `$({inner})`"));
+                    self.not_followed(span, format!("cannot evaluate `$({})`", short(inner)));
                     return String::new();
                 }
             }
@@ -471,8 +577,14 @@ impl Eval<'_> {
                     [a, s, b] => (*a, *s, *b),
                     _ => (1, 1, 0),
                 };
-                if step == 0 || (b - a) / step > MAX_SEQ {
-                    self.not_followed(span, format!("`$({inner})` is too long a sequence"));
+                if step == 0 {
+                    self.not_followed(span, format!("`$({inner})` never ends"));
+                    return String::new();
+                }
+                // Its length in bytes, before making it.
+                let n = (b.saturating_sub(a) / step).saturating_add(1).max(0) as u64;
+                let digits = a.unsigned_abs().max(b.unsigned_abs()).to_string().len() as u64 + 2;
+                if !self.charge(Cost::Bytes, n.saturating_mul(digits), span) {
                     return String::new();
                 }
                 let mut out = Vec::new();
@@ -485,7 +597,7 @@ impl Eval<'_> {
             }
             Some("echo") => words[1..].join(" "),
             _ => {
-                self.not_followed(span, format!("cannot evaluate `$({inner})`"));
+                self.not_followed(span, format!("cannot evaluate `$({})`", short(inner)));
                 String::new()
             }
         }
@@ -523,6 +635,16 @@ impl Eval<'_> {
     }
 
     fn arith_atom(&mut self, t: &[String], p: &mut usize) -> Option<i64> {
+        if self.nest >= MAX_DEPTH {
+            return None;
+        }
+        self.nest += 1;
+        let v = self.arith_atom_inner(t, p);
+        self.nest -= 1;
+        v
+    }
+
+    fn arith_atom_inner(&mut self, t: &[String], p: &mut usize) -> Option<i64> {
         let tok = t.get(*p)?.clone();
         *p += 1;
         match tok.as_str() {
@@ -545,6 +667,14 @@ impl Eval<'_> {
                 v.trim().parse().ok()
             }
         }
+    }
+}
+
+/// A piece of script in a message: the first 60 characters.
+fn short(e: &str) -> String {
+    match e.char_indices().nth(60) {
+        Some((k, _)) => format!("{}...", &e[..k]),
+        None => e.to_string(),
     }
 }
 

@@ -16,6 +16,7 @@
 //! `lex` tokenises, `parse` builds the syntax tree, `eval` expands and runs it symbolically;
 //! this module holds the types the rest of tcc sees and `read`, which chains the three.
 
+mod budget;
 mod eval;
 mod files;
 mod lex;
@@ -205,11 +206,6 @@ impl Files for NoFiles {
     }
 }
 
-/// Limits that keep reading bounded on any input.
-const MAX_COMMANDS: usize = 200_000;
-const MAX_CALL_DEPTH: usize = 64;
-const MAX_SEQ: i64 = 65_536;
-
 pub fn read(file: usize, text: &str, args: &[String]) -> Script {
     read_with(file, text, args, &mut NoFiles)
 }
@@ -240,6 +236,7 @@ pub fn read_each(
         pos: 0,
         diags: Diagnostics::default(),
         heredocs: Vec::new(),
+        nest: 0,
     };
     let mut p = Parser {
         toks: Vec::new(),
@@ -251,6 +248,8 @@ pub fn read_each(
         stdin_file: None,
         ended: Cell::new(false),
         idle: Cell::new(true),
+        depth: 0,
+        too_deep: Cell::new(false),
     };
     let mut ev = Eval {
         file,
@@ -261,10 +260,12 @@ pub fn read_each(
         funcs: HashMap::new(),
         out: Script::default(),
         sink: each,
-        commands: 0,
+        budget: budget::Budget::for_text(text),
+        halted: false,
+        nest: 0,
         depth: 0,
         stopped: false,
-        reported_vars: Vec::new(),
+        reported_vars: Default::default(),
         heredocs: Vec::new(),
         inputs: HashMap::new(),
         pipe_in: None,
@@ -288,7 +289,11 @@ pub fn read_each(
         ev.block(&nodes, false);
         p.toks.drain(..used);
         next_try = 2 * p.toks.len();
-        if !more {
+        if p.too_deep.get() {
+            // The parser said so.
+            ev.halted = true;
+        }
+        if !more || ev.halted {
             break;
         }
     }
@@ -324,6 +329,7 @@ fn syntax_of_range(
         pos: start,
         diags: Diagnostics::default(),
         heredocs: Vec::new(),
+        nest: 0,
     };
     let toks = lx.tokens();
     let heredocs = lx
@@ -346,6 +352,8 @@ fn syntax_of_range(
         stdin_file: None,
         ended: Cell::new(false),
         idle: Cell::new(true),
+        depth: 0,
+        too_deep: Cell::new(false),
     };
     (p.program(), heredocs, p.diags)
 }

@@ -53,6 +53,10 @@ pub(super) struct Parser {
     pub(super) ended: Cell<bool>,
     /// Between top-level commands, where the end of the tokens is the end of a command.
     pub(super) idle: Cell<bool>,
+    /// Blocks open around the command being read.
+    pub(super) depth: usize,
+    /// They nest deeper than the reader follows: reading stopped (the tokens look ended).
+    pub(super) too_deep: Cell<bool>,
 }
 
 const RESERVED: &[&str] = &[
@@ -61,6 +65,9 @@ const RESERVED: &[&str] = &[
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
+        if self.too_deep.get() {
+            return None;
+        }
         let t = self.toks.get(self.pos);
         if t.is_none() && !self.idle.get() {
             self.ended.set(true);
@@ -137,6 +144,9 @@ impl Parser {
             }
             let (diags, heredocs) = (self.diags.items.len(), self.heredocs_seen);
             let n = self.and_or();
+            if self.too_deep.get() {
+                return (out, self.toks.len());
+            }
             if self.ended.get() && !last {
                 self.pos = start;
                 self.diags.items.truncate(diags);
@@ -253,6 +263,10 @@ impl Parser {
 
     fn expect(&mut self, word: &str, open: Span) {
         self.skip_newlines();
+        if self.too_deep.get() {
+            // Reading stopped inside: that was said once.
+            return;
+        }
         if self.peek_word() == Some(word) {
             self.pos += 1;
         } else {
@@ -269,6 +283,32 @@ impl Parser {
     }
 
     fn command(&mut self) -> Option<Node> {
+        if self.too_deep.get() {
+            return None;
+        }
+        if self.depth >= super::budget::MAX_DEPTH {
+            let at = self.here();
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ScriptNotFollowed,
+                    at,
+                    format!(
+                        "reading stopped here: blocks nest more than {} deep",
+                        super::budget::MAX_DEPTH
+                    ),
+                )
+                .label("reading stopped here: nothing from here on is in the explanation"),
+            );
+            self.too_deep.set(true);
+            return None;
+        }
+        self.depth += 1;
+        let n = self.command_inner();
+        self.depth -= 1;
+        n
+    }
+
+    fn command_inner(&mut self) -> Option<Node> {
         let start = self.here();
         match self.peek() {
             Some(Tok::Op("(", _)) => {
