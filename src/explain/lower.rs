@@ -52,7 +52,7 @@ pub struct Ending {
     pub reasons: Vec<Reason>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Reason {
     pub code: Code,
     pub what: String,

@@ -34,7 +34,7 @@ impl Part {
 /// Commands run, whatever the script's size.
 const STEPS: u64 = 50_000;
 /// And per line of text read.
-const STEPS_PER_LINE: u64 = 2;
+const STEPS_PER_LINE: u64 = 1;
 const EXPANSIONS: u64 = 200_000;
 const EXPANSIONS_PER_LINE: u64 = 8;
 const BYTES: u64 = 32 << 20;
