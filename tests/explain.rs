@@ -595,20 +595,44 @@ fn hostile_scripts_stop_on_the_budget() {
         doubling.push_str("a=$a$a\n");
     }
     doubling.push_str("tc qdisc add dev $a root htb\n");
-    let line = format!("class add dev eth0 parent 1: classid 1:1 htb rate 1mbit {}\n", "x".repeat(1 << 20));
+    let line = format!(
+        "class add dev eth0 parent 1: classid 1:1 htb rate 1mbit {}\n",
+        "x".repeat(1 << 20)
+    );
     let cases: Vec<(&str, String, &str)> = vec![
         ("fork bomb", ":(){ :|:& };:\n".into(), "reading stopped"),
         (
             "self-calling function in a loop",
-            "f() { tc qdisc add dev eth0 root htb; f; f; }\nfor i in $(seq 1 65536); do f; done\n".into(),
+            "f() { tc qdisc add dev eth0 root htb; f; f; }\nfor i in $(seq 1 65536); do f; done\n"
+                .into(),
             "reading stopped",
         ),
         ("doubling", doubling, "reading stopped"),
-        ("nested braces", deep("{ ", "tc qdisc add dev eth0 root htb", "; }"), "reading stopped"),
-        ("nested if", deep("if true; then\n", "tc x\n", "fi\n"), "reading stopped"),
-        ("nested subst", format!("echo {}", deep("$(echo ", "x", ")")), "reading stopped"),
-        ("nested default", format!("echo x{}", deep("${a:-x", "", "}")), "nest too deeply"),
-        ("nested arithmetic", format!("echo $(({}))", deep("(", "1", ")")), "cannot evaluate"),
+        (
+            "nested braces",
+            deep("{ ", "tc qdisc add dev eth0 root htb", "; }"),
+            "reading stopped",
+        ),
+        (
+            "nested if",
+            deep("if true; then\n", "tc x\n", "fi\n"),
+            "reading stopped",
+        ),
+        (
+            "nested subst",
+            format!("echo {}", deep("$(echo ", "x", ")")),
+            "reading stopped",
+        ),
+        (
+            "nested default",
+            format!("echo x{}", deep("${a:-x", "", "}")),
+            "nest too deeply",
+        ),
+        (
+            "nested arithmetic",
+            format!("echo $(({}))", deep("(", "1", ")")),
+            "cannot evaluate",
+        ),
         (
             "seq",
             "for i in $(seq 1 1000000000); do tc qdisc add dev eth0 root htb; done\n".into(),
@@ -635,7 +659,11 @@ fn hostile_scripts_stop_on_the_budget() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.code().is_some(), "{what}: killed: {:?}", out.status);
+        assert!(
+            out.status.code().is_some(),
+            "{what}: killed: {:?}",
+            out.status
+        );
         assert!(all.contains("S0001"), "{what}: no S0001");
         assert!(all.contains(says), "{what}: does not say `{says}`");
     }
@@ -653,7 +681,10 @@ fn long_scripts_are_read_whole() {
     let ex = tcc::explain::explain(0, &text, &[]);
     assert_eq!(ex.endings.len(), 250_000);
     assert!(
-        !ex.diags.items.iter().any(|d| d.message.contains("reading stopped")),
+        !ex.diags
+            .items
+            .iter()
+            .any(|d| d.message.contains("reading stopped")),
         "{:?}",
         ex.diags.items.first()
     );

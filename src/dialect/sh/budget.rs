@@ -57,10 +57,7 @@ impl Budget {
     /// The allowance for a script of `text`.
     pub(super) fn for_text(text: &str) -> Budget {
         let given = [STEPS, EXPANSIONS, BYTES, INPUT];
-        let mut b = Budget {
-            left: given,
-            given,
-        };
+        let mut b = Budget { left: given, given };
         let _ = b.grow(text, false);
         b
     }
@@ -79,9 +76,9 @@ impl Budget {
             BYTES_PER_BYTE * len,
             len,
         ];
-        for k in 0..4 {
-            self.left[k] = self.left[k].saturating_add(more[k]);
-            self.given[k] = self.given[k].saturating_add(more[k]);
+        for ((left, given), more) in self.left.iter_mut().zip(&mut self.given).zip(more) {
+            *left = left.saturating_add(more);
+            *given = given.saturating_add(more);
         }
         Ok(())
     }

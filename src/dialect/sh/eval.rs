@@ -2,10 +2,10 @@
 //! `$(seq a b)`, `$((arithmetic))`, loops and the script's own functions, into the simple
 //! commands the script runs, each word with its span.
 
+use super::budget::{Budget, Part as Cost, MAX_CALLS, MAX_DEPTH};
 use super::files::{named_input, reads_stdin, shell_c_string};
 use super::lex::{HereDoc, Lexer, Part, RawWord, Tok};
 use super::parse::Node;
-use super::budget::{Budget, Part as Cost, MAX_CALLS, MAX_DEPTH};
 use super::{Command, Files, Input, Script, Word};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
 use std::collections::{HashMap, HashSet};
@@ -459,7 +459,8 @@ impl Eval<'_> {
 
     fn parts(&mut self, parts: &[Part], span: Span, fields: &mut Vec<String>, split: bool) {
         for p in parts {
-            if !matches!(p, Part::Lit(_) | Part::Quoted(_)) && !self.charge(Cost::Expansions, 1, span)
+            if !matches!(p, Part::Lit(_) | Part::Quoted(_))
+                && !self.charge(Cost::Expansions, 1, span)
             {
                 return;
             }

@@ -2,8 +2,8 @@
 //! files it sources (`source`/`.`), and files it names to a reader (`tc -batch FILE`,
 //! `nft -f FILE`, `iptables-restore FILE`, `< FILE`), through the reader's `Files`.
 
-use super::eval::Eval;
 use super::budget::{Part as Cost, MAX_CALLS};
+use super::eval::Eval;
 use super::{Command, FileInput, Input, Word};
 use crate::diagnostic::Span;
 

@@ -300,10 +300,7 @@ pub fn read_each(
     let mut diags = lx.diags;
     diags.extend(p.diags);
     diags.extend(std::mem::take(&mut ev.out.diags));
-    Script {
-        diags,
-        ..ev.out
-    }
+    Script { diags, ..ev.out }
 }
 
 /// The syntax tree of `text`, its here-documents (with their bodies) and the problems found

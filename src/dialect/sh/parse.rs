@@ -125,7 +125,8 @@ impl Parser {
             self.skip_newlines();
             let start = self.pos;
             let Some(t) = self.peek() else { break };
-            let stray = matches!(t, Tok::Word(w) if w.literal().is_some_and(|l| RESERVED.contains(&l)));
+            let stray =
+                matches!(t, Tok::Word(w) if w.literal().is_some_and(|l| RESERVED.contains(&l)));
             let skip = matches!(t, Tok::Op(";;", _));
             self.idle.set(false);
             self.ended.set(false);
