@@ -613,3 +613,112 @@ fn cli_imports_fireqos_style_input_shaping() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("S0009"), "{err}");
 }
+
+/// Issue 9: one budget for all of the script reader's work. Scripts that multiply their work
+/// (a fork bomb, a self-calling function in a loop, a doubling variable, 10,000-deep nesting,
+/// a huge here-document fed in a loop, a billion-long `seq`) end, through the binary, with
+/// S0001 saying where reading stopped; the explanation covers only what was read.
+#[test]
+fn hostile_scripts_stop_on_the_budget() {
+    let deep = |open: &str, mid: &str, close: &str| {
+        format!("{}{mid}{}\n", open.repeat(10_000), close.repeat(10_000))
+    };
+    let mut doubling = String::from("a=x\n");
+    for _ in 0..60 {
+        doubling.push_str("a=$a$a\n");
+    }
+    doubling.push_str("tc qdisc add dev $a root htb\n");
+    let line = format!(
+        "class add dev eth0 parent 1: classid 1:1 htb rate 1mbit {}\n",
+        "x".repeat(1 << 20)
+    );
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("fork bomb", ":(){ :|:& };:\n".into(), "reading stopped"),
+        (
+            "self-calling function in a loop",
+            "f() { tc qdisc add dev eth0 root htb; f; f; }\nfor i in $(seq 1 65536); do f; done\n"
+                .into(),
+            "reading stopped",
+        ),
+        ("doubling", doubling, "reading stopped"),
+        (
+            "nested braces",
+            deep("{ ", "tc qdisc add dev eth0 root htb", "; }"),
+            "reading stopped",
+        ),
+        (
+            "nested if",
+            deep("if true; then\n", "tc x\n", "fi\n"),
+            "reading stopped",
+        ),
+        (
+            "nested subst",
+            format!("echo {}", deep("$(echo ", "x", ")")),
+            "reading stopped",
+        ),
+        (
+            "nested default",
+            format!("echo x{}", deep("${a:-x", "", "}")),
+            "nest too deeply",
+        ),
+        (
+            "nested arithmetic",
+            format!("echo $(({}))", deep("(", "1", ")")),
+            "cannot evaluate",
+        ),
+        (
+            "seq",
+            "for i in $(seq 1 1000000000); do tc qdisc add dev eth0 root htb; done\n".into(),
+            "reading stopped",
+        ),
+        (
+            "here-document in a loop",
+            format!("for i in $(seq 1 65536); do\ntc -batch - <<EOF\n{line}EOF\ndone\n"),
+            "reading stopped",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("tcc-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (k, (what, text, says)) in cases.iter().enumerate() {
+        let path = dir.join(format!("{k}.sh"));
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcc"))
+            .arg("explain")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.code().is_some(),
+            "{what}: killed: {:?}",
+            out.status
+        );
+        assert!(all.contains("S0001"), "{what}: no S0001");
+        assert!(all.contains(says), "{what}: does not say `{says}`");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A long plain script is read whole (the budget grows with the text): every line ends in
+/// one of the three places. 250,000 lines (the old limit stopped at 200,000 commands).
+#[test]
+fn long_scripts_are_read_whole() {
+    let mut text = String::new();
+    for i in 0..250_000 {
+        text.push_str(&format!("echo {i}\n"));
+    }
+    let ex = tcc::explain::explain(0, &text, &[]);
+    assert_eq!(ex.endings.len(), 250_000);
+    assert!(
+        !ex.diags
+            .items
+            .iter()
+            .any(|d| d.message.contains("reading stopped")),
+        "{:?}",
+        ex.diags.items.first()
+    );
+}

@@ -242,18 +242,17 @@ fn endings_text(ex: &Explained, sources: &Sources, main: usize, out: &mut String
             places_text(sources, main, other)
         );
     }
-    let mut seen = Vec::new();
+    // A set: a script can have many thousands of these (a list would make this quadratic).
+    let mut seen = std::collections::HashSet::new();
     let not: Vec<_> = of(Place::NotModelled).collect();
     if !not.is_empty() {
         out.push_str("  not modelled:\n");
     }
     for e in not {
         for r in &e.reasons {
-            let key = (place(e), r.clone());
-            if seen.contains(&key) {
+            if !seen.insert((place(e), r)) {
                 continue;
             }
-            seen.push(key);
             let at = places_text(sources, main, vec![place(e)]);
             let _ = writeln!(out, "    - {at} [{}]: {}", r.code, r.what);
         }

@@ -52,7 +52,7 @@ pub struct Ending {
     pub reasons: Vec<Reason>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Reason {
     pub code: Code,
     pub what: String,
@@ -169,18 +169,36 @@ fn once_each(diags: &mut Diagnostics) {
 }
 
 pub fn lower(script: Script) -> Explained {
-    let mut sim = Sim {
-        devs: Vec::new(),
-        tables: Default::default(),
-        diags: script.diags,
-        notes: Vec::new(),
-        other: Vec::new(),
-        ran: Vec::new(),
-    };
+    let mut sim = Sim::new();
     let conditional = script.commands.iter().filter(|c| c.conditional).count();
     for cmd in &script.commands {
         sim.command(cmd);
     }
+    finish(sim, script.diags, script.set_e, conditional)
+}
+
+/// Read a script and simulate each command as it is read (the whole script's commands are
+/// never held at once).
+pub fn read_and_lower(
+    file: usize,
+    text: &str,
+    args: &[String],
+    files: &mut dyn crate::dialect::sh::Files,
+) -> Explained {
+    let mut sim = Sim::new();
+    let mut conditional = 0;
+    let script = crate::dialect::sh::read_each(file, text, args, files, &mut |c| {
+        conditional += usize::from(c.conditional);
+        sim.command(&c);
+    });
+    finish(sim, script.diags, script.set_e, conditional)
+}
+
+/// The plan of what the simulation holds, after the reader's diagnostics (`read`).
+fn finish(mut sim: Sim, read: Diagnostics, set_e: bool, conditional: usize) -> Explained {
+    let mut all = read;
+    all.extend(std::mem::take(&mut sim.diags));
+    sim.diags = all;
     sim.mangle_targets();
     let (mut plan, facts) = sim.build();
     let plan_as_written = plan.clone();
@@ -204,7 +222,7 @@ pub fn lower(script: Script) -> Explained {
         other: sim.other,
         leaves,
         removes,
-        set_e: script.set_e,
+        set_e,
         conditional,
         endings,
     }

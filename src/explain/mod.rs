@@ -30,8 +30,7 @@ pub fn explain_with(
     args: &[String],
     files: &mut dyn crate::dialect::sh::Files,
 ) -> Explained {
-    let script = crate::dialect::sh::read_with(file, text, args, files);
-    lower::lower(script)
+    lower::read_and_lower(file, text, args, files)
 }
 
 /// Read `text` in nft's file syntax (a `.nft` file, `nft list ruleset` output), as `nft -f`

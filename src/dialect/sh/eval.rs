@@ -1,13 +1,15 @@
 //! Symbolic evaluation of the shell reader's syntax tree: variables, positional parameters,
-//! `$(seq a b)`, `$((arithmetic))`, loops and the script's own functions, into the simple
-//! commands the script runs, each word with its span.
+//! loops and the script's own functions (`expand` computes `$(seq a b)` and arithmetic), into
+//! the simple commands the script runs, each word with its span.
 
+use super::budget::{Budget, Part as Cost, MAX_CALLS, MAX_DEPTH};
+use super::expand::short;
 use super::files::{named_input, reads_stdin, shell_c_string};
-use super::lex::{HereDoc, Lexer, Part, RawWord, Tok};
+use super::lex::{HereDoc, Part, RawWord};
 use super::parse::Node;
-use super::{Command, Files, Input, Script, Word, MAX_CALL_DEPTH, MAX_COMMANDS, MAX_SEQ};
-use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
-use std::collections::HashMap;
+use super::{Command, Files, Input, Script, Word};
+use crate::diagnostic::{Code, Diagnostic, Span};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 pub(super) struct Eval<'a> {
@@ -19,12 +21,20 @@ pub(super) struct Eval<'a> {
     pub(super) files: &'a mut dyn Files,
     pub(super) vars: HashMap<String, String>,
     pub(super) positional: Vec<String>,
-    pub(super) funcs: HashMap<String, Node>,
+    pub(super) funcs: HashMap<String, Rc<Node>>,
     pub(super) out: Script,
+    /// Where each command goes as it is read.
+    pub(super) sink: &'a mut dyn FnMut(Command),
+    /// What reading may still do.
+    pub(super) budget: Budget,
+    /// The budget ran out: nothing more is read.
+    pub(super) halted: bool,
+    /// How deep evaluation is (nodes inside nodes, calls, `$(...)` inside `$(...)`).
+    pub(super) nest: usize,
     pub(super) depth: usize,
     /// After an unconditional `exit`.
     pub(super) stopped: bool,
-    pub(super) reported_vars: Vec<String>,
+    pub(super) reported_vars: HashSet<String>,
     /// The text's here-documents (in `<<` order) with their bodies.
     pub(super) heredocs: Vec<(HereDoc, String)>,
     /// Variables set from a here-document (`v=$(cat <<'EOF' ... EOF)`), with where it is.
@@ -43,6 +53,48 @@ impl Eval<'_> {
         );
     }
 
+    pub(super) fn emit(&mut self, c: Command) {
+        (self.sink)(c);
+    }
+
+    /// Spend `n` of the budget's part `p` for work at `span`; false (and reading stops there)
+    /// when it runs out.
+    pub(super) fn charge(&mut self, p: Cost, n: u64, span: Span) -> bool {
+        if self.halted {
+            return false;
+        }
+        match self.budget.spend(p, n) {
+            Ok(()) => true,
+            Err(p) => {
+                self.stop(p, span);
+                false
+            }
+        }
+    }
+
+    /// The budget's part `p` ran out at `span`: reading stops, and says so.
+    pub(super) fn stop(&mut self, p: Cost, span: Span) {
+        if self.halted {
+            return;
+        }
+        self.halted = true;
+        self.stopped = true;
+        self.out.diags.push(
+            Diagnostic::new(
+                Code::ScriptNotFollowed,
+                span,
+                format!(
+                    "reading stopped here: the script needs more than {} {}",
+                    self.budget.given(p),
+                    p.what()
+                ),
+            )
+            .label("reading stopped here: nothing from here on is in the explanation")
+            .note("tcc reads a script with a bounded budget, so that any input ends soon")
+            .help("if this is a real script, split it or write its loops out"),
+        );
+    }
+
     pub(super) fn block(&mut self, nodes: &[Node], cond: bool) {
         for n in nodes {
             if self.stopped {
@@ -53,17 +105,34 @@ impl Eval<'_> {
     }
 
     fn node(&mut self, n: &Node, cond: bool) {
-        if self.out.commands.len() >= MAX_COMMANDS {
-            if !self.stopped {
-                self.stopped = true;
-                self.out.diags.push(Diagnostic::new(
-                    Code::ScriptNotFollowed,
-                    Span::new(self.file, 0, 0),
-                    format!("the script runs more than {MAX_COMMANDS} commands; reading stopped"),
-                ));
-            }
+        if self.stopped {
             return;
         }
+        if self.nest >= MAX_DEPTH {
+            self.stop(Cost::Depth, Self::span_of(n, self.file));
+            return;
+        }
+        self.nest += 1;
+        self.node_inner(n, cond);
+        self.nest -= 1;
+    }
+
+    /// Where a node starts, for a message (its first simple command's span).
+    fn span_of(n: &Node, file: usize) -> Span {
+        let first = |b: &[Node]| b.first().map(|n| Self::span_of(n, file));
+        let s = match n {
+            Node::Simple { span, .. } => Some(*span),
+            Node::AndOr(f, _) => Some(Self::span_of(f, file)),
+            Node::Pipeline(c) | Node::Group(c) => first(c),
+            Node::If { arms, .. } => arms.first().and_then(|(c, _)| first(c)),
+            Node::For { body, .. } | Node::While { body, .. } => first(body),
+            Node::Case(arms) => arms.first().and_then(|a| first(a)),
+            Node::Func(_, b) => Some(Self::span_of(b, file)),
+        };
+        s.unwrap_or(Span::new(file, 0, 0))
+    }
+
+    fn node_inner(&mut self, n: &Node, cond: bool) {
         match n {
             Node::Simple {
                 words,
@@ -72,6 +141,9 @@ impl Eval<'_> {
                 heredoc,
                 stdin_file,
             } => {
+                if !self.charge(Cost::Steps, 1, *span) {
+                    return;
+                }
                 let stdin = heredoc.and_then(|k| self.heredoc_input(k, *span));
                 self.simple(
                     words,
@@ -115,8 +187,9 @@ impl Eval<'_> {
                         .collect(),
                     None => self.positional.clone(),
                 };
+                let at = Self::span_of(n, self.file);
                 for v in values {
-                    if self.stopped {
+                    if self.stopped || !self.charge(Cost::Steps, 1, at) {
                         break;
                     }
                     self.vars.insert(var.clone(), v);
@@ -134,7 +207,7 @@ impl Eval<'_> {
             }
             Node::Group(body) => self.block(body, cond),
             Node::Func(name, body) => {
-                self.funcs.insert(name.clone(), (**body).clone());
+                self.funcs.insert(name.clone(), Rc::new((**body).clone()));
             }
         }
     }
@@ -190,6 +263,9 @@ impl Eval<'_> {
         for w in &raw[i..] {
             words.extend(self.expand(w));
         }
+        if self.halted {
+            return;
+        }
         let Some(name) = words.first().map(|w| w.text.clone()) else {
             return;
         };
@@ -209,7 +285,7 @@ impl Eval<'_> {
             }
             _ => named_input(&words).map(str::to_string),
         };
-        let input_file = named.map(|f| self.load_input(&f));
+        let input_file = named.map(|f| self.load_input(&f, cmd_span));
         match name.as_str() {
             "set" => {
                 if words.iter().skip(1).any(|w| {
@@ -250,7 +326,7 @@ impl Eval<'_> {
             _ => {}
         }
         if let Some(body) = self.funcs.get(&name).cloned() {
-            if self.depth >= MAX_CALL_DEPTH {
+            if self.depth >= MAX_CALLS {
                 self.not_followed(cmd_span, "functions call each other too deeply");
                 return;
             }
@@ -264,8 +340,24 @@ impl Eval<'_> {
             self.positional = saved;
             return;
         }
+        let fed = stdin.as_ref().map_or(0, |i| i.text.len())
+            + match &input_file {
+                Some(super::FileInput::Read(i)) => i.text.len(),
+                _ => 0,
+            };
+        // What is fed is read line by line, each line a command of its own.
+        let lines = stdin.as_ref().map_or(0, |i| i.text.matches('\n').count())
+            + match &input_file {
+                Some(super::FileInput::Read(i)) => i.text.matches('\n').count(),
+                _ => 0,
+            };
+        if !self.charge(Cost::Bytes, fed as u64, cmd_span)
+            || !self.charge(Cost::Steps, lines as u64, cmd_span)
+        {
+            return;
+        }
         self.last_out = self.output_of(&raw[i..], &words, &stdin, cmd_span);
-        self.out.commands.push(Command {
+        self.emit(Command {
             words,
             span: cmd_span,
             conditional: cond,
@@ -275,7 +367,7 @@ impl Eval<'_> {
         });
     }
 
-    fn lookup(&mut self, name: &str, span: Span) -> Option<String> {
+    pub(super) fn lookup(&mut self, name: &str, span: Span) -> Option<String> {
         if let Ok(n) = name.parse::<usize>() {
             if n == 0 {
                 return self.vars.get("0").cloned();
@@ -293,8 +385,8 @@ impl Eval<'_> {
     }
 
     fn unset(&mut self, name: &str, span: Span) {
-        if !self.reported_vars.iter().any(|n| n == name) {
-            self.reported_vars.push(name.to_string());
+        if !self.reported_vars.contains(name) {
+            self.reported_vars.insert(name.to_string());
             let what = if name.parse::<usize>().is_ok() {
                 format!("positional parameter `${name}` is not given")
             } else {
@@ -317,7 +409,7 @@ impl Eval<'_> {
     }
 
     /// A word's fields after expansion and field splitting.
-    fn expand(&mut self, w: &RawWord) -> Vec<Word> {
+    pub(super) fn expand(&mut self, w: &RawWord) -> Vec<Word> {
         let parts = w.parts.clone();
         let mut fields = vec![String::new()];
         let had_quotes = parts.iter().any(|p| {
@@ -368,6 +460,11 @@ impl Eval<'_> {
 
     fn parts(&mut self, parts: &[Part], span: Span, fields: &mut Vec<String>, split: bool) {
         for p in parts {
+            if !matches!(p, Part::Lit(_) | Part::Quoted(_))
+                && !self.charge(Cost::Expansions, 1, span)
+            {
+                return;
+            }
             match p {
                 Part::Lit(s) | Part::Quoted(s) => {
                     if let Some(last) = fields.last_mut() {
@@ -379,6 +476,7 @@ impl Eval<'_> {
                     default,
                     quoted,
                 } => match self.lookup(name, span) {
+                    Some(v) if !self.charge(Cost::Bytes, v.len() as u64, span) => {}
                     Some(v) if !(v.is_empty() && default.is_some()) => {
                         if name == "@" && *quoted && split {
                             for (k, a) in self.positional.clone().iter().enumerate() {
@@ -406,12 +504,16 @@ impl Eval<'_> {
                         Some(i) => i.text.trim_end_matches('\n').to_string(),
                         None => self.subst(inner, span),
                     };
+                    if !self.charge(Cost::Bytes, v.len() as u64, span) {
+                        return;
+                    }
                     Self::push_value(fields, &v, split && !quoted);
                 }
                 Part::Arith(e) => {
                     let v = match self.arith(e) {
                         Some(v) => v.to_string(),
                         None => {
+                            let e = short(e);
                             self.not_followed(span, format!("cannot evaluate `$(({e}))`"));
                             String::new()
                         }
@@ -421,144 +523,4 @@ impl Eval<'_> {
             }
         }
     }
-
-    /// Command substitution: only `seq` (and `echo`) are evaluated.
-    fn subst(&mut self, inner: &str, span: Span) -> String {
-        let mut sub = Lexer {
-            file: self.file,
-            src: inner.as_bytes(),
-            text: inner,
-            pos: 0,
-            diags: Diagnostics::default(),
-            heredocs: Vec::new(),
-        };
-        let toks = sub.tokens();
-        let mut words = Vec::new();
-        for t in &toks {
-            match t {
-                Tok::Word(w) => {
-                    let w = RawWord {
-                        parts: w.parts.clone(),
-                        span,
-                    };
-                    words.extend(self.expand(&w).into_iter().map(|w| w.text));
-                }
-                _ => {
-                    self.not_followed(span, format!("cannot evaluate `$({inner})`"));
-                    return String::new();
-                }
-            }
-        }
-        let nums: Vec<i64> = words
-            .iter()
-            .skip(1)
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        match words.first().map(String::as_str) {
-            Some("seq") if nums.len() == words.len() - 1 && (1..=3).contains(&nums.len()) => {
-                let (a, step, b) = match nums.as_slice() {
-                    [b] => (1, 1, *b),
-                    [a, b] => (*a, 1, *b),
-                    [a, s, b] => (*a, *s, *b),
-                    _ => (1, 1, 0),
-                };
-                if step == 0 || (b - a) / step > MAX_SEQ {
-                    self.not_followed(span, format!("`$({inner})` is too long a sequence"));
-                    return String::new();
-                }
-                let mut out = Vec::new();
-                let mut x = a;
-                while (step > 0 && x <= b) || (step < 0 && x >= b) {
-                    out.push(x.to_string());
-                    x += step;
-                }
-                out.join("\n")
-            }
-            Some("echo") => words[1..].join(" "),
-            _ => {
-                self.not_followed(span, format!("cannot evaluate `$({inner})`"));
-                String::new()
-            }
-        }
-    }
-
-    fn arith(&mut self, e: &str) -> Option<i64> {
-        let toks = arith_tokens(e)?;
-        let mut p = 0;
-        let v = self.arith_expr(&toks, &mut p, 0)?;
-        (p == toks.len()).then_some(v)
-    }
-
-    fn arith_expr(&mut self, t: &[String], p: &mut usize, min_prec: u8) -> Option<i64> {
-        let mut lhs = self.arith_atom(t, p)?;
-        while let Some(op) = t.get(*p) {
-            let prec = match op.as_str() {
-                "+" | "-" => 1,
-                "*" | "/" | "%" => 2,
-                _ => break,
-            };
-            if prec < min_prec {
-                break;
-            }
-            *p += 1;
-            let rhs = self.arith_expr(t, p, prec + 1)?;
-            lhs = match op.as_str() {
-                "+" => lhs.checked_add(rhs)?,
-                "-" => lhs.checked_sub(rhs)?,
-                "*" => lhs.checked_mul(rhs)?,
-                "/" => lhs.checked_div(rhs)?,
-                _ => lhs.checked_rem(rhs)?,
-            };
-        }
-        Some(lhs)
-    }
-
-    fn arith_atom(&mut self, t: &[String], p: &mut usize) -> Option<i64> {
-        let tok = t.get(*p)?.clone();
-        *p += 1;
-        match tok.as_str() {
-            "(" => {
-                let v = self.arith_expr(t, p, 0)?;
-                (t.get(*p)? == ")").then_some(())?;
-                *p += 1;
-                Some(v)
-            }
-            "-" => self.arith_atom(t, p)?.checked_neg(),
-            _ => {
-                if let Some(hex) = tok.strip_prefix("0x") {
-                    return i64::from_str_radix(hex, 16).ok();
-                }
-                if let Ok(v) = tok.parse() {
-                    return Some(v);
-                }
-                let name = tok.trim_start_matches('$');
-                let v = self.lookup(name, Span::default())?;
-                v.trim().parse().ok()
-            }
-        }
-    }
-}
-
-fn arith_tokens(e: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let b: Vec<char> = e.chars().collect();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if "+-*/%()".contains(c) {
-            out.push(c.to_string());
-            i += 1;
-        } else if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
-            let s = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == '$') {
-                i += 1;
-            }
-            out.push(b[s..i].iter().collect());
-        } else {
-            return None;
-        }
-    }
-    Some(out)
 }

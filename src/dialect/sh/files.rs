@@ -2,11 +2,23 @@
 //! files it sources (`source`/`.`), and files it names to a reader (`tc -batch FILE`,
 //! `nft -f FILE`, `iptables-restore FILE`, `< FILE`), through the reader's `Files`.
 
+use super::budget::{Part as Cost, MAX_CALLS};
 use super::eval::Eval;
-use super::{Command, FileInput, Input, Word, MAX_CALL_DEPTH};
+use super::{Command, FileInput, Input, Word};
 use crate::diagnostic::Span;
 
 impl Eval<'_> {
+    /// A file's text is read: spent from the budget's input, and more allowance for its lines.
+    fn grow(&mut self, text: &str, span: Span) -> bool {
+        match self.budget.grow(text, true) {
+            Ok(()) => true,
+            Err(p) => {
+                self.stop(p, span);
+                false
+            }
+        }
+    }
+
     /// `sh -c 'STRING' [NAME ARGS...]`: the string is read as the script it is, where it is
     /// written, with its own positional parameters; what it sets stays in it (a child shell).
     /// A string the file does not hold verbatim (built from expansions) is not followed.
@@ -25,8 +37,15 @@ impl Eval<'_> {
             );
             return;
         };
-        if self.depth >= MAX_CALL_DEPTH {
+        if self.depth >= MAX_CALLS {
             self.not_followed(span, "`sh -c` strings nest too deeply");
+            return;
+        }
+        // It is read again each time it runs, and what it sets is kept aside.
+        let kept: usize = self.vars.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if !self.charge(Cost::Input, w.text.len() as u64, span)
+            || !self.charge(Cost::Bytes, kept as u64, span)
+        {
             return;
         }
         let end = start + w.text.len();
@@ -51,14 +70,18 @@ impl Eval<'_> {
     }
 
     /// A file a command reads, through the reader's files.
-    pub(super) fn load_input(&mut self, name: &str) -> FileInput {
+    pub(super) fn load_input(&mut self, name: &str, span: Span) -> FileInput {
         match self.files.load(name) {
-            Ok(l) => FileInput::Read(Input {
+            Ok(l) if self.grow(&l.text, span) => FileInput::Read(Input {
                 text: l.text.to_string(),
                 at: Some(0),
                 strip_tabs: false,
                 span: Span::new(l.file, 0, l.text.len()),
             }),
+            Ok(_) => FileInput::Unread {
+                path: name.to_string(),
+                why: "reading stopped".to_string(),
+            },
             Err(e) => FileInput::Unread {
                 path: name.to_string(),
                 why: e.to_string(),
@@ -70,7 +93,7 @@ impl Eval<'_> {
     /// script's own variables and functions, its commands with their places in that file.
     pub(super) fn source(&mut self, words: &[Word], span: Span, cond: bool) {
         let name = words[1].text.clone();
-        if self.depth >= MAX_CALL_DEPTH {
+        if self.depth >= MAX_CALLS {
             self.not_followed(span, "files source each other too deeply");
             return;
         }
@@ -84,9 +107,12 @@ impl Eval<'_> {
                 return;
             }
         };
+        if !self.grow(&loaded.text, span) {
+            return;
+        }
         // The `source` line itself is a command of the script (not about shaping); what the
         // file runs follows, each command in its place in that file.
-        self.out.commands.push(Command {
+        self.emit(Command {
             words: words.to_vec(),
             span,
             conditional: cond,

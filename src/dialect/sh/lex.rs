@@ -22,6 +22,8 @@ pub(super) enum Part {
     Arith(String),
 }
 
+const DEEP: &str = "`${X:-...}` defaults nest too deeply; the innermost are read as empty";
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct RawWord {
     pub(super) parts: Vec<Part>,
@@ -55,6 +57,8 @@ pub(super) struct Lexer<'a> {
     pub(super) diags: Diagnostics,
     /// The here-documents, in the order of their `<<`.
     pub(super) heredocs: Vec<HereDoc>,
+    /// `${X:-${Y:-...}}`: defaults inside defaults, each read by a lexer of its own.
+    pub(super) nest: usize,
 }
 
 /// A here-document's body: the bytes `start..end` of the file (the delimiter line excluded).
@@ -163,6 +167,13 @@ impl Lexer<'_> {
 
     pub(super) fn tokens(&mut self) -> Vec<Tok> {
         let mut out = Vec::new();
+        while self.line(&mut out) {}
+        out
+    }
+
+    /// The tokens of the next line (a word may span lines: quotes, `\` continuations) up to
+    /// and including its newline, and the here-documents it opens; false at the end of the text.
+    pub(super) fn line(&mut self, out: &mut Vec<Tok>) -> bool {
         let mut pending: Vec<usize> = Vec::new();
         while let Some(c) = self.peek() {
             match c {
@@ -174,6 +185,7 @@ impl Lexer<'_> {
                     for k in std::mem::take(&mut pending) {
                         self.read_heredoc(k);
                     }
+                    return self.peek().is_some();
                 }
                 b'<' if self.at("<<") && !self.at("<<<") => {
                     let s = self.span(self.pos, self.pos + 2);
@@ -214,7 +226,7 @@ impl Lexer<'_> {
                 }
             }
         }
-        out
+        false
     }
 
     fn op(&mut self) -> Option<Tok> {
@@ -423,8 +435,35 @@ impl Lexer<'_> {
                             pos: 0,
                             diags: Diagnostics::default(),
                             heredocs: Vec::new(),
+                            nest: self.nest + 1,
                         };
+                        if self.nest >= super::budget::MAX_DEPTH {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::ScriptNotFollowed,
+                                    self.span(self.pos - 1, self.pos),
+                                    DEEP,
+                                )
+                                .label("not followed"),
+                            );
+                            return Some(Part::Var {
+                                name: inner[..i].to_string(),
+                                default: None,
+                                quoted,
+                            });
+                        }
                         let w = sub.word();
+                        // The innermost says so in its own text: say it here, where it is.
+                        if sub.diags.items.iter().any(|d| d.message.starts_with(DEEP)) {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::ScriptNotFollowed,
+                                    self.span(self.pos - 1, self.pos),
+                                    DEEP,
+                                )
+                                .label("not followed"),
+                            );
+                        }
                         (inner[..i].to_string(), Some(w.parts))
                     }
                     None => (inner.clone(), None),

@@ -16,7 +16,9 @@
 //! `lex` tokenises, `parse` builds the syntax tree, `eval` expands and runs it symbolically;
 //! this module holds the types the rest of tcc sees and `read`, which chains the three.
 
+mod budget;
 mod eval;
+mod expand;
 mod files;
 mod lex;
 mod parse;
@@ -27,6 +29,7 @@ use crate::diagnostic::{Diagnostics, Span};
 use eval::Eval;
 use lex::Lexer;
 use parse::Parser;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -204,11 +207,6 @@ impl Files for NoFiles {
     }
 }
 
-/// Limits that keep reading bounded on any input.
-const MAX_COMMANDS: usize = 200_000;
-const MAX_CALL_DEPTH: usize = 64;
-const MAX_SEQ: i64 = 65_536;
-
 pub fn read(file: usize, text: &str, args: &[String]) -> Script {
     read_with(file, text, args, &mut NoFiles)
 }
@@ -216,7 +214,44 @@ pub fn read(file: usize, text: &str, args: &[String]) -> Script {
 /// `read`, with the files the script names (`source`, `tc -batch FILE`, `< FILE`...) read
 /// through `files`.
 pub fn read_with(file: usize, text: &str, args: &[String], files: &mut dyn Files) -> Script {
-    let (prog, heredocs, diags) = syntax_of(file, text);
+    let mut commands = Vec::new();
+    let mut script = read_each(file, text, args, files, &mut |c| commands.push(c));
+    script.commands = commands;
+    script
+}
+
+/// `read_with`, giving each command to `each` as it is read (the script's `commands` stay
+/// empty): the text is lexed, parsed and evaluated a top-level command at a time, so what is
+/// held at once is one command's tokens and syntax, not the whole file's.
+pub fn read_each(
+    file: usize,
+    text: &str,
+    args: &[String],
+    files: &mut dyn Files,
+    each: &mut dyn FnMut(Command),
+) -> Script {
+    let mut lx = Lexer {
+        file,
+        src: text.as_bytes(),
+        text,
+        pos: 0,
+        diags: Diagnostics::default(),
+        heredocs: Vec::new(),
+        nest: 0,
+    };
+    let mut p = Parser {
+        toks: Vec::new(),
+        pos: 0,
+        file,
+        diags: Diagnostics::default(),
+        heredocs_seen: 0,
+        heredoc: None,
+        stdin_file: None,
+        ended: Cell::new(false),
+        idle: Cell::new(true),
+        depth: 0,
+        too_deep: Cell::new(false),
+    };
     let mut ev = Eval {
         file,
         src: Rc::from(text),
@@ -224,21 +259,49 @@ pub fn read_with(file: usize, text: &str, args: &[String], files: &mut dyn Files
         vars: HashMap::new(),
         positional: args.to_vec(),
         funcs: HashMap::new(),
-        out: Script {
-            diags,
-            ..Script::default()
-        },
+        out: Script::default(),
+        sink: each,
+        budget: budget::Budget::for_text(text),
+        halted: false,
+        nest: 0,
         depth: 0,
         stopped: false,
-        reported_vars: Vec::new(),
-        heredocs,
+        reported_vars: Default::default(),
+        heredocs: Vec::new(),
         inputs: HashMap::new(),
         pipe_in: None,
         last_out: None,
     };
     ev.vars.insert("0".into(), "script".into());
-    ev.block(&prog, false);
-    ev.out
+    // Parse when the tokens waiting have doubled since a try that ended inside a command (a
+    // long function body is parsed a logarithmic number of times, not once per line).
+    let mut next_try = 0;
+    loop {
+        let more = lx.line(&mut p.toks);
+        if more && p.toks.len() < next_try {
+            continue;
+        }
+        p.pos = 0;
+        let (nodes, used) = p.chunk(!more);
+        for h in &lx.heredocs[ev.heredocs.len()..] {
+            let body = text.get(h.start..h.end).unwrap_or("").to_string();
+            ev.heredocs.push((h.clone(), body));
+        }
+        ev.block(&nodes, false);
+        p.toks.drain(..used);
+        next_try = 2 * p.toks.len();
+        if p.too_deep.get() {
+            // The parser said so.
+            ev.halted = true;
+        }
+        if !more || ev.halted {
+            break;
+        }
+    }
+    let mut diags = lx.diags;
+    diags.extend(p.diags);
+    diags.extend(std::mem::take(&mut ev.out.diags));
+    Script { diags, ..ev.out }
 }
 
 /// The syntax tree of `text`, its here-documents (with their bodies) and the problems found
@@ -264,6 +327,7 @@ fn syntax_of_range(
         pos: start,
         diags: Diagnostics::default(),
         heredocs: Vec::new(),
+        nest: 0,
     };
     let toks = lx.tokens();
     let heredocs = lx
@@ -284,6 +348,10 @@ fn syntax_of_range(
         heredocs_seen: 0,
         heredoc: None,
         stdin_file: None,
+        ended: Cell::new(false),
+        idle: Cell::new(true),
+        depth: 0,
+        too_deep: Cell::new(false),
     };
     (p.program(), heredocs, p.diags)
 }

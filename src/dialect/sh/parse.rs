@@ -3,6 +3,7 @@
 
 use super::lex::{RawWord, Tok};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, Span};
+use std::cell::Cell;
 
 #[derive(Debug, Clone)]
 pub(super) enum Node {
@@ -47,6 +48,15 @@ pub(super) struct Parser {
     pub(super) heredoc: Option<usize>,
     /// The last `< FILE` while a simple command is read.
     pub(super) stdin_file: Option<RawWord>,
+    /// Streaming: the parser looked past the last token while inside a command (an open
+    /// block, a trailing `&&` or `|`): the tokens so far are not a whole command yet.
+    pub(super) ended: Cell<bool>,
+    /// Between top-level commands, where the end of the tokens is the end of a command.
+    pub(super) idle: Cell<bool>,
+    /// Blocks open around the command being read.
+    pub(super) depth: usize,
+    /// They nest deeper than the reader follows: reading stopped (the tokens look ended).
+    pub(super) too_deep: Cell<bool>,
 }
 
 const RESERVED: &[&str] = &[
@@ -55,7 +65,14 @@ const RESERVED: &[&str] = &[
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.pos)
+        if self.too_deep.get() {
+            return None;
+        }
+        let t = self.toks.get(self.pos);
+        if t.is_none() && !self.idle.get() {
+            self.ended.set(true);
+        }
+        t
     }
 
     fn peek_word(&self) -> Option<&str> {
@@ -95,6 +112,56 @@ impl Parser {
             out.extend(self.list(&[]));
         }
         out
+    }
+
+    /// The whole top-level commands at the start of `toks` (the tokens of whole lines), and
+    /// how many tokens they take; unless `last`, a command the tokens end inside is left for
+    /// when more lines are read (what was said about it is taken back). As `program` reads
+    /// them: one at a time, so that a script is read and run a command at a time.
+    pub(super) fn chunk(&mut self, last: bool) -> (Vec<Node>, usize) {
+        let mut out = Vec::new();
+        loop {
+            self.idle.set(true);
+            self.skip_newlines();
+            let start = self.pos;
+            let Some(t) = self.peek() else { break };
+            let stray =
+                matches!(t, Tok::Word(w) if w.literal().is_some_and(|l| RESERVED.contains(&l)));
+            let skip = matches!(t, Tok::Op(";;", _));
+            self.idle.set(false);
+            self.ended.set(false);
+            if stray {
+                let span = self.here();
+                self.diags.push(
+                    Diagnostic::new(Code::ScriptNotFollowed, span, "unexpected word here")
+                        .label("no open block ends here"),
+                );
+                self.pos += 1;
+                continue;
+            }
+            if skip {
+                self.pos += 1;
+                continue;
+            }
+            let (diags, heredocs) = (self.diags.items.len(), self.heredocs_seen);
+            let n = self.and_or();
+            if self.too_deep.get() {
+                return (out, self.toks.len());
+            }
+            if self.ended.get() && !last {
+                self.pos = start;
+                self.diags.items.truncate(diags);
+                self.heredocs_seen = heredocs;
+                self.idle.set(true);
+                return (out, start);
+            }
+            out.extend(n);
+            if self.pos == start {
+                self.pos += 1;
+            }
+        }
+        self.idle.set(true);
+        (out, self.pos.min(self.toks.len()))
     }
 
     /// Commands up to one of the `stop` words (not consumed).
@@ -197,6 +264,10 @@ impl Parser {
 
     fn expect(&mut self, word: &str, open: Span) {
         self.skip_newlines();
+        if self.too_deep.get() {
+            // Reading stopped inside: that was said once.
+            return;
+        }
         if self.peek_word() == Some(word) {
             self.pos += 1;
         } else {
@@ -213,6 +284,32 @@ impl Parser {
     }
 
     fn command(&mut self) -> Option<Node> {
+        if self.too_deep.get() {
+            return None;
+        }
+        if self.depth >= super::budget::MAX_DEPTH {
+            let at = self.here();
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ScriptNotFollowed,
+                    at,
+                    format!(
+                        "reading stopped here: blocks nest more than {} deep",
+                        super::budget::MAX_DEPTH
+                    ),
+                )
+                .label("reading stopped here: nothing from here on is in the explanation"),
+            );
+            self.too_deep.set(true);
+            return None;
+        }
+        self.depth += 1;
+        let n = self.command_inner();
+        self.depth -= 1;
+        n
+    }
+
+    fn command_inner(&mut self) -> Option<Node> {
         let start = self.here();
         match self.peek() {
             Some(Tok::Op("(", _)) => {

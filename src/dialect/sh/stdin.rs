@@ -41,6 +41,7 @@ impl Eval<'_> {
                 pos: 0,
                 diags: Diagnostics::default(),
                 heredocs: Vec::new(),
+                nest: 0,
             };
             let w = lx.word();
             let w = RawWord {

@@ -118,6 +118,17 @@ pub(super) fn words_text(ws: &[Word]) -> String {
 }
 
 impl Sim {
+    pub(super) fn new() -> Sim {
+        Sim {
+            devs: Vec::new(),
+            tables: Default::default(),
+            diags: Diagnostics::default(),
+            notes: Vec::new(),
+            other: Vec::new(),
+            ran: Vec::new(),
+        }
+    }
+
     pub(super) fn dev(&mut self, w: &Word) -> usize {
         if let Some(i) = self.devs.iter().position(|d| d.name == w.text) {
             return i;
