@@ -53,9 +53,9 @@ fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
     // The tokenizer fmt and suppressions use: it knows strings (with escapes), comments and
     // `${var}` exactly as the grammar does, so a brace inside a string never counts and a
     // string's closing quote is never mistaken for an escaped one.
-    use super::token::{tokens, Kind};
+    use super::token::{iter, Kind};
     let (mut depth, mut lists) = (0usize, 0usize);
-    for t in tokens(text) {
+    for t in iter(text) {
         match t.kind {
             Kind::LBrace => {
                 depth += 1;
@@ -308,7 +308,9 @@ impl Cx {
                 let name = self.name(it.next().unwrap());
                 Head::Template(name, inherits(it))
             }
-            Rule::interface_def | Rule::interface_head => Head::Interface(self.name(it.next().unwrap())),
+            Rule::interface_def | Rule::interface_head => {
+                Head::Interface(self.name(it.next().unwrap()))
+            }
             Rule::ingress_def | Rule::ingress_head => Head::Ingress,
             Rule::class_def | Rule::class_head => {
                 let name = self.name(it.next().unwrap());
