@@ -7,7 +7,7 @@
 # Also the same site written with a template and loops (hosts in blocks of 250). Best of 3 runs of the release binary.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+[ -n "${TCC_NO_BUILD:-}" ] || cargo build --release --quiet
 bin=target/release/tcc
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

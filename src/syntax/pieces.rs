@@ -89,9 +89,16 @@ impl Pieces<'_> {
         };
         for &rule in rules {
             if let Some(head) = head_rule(rule) {
-                if let Ok(mut pairs) = ShapeParser::parse(head, &self.text[pos..]) {
+                let parsed = self
+                    .head_end(pos)
+                    .and_then(|end| ShapeParser::parse(head, &self.text[pos..end]).ok());
+                if let Some(mut pairs) = parsed {
                     // The head matched: the statement is this block statement or nothing.
                     return self.block(pos, pairs.next().expect("head pair"));
+                }
+                // Without its head, only a class can be what the rule matches (`class a`).
+                if rule != Rule::class_def {
+                    continue;
                 }
             }
             if let Ok(mut pairs) = ShapeParser::parse(rule, &self.text[pos..]) {
@@ -138,6 +145,26 @@ impl Pieces<'_> {
             end,
             braced: true,
         })
+    }
+
+    /// Where a block statement's head at `pos` can end: after the first `{` outside a string or
+    /// a list, if it comes before the end of the statement (a line break, `;` or `}`). The head
+    /// rule is given the text up to there only: a failed pest parse costs time in proportion to
+    /// the text after its position (pest finds the line of the error by scanning back from the
+    /// end), and a head is never more than this.
+    fn head_end(&self, pos: usize) -> Option<usize> {
+        use super::token::{iter, Kind};
+        let mut lists = 0usize;
+        for t in iter(&self.text[pos..]) {
+            match t.kind {
+                Kind::LBracket => lists += 1,
+                Kind::RBracket => lists = lists.saturating_sub(1),
+                Kind::LBrace if lists == 0 => return Some(pos + t.start + 1),
+                Kind::Newline | Kind::Semi | Kind::RBrace if lists == 0 => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Past pest's implicit skipping: `WHITESPACE` (space, tab, `\` + line break) and
@@ -256,6 +283,9 @@ mod tests {
             "interface e { class a { } class b }",
             "interface e { class a { } } # end",
             "interface e { class a\n{ } }",
+            "for i in [1,\n 2] { class \"a{${i}\" { } }\nfor j in [\n] {}",
+            "template \"t{\" : \"u}\" { }\nhost h : \"t{\" { path p; interface e \\\n { } }",
+            "interface e { class a : [ { } }",
         ] {
             check(src, src);
         }
