@@ -7,8 +7,9 @@
 # Also the same site written with a template and loops (hosts in blocks of 250). Best of 3 runs of the release binary.
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/tcc
+# TCC=path/to/tcc measures that binary instead (to compare builds).
+[ -n "${TCC:-}" ] || [ -n "${TCC_NO_BUILD:-}" ] || cargo build --release --quiet
+bin=${TCC:-target/release/tcc}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 hosts=${1:-1000}

@@ -157,6 +157,9 @@ const MARKER: &str = "tcc:";
 /// line it is on; if a `{` on that line is left open at the end of the line, it covers the
 /// block up to the matching `}` as well.
 pub fn suppressions(text: &str) -> (Vec<Suppression>, Vec<BadSuppression>) {
+    if !text.contains(MARKER) {
+        return (Vec::new(), Vec::new());
+    }
     let toks = lex::tokens(text);
     // Matching closing brace for every `{` (by token index), with a stack.
     let mut close_of: HashMap<usize, usize> = HashMap::new();

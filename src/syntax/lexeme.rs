@@ -8,7 +8,7 @@ use super::ast::ValueKind;
 /// (`1000..1009`) is classified by the caller, which knows the spans (`split_range`).
 pub fn classify(text: &str) -> Option<ValueKind> {
     let first = text.chars().next()?;
-    if let Some((a, b)) = text.split_once("..") {
+    if let Some((a, b)) = split_dots(text) {
         let addr = |s: &str| !s.contains('/') && (s.contains(':') || is_ipv4_form(s));
         return (addr(a) && addr(b)).then(|| ValueKind::AddrRange(a.to_string(), b.to_string()));
     }
@@ -58,8 +58,14 @@ pub fn classify(text: &str) -> Option<ValueKind> {
 
 /// `a..b` with both sides numbers: the byte offsets of the two sides.
 pub fn split_range(text: &str) -> Option<((usize, usize), (usize, usize))> {
-    let (a, b) = text.split_once("..")?;
+    let (a, b) = split_dots(text)?;
     (is_number(a) && is_number(b)).then(|| ((0, a.len()), (a.len() + 2, text.len())))
+}
+
+/// `text.split_once("..")` without a substring searcher (this runs for every scalar).
+fn split_dots(text: &str) -> Option<(&str, &str)> {
+    let i = text.as_bytes().windows(2).position(|w| w == b"..")?;
+    Some((&text[..i], &text[i + 2..]))
 }
 
 fn is_number(s: &str) -> bool {
@@ -86,11 +92,14 @@ fn is_ipv4_form(s: &str) -> bool {
             a
         }
     });
-    let groups: Vec<&str> = addr.split('.').collect();
-    groups.len() == 4
-        && groups
-            .iter()
-            .all(|g| (1..=3).contains(&g.len()) && g.chars().all(|c| c.is_ascii_digit()))
+    let mut groups = 0;
+    for g in addr.split('.') {
+        groups += 1;
+        if groups > 4 || !((1..=3).contains(&g.len()) && g.chars().all(|c| c.is_ascii_digit())) {
+            return false;
+        }
+    }
+    groups == 4
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod fmt;
 pub mod lexeme;
 pub mod parser;
+mod pieces;
 pub mod recover;
 mod recover_body;
 pub mod token;

@@ -22,6 +22,15 @@ pub fn parse(file: usize, text: &str) -> Result<File, Diagnostic> {
 /// most `recover::MAX_ERRORS`, never empty.
 pub fn parse_all(file: usize, text: &str) -> Result<File, Vec<Diagnostic>> {
     check_nesting(file, text).map_err(|d| vec![d])?;
+    // Statement by statement when every piece parses; else whole, for the errors.
+    if let Some(stmts) = super::pieces::parse(file, text) {
+        return Ok(File { stmts });
+    }
+    whole(file, text)
+}
+
+/// The whole text with the grammar's `file` rule (after `check_nesting`).
+pub(super) fn whole(file: usize, text: &str) -> Result<File, Vec<Diagnostic>> {
     let mut pairs = match ShapeParser::parse(Rule::file, text) {
         Ok(p) => p,
         Err(e) => {
@@ -34,7 +43,7 @@ pub fn parse_all(file: usize, text: &str) -> Result<File, Vec<Diagnostic>> {
         }
     };
     let root = pairs.next().expect("grammar: file");
-    let cx = Cx { file };
+    let cx = Cx { file, offset: 0 };
     Ok(File {
         stmts: cx.stmts(root.into_inner()),
     })
@@ -44,9 +53,9 @@ fn check_nesting(file: usize, text: &str) -> Result<(), Diagnostic> {
     // The tokenizer fmt and suppressions use: it knows strings (with escapes), comments and
     // `${var}` exactly as the grammar does, so a brace inside a string never counts and a
     // string's closing quote is never mistaken for an escaped one.
-    use super::token::{tokens, Kind};
+    use super::token::{iter, Kind};
     let (mut depth, mut lists) = (0usize, 0usize);
-    for t in tokens(text) {
+    for t in iter(text) {
         match t.kind {
             Kind::LBrace => {
                 depth += 1;
@@ -173,24 +182,48 @@ fn describe(r: Rule) -> Option<&'static str> {
     })
 }
 
-struct Cx {
-    file: usize,
+/// `it` collected into a vector of exactly its size (a `collect` of a few elements keeps room
+/// for at least four: over a large file most of the syntax tree's memory).
+fn exact<T>(it: impl Iterator<Item = T>) -> Vec<T> {
+    let (lower, upper) = it.size_hint();
+    let mut v = Vec::with_capacity(upper.unwrap_or(lower));
+    v.extend(it);
+    v
+}
+
+/// The parts of a block statement before its body (see `Cx::head`).
+pub(super) enum Head {
+    Template(Name, Vec<Name>),
+    Interface(Name),
+    Ingress,
+    Class(Name, Vec<Name>),
+    Host(Name, Vec<Name>),
+    Path(Name),
+    For(Ident, Value),
+}
+
+/// Builds the AST from pest's pairs. `offset`: where in the file the parsed text starts (pest's
+/// positions are relative to the text it was given; `pieces` gives it the rest of the file).
+pub(super) struct Cx {
+    pub(super) file: usize,
+    pub(super) offset: usize,
 }
 
 impl Cx {
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, s.start(), s.end())
+        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
     }
 
     fn stmts<'i>(&self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> Vec<Stmt> {
-        pairs
-            .filter(|p| p.as_rule() != Rule::EOI)
-            .map(|p| self.stmt(p))
-            .collect()
+        exact(
+            pairs
+                .filter(|p| p.as_rule() != Rule::EOI)
+                .map(|p| self.stmt(p)),
+        )
     }
 
-    fn stmt(&self, p: Pair<Rule>) -> Stmt {
+    pub(super) fn stmt(&self, p: Pair<Rule>) -> Stmt {
         let span = self.span(&p);
         let rule = p.as_rule();
         let mut it = p.into_inner().peekable();
@@ -207,7 +240,7 @@ impl Cx {
                     parents = self.inherits(it.next().unwrap());
                 }
                 let body = it.next().unwrap();
-                let lines = body.into_inner().map(|c| self.criteria(c)).collect();
+                let lines = exact(body.into_inner().map(|c| self.criteria(c)));
                 Stmt::Rule(RuleDef {
                     name,
                     parents,
@@ -215,77 +248,18 @@ impl Cx {
                     span,
                 })
             }
-            Rule::template_def => {
-                let name = self.name(it.next().unwrap());
-                let mut parents = vec![];
-                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
-                    parents = self.inherits(it.next().unwrap());
-                }
-                let body = self.stmts(it);
-                Stmt::Template(TemplateDef {
-                    name,
-                    parents,
-                    body,
-                    span,
-                })
-            }
-            Rule::interface_def => Stmt::Interface(InterfaceDef {
-                name: self.name(it.next().unwrap()),
-                body: self.stmts(it),
-                span,
-            }),
-            Rule::ingress_def => {
-                let keyword = Span::new(span.file, span.start, span.start + "ingress".len());
-                Stmt::Ingress(IngressDef {
-                    body: self.stmts(it),
-                    keyword,
-                    span,
-                })
-            }
-            Rule::class_def => {
-                let name = self.name(it.next().unwrap());
-                let mut templates = vec![];
-                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
-                    templates = self.inherits(it.next().unwrap());
-                }
-                let body = self.stmts(it);
-                Stmt::Class(ClassDef {
-                    name,
-                    templates,
-                    body,
-                    span,
-                })
-            }
-            Rule::host_def => {
-                let name = self.name(it.next().unwrap());
-                let mut templates = vec![];
-                if it.peek().map(|p| p.as_rule()) == Some(Rule::inherits) {
-                    templates = self.inherits(it.next().unwrap());
-                }
-                Stmt::Host(HostDef {
-                    name,
-                    templates,
-                    body: self.stmts(it),
-                    span,
-                })
-            }
-            Rule::path_def => Stmt::Path(PathDef {
-                name: self.name(it.next().unwrap()),
-                body: self.stmts(it),
-                span,
-            }),
-            Rule::for_stmt => {
-                let var = self.ident(it.next().unwrap());
-                let iter = self.value(it.next().unwrap());
-                Stmt::For(ForLoop {
-                    var,
-                    iter,
-                    body: self.stmts(it),
-                    span,
-                })
+            Rule::template_def
+            | Rule::interface_def
+            | Rule::ingress_def
+            | Rule::class_def
+            | Rule::host_def
+            | Rule::path_def
+            | Rule::for_stmt => {
+                let head = self.head(rule, &mut it);
+                self.braced(head, self.stmts(it), span)
             }
             Rule::match_stmt => Stmt::Match(MatchStmt {
-                criteria: it.map(|c| self.criterion(c)).collect(),
+                criteria: exact(it.map(|c| self.criterion(c))),
                 span,
             }),
             Rule::expect_stmt => {
@@ -308,19 +282,99 @@ impl Cx {
             }
             Rule::property | Rule::qdisc_prop => {
                 let key = self.ident(it.next().unwrap());
-                let values = it.map(|v| self.value(v)).collect();
+                let values = exact(it.map(|v| self.value(v)));
                 Stmt::Property(Property { key, values, span })
             }
             r => unreachable!("stmt: {r:?}"),
         }
     }
 
+    /// The parts of a block statement before its body, from its `*_def` rule's pairs or its
+    /// `*_head` rule's (the same pairs: the head rule is the statement's rule cut at the `{`).
+    pub(super) fn head<'i>(
+        &self,
+        rule: Rule,
+        it: &mut std::iter::Peekable<impl Iterator<Item = Pair<'i, Rule>>>,
+    ) -> Head {
+        let inherits = |it: &mut std::iter::Peekable<_>| {
+            let is = |p: &Pair<Rule>| p.as_rule() == Rule::inherits;
+            match it.next_if(is) {
+                Some(p) => self.inherits(p),
+                None => vec![],
+            }
+        };
+        match rule {
+            Rule::template_def | Rule::template_head => {
+                let name = self.name(it.next().unwrap());
+                Head::Template(name, inherits(it))
+            }
+            Rule::interface_def | Rule::interface_head => {
+                Head::Interface(self.name(it.next().unwrap()))
+            }
+            Rule::ingress_def | Rule::ingress_head => Head::Ingress,
+            Rule::class_def | Rule::class_head => {
+                let name = self.name(it.next().unwrap());
+                Head::Class(name, inherits(it))
+            }
+            Rule::host_def | Rule::host_head => {
+                let name = self.name(it.next().unwrap());
+                Head::Host(name, inherits(it))
+            }
+            Rule::path_def | Rule::path_head => Head::Path(self.name(it.next().unwrap())),
+            Rule::for_stmt | Rule::for_head => {
+                let var = self.ident(it.next().unwrap());
+                Head::For(var, self.value(it.next().unwrap()))
+            }
+            r => unreachable!("head: {r:?}"),
+        }
+    }
+
+    /// A block statement from its head and its body.
+    pub(super) fn braced(&self, head: Head, body: Vec<Stmt>, span: Span) -> Stmt {
+        match head {
+            Head::Template(name, parents) => Stmt::Template(TemplateDef {
+                name,
+                parents,
+                body,
+                span,
+            }),
+            Head::Interface(name) => Stmt::Interface(InterfaceDef { name, body, span }),
+            Head::Ingress => {
+                let keyword = Span::new(span.file, span.start, span.start + "ingress".len());
+                Stmt::Ingress(IngressDef {
+                    body,
+                    keyword,
+                    span,
+                })
+            }
+            Head::Class(name, templates) => Stmt::Class(ClassDef {
+                name,
+                templates,
+                body,
+                span,
+            }),
+            Head::Host(name, templates) => Stmt::Host(HostDef {
+                name,
+                templates,
+                body,
+                span,
+            }),
+            Head::Path(name) => Stmt::Path(PathDef { name, body, span }),
+            Head::For(var, iter) => Stmt::For(ForLoop {
+                var,
+                iter,
+                body,
+                span,
+            }),
+        }
+    }
+
     fn inherits(&self, p: Pair<Rule>) -> Vec<Name> {
-        p.into_inner().map(|n| self.name(n)).collect()
+        exact(p.into_inner().map(|n| self.name(n)))
     }
 
     fn criteria(&self, p: Pair<Rule>) -> Vec<Criterion> {
-        p.into_inner().map(|c| self.criterion(c)).collect()
+        exact(p.into_inner().map(|c| self.criterion(c)))
     }
 
     fn criterion(&self, p: Pair<Rule>) -> Criterion {
@@ -336,8 +390,9 @@ impl Cx {
                 }
                 Rule::crit_valued => {
                     let mut key = None;
-                    let mut values = vec![];
-                    for q in part.into_inner() {
+                    let inner = part.into_inner();
+                    let mut values = Vec::with_capacity(inner.len().saturating_sub(1));
+                    for q in inner {
                         match q.as_rule() {
                             Rule::valued_key => key = Some(self.ident(q)),
                             Rule::neg => negated = !negated,
@@ -376,12 +431,13 @@ impl Cx {
     }
 
     fn string_parts(&self, p: Pair<Rule>) -> Vec<StrPart> {
-        let mut parts: Vec<StrPart> = vec![];
+        let inner = p.into_inner();
+        let mut parts: Vec<StrPart> = Vec::with_capacity(inner.len());
         let push_text = |parts: &mut Vec<StrPart>, s: &str| match parts.last_mut() {
             Some(StrPart::Text(t)) => t.push_str(s),
             _ => parts.push(StrPart::Text(s.to_string())),
         };
-        for q in p.into_inner() {
+        for q in inner {
             match q.as_rule() {
                 Rule::str_text => push_text(&mut parts, q.as_str()),
                 Rule::escape => {
@@ -405,7 +461,7 @@ impl Cx {
     fn value(&self, p: Pair<Rule>) -> Value {
         let span = self.span(&p);
         let kind = match p.as_rule() {
-            Rule::list => ValueKind::List(p.into_inner().map(|v| self.value(v)).collect()),
+            Rule::list => ValueKind::List(exact(p.into_inner().map(|v| self.value(v)))),
             Rule::string => ValueKind::Str(self.string_parts(p)),
             Rule::range => {
                 let mut it = p.into_inner();
@@ -414,14 +470,10 @@ impl Cx {
                 ValueKind::Range(Box::new(a), Box::new(b))
             }
             Rule::var_ref => ValueKind::Var(self.ident(p.into_inner().next().unwrap())),
-            Rule::pasted => ValueKind::Pasted(
-                p.into_inner()
-                    .map(|q| match q.as_rule() {
-                        Rule::var_ref => StrPart::Var(self.ident(q.into_inner().next().unwrap())),
-                        _ => StrPart::Text(q.as_str().to_string()),
-                    })
-                    .collect(),
-            ),
+            Rule::pasted => ValueKind::Pasted(exact(p.into_inner().map(|q| match q.as_rule() {
+                Rule::var_ref => StrPart::Var(self.ident(q.into_inner().next().unwrap())),
+                _ => StrPart::Text(q.as_str().to_string()),
+            }))),
             Rule::number => ValueKind::Quantity {
                 number: p.as_str().to_string(),
                 unit: String::new(),

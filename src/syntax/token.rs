@@ -39,15 +39,26 @@ pub struct Token<'a> {
 }
 
 fn is_word_char(c: char) -> bool {
-    !(c.is_whitespace() || "{}[],;=!#\"\\".contains(c))
+    !(c.is_whitespace()
+        || matches!(
+            c,
+            '{' | '}' | '[' | ']' | ',' | ';' | '=' | '!' | '#' | '"' | '\\'
+        ))
 }
 
 /// Split `text` into tokens. Linear time, no recursion.
 pub fn tokens(text: &str) -> Vec<Token<'_>> {
+    iter(text).collect()
+}
+
+/// The tokens of `text` one at a time (`tokens` without the vector).
+pub fn iter(text: &str) -> impl Iterator<Item = Token<'_>> {
     let b = text.as_bytes();
-    let mut out = Vec::new();
     let mut i = 0;
-    while i < b.len() {
+    std::iter::from_fn(move || {
+        if i >= b.len() {
+            return None;
+        }
         let start = i;
         let c = text[i..].chars().next().expect("in bounds");
         let kind = match c {
@@ -173,13 +184,12 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
                 Kind::Other
             }
         };
-        out.push(Token {
+        Some(Token {
             kind,
             text: &text[start..i],
             start,
-        });
-    }
-    out
+        })
+    })
 }
 
 #[cfg(test)]
