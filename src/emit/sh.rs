@@ -124,6 +124,12 @@ pub fn sh(plan: &Plan, opts: &ShOptions) -> String {
         Classifier::U32 => "tc u32 filters",
     };
     let mut out = header(plan, &opts.source_name, opts.teardown, classifier);
+    // One buffer for the whole script, sized once: about 70 bytes a class and 140 a filter
+    // (each filter is a comment and one or two rules) on top of the fixed functions.
+    let (classes, filters) = plan.interfaces.iter().fold((0, 0), |(c, f), i| {
+        (c + i.classes.len(), f + i.filters.len())
+    });
+    out.reserve(8192 + 70 * classes + 140 * filters);
     if opts.teardown {
         teardown(plan, &mut out);
     } else {
