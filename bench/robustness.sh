@@ -25,7 +25,7 @@ awk 'BEGIN { print "interface eth0 {\n default c0"
 awk 'BEGIN { printf "let x = \"\\\\\\\\\"\ninterface eth0 { default a; class a { rate 1mbit }\n"
              for (i = 0; i < 200000; i++) printf "class c { "
              print "" }' > "$dir/escaped-quote-200k-nesting.shape"
-cp tests/data/fuzz-slow-unknown-property-loop.shape "$dir/"
+cp tests/data/fuzz-slow-unknown-property-loop.shape tests/data/fuzz-oom-nested-loops.shape "$dir/"
 printf '\357\273\277interface eth0 {\n default a\n class a { rate 1mbit }\n}\n' > "$dir/bom.shape"
 printf '| input | format | exit | time (s) | peak RSS (MB) |\n|---|---|---|---|---|\n'
 for f in "$dir"/*.shape; do

@@ -201,7 +201,13 @@ fn issue10_cases() -> Vec<(&'static str, String, Code)> {
         "/tests/data/fuzz-slow-unknown-property-loop.shape"
     ))
     .unwrap();
+    let oom = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fuzz-oom-nested-loops.shape"
+    ))
+    .unwrap();
     vec![
+        ("fuzz-oom-nested-loops", oom, Code::IdsExhausted),
         (
             "fuzz-slow-unknown-property-loop",
             slow,

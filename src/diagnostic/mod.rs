@@ -228,15 +228,51 @@ impl Serialize for Code {
     }
 }
 
+/// At most this many diagnostics of one code at one place in a `.shape` file are kept; the
+/// others (a loop line that repeats one mistake 65,535 times) are counted in a note on the last
+/// one kept, so that memory and output stay bounded (a fuzz find: 633,000 E0105 took 1.1 GB).
+/// Script diagnostics (S-codes) are bounded by the script reader's own budget instead.
+pub const SAME_PLACE_LIMIT: u32 = 20;
+
 /// A bag of diagnostics collected across stages.
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
+    /// Per (code, primary span): how many were pushed, and where the last one kept is.
+    same_place: std::collections::HashMap<(Code, Span), (u32, usize)>,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
-        self.items.push(d);
+        // The script reader bounds itself (its budget), and its endings need every diagnostic.
+        if d.code.as_str().starts_with('S') {
+            self.items.push(d);
+            return;
+        }
+        let key = (d.code, d.primary);
+        let (n, at) = self.same_place.entry(key).or_insert((0, 0));
+        *n += 1;
+        if *n <= SAME_PLACE_LIMIT {
+            *at = self.items.len();
+            self.items.push(d);
+            return;
+        }
+        let (more, at) = (*n - SAME_PLACE_LIMIT, *at);
+        // The kept one may have moved (`sort`): look it up again if so.
+        let i = match self.items.get(at) {
+            Some(k) if (k.code, k.primary) == key => at,
+            _ => match self.items.iter().rposition(|k| (k.code, k.primary) == key) {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        let kept = &mut self.items[i];
+        let note =
+            format!("and {more} more like this at the same place (a loop repeats it), not shown");
+        match kept.notes.last_mut() {
+            Some(last) if last.starts_with("and ") && last.ends_with(", not shown") => *last = note,
+            _ => kept.notes.push(note),
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -255,6 +291,43 @@ impl Diagnostics {
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        for d in other.items {
+            self.push(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod same_place_tests {
+    use super::*;
+
+    /// One mistake repeated by a loop at one place: 20 kept, the rest counted on the last one;
+    /// script diagnostics are not capped (their reader has its own budget).
+    #[test]
+    fn one_mistake_repeated_at_one_place_is_kept_twenty_times() {
+        let mut d = Diagnostics::default();
+        let at = Span::new(0, 5, 9);
+        for i in 0..25 {
+            d.push(Diagnostic::new(
+                Code::DuplicateClass,
+                at,
+                format!("class `c{i}`"),
+            ));
+        }
+        d.push(Diagnostic::new(
+            Code::DuplicateClass,
+            Span::new(0, 10, 12),
+            "elsewhere",
+        ));
+        assert_eq!(d.items.len(), SAME_PLACE_LIMIT as usize + 1);
+        assert_eq!(
+            d.items[SAME_PLACE_LIMIT as usize - 1].notes,
+            ["and 5 more like this at the same place (a loop repeats it), not shown"]
+        );
+        let mut s = Diagnostics::default();
+        for _ in 0..25 {
+            s.push(Diagnostic::new(Code::ScriptNotFollowed, at, "x"));
+        }
+        assert_eq!(s.items.len(), 25);
     }
 }

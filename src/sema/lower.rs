@@ -643,6 +643,11 @@ impl<'a> Lowerer<'a> {
     }
 
     fn class(&mut self, b: &mut IfaceBuilder<'a>, def: &'a ast::ClassDef, parent: Option<usize>) {
+        // An HTB qdisc holds at most 65535 classes: once one more than that is made, E0214 is
+        // certain (`assign_ids` reports it) and further classes would only cost memory.
+        if b.iface.classes.len() > 0xffff {
+            return;
+        }
         let Some(name) = self.name(&def.name) else {
             return;
         };
