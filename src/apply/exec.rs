@@ -64,7 +64,13 @@ pub fn restore(sock: &mut Socket, snap: &Live) -> Result<(), RestoreError> {
     Ok(())
 }
 
-fn expect_ok(sock: &mut Socket, msgs: &[Msg], what: &'static str) -> Result<(), RestoreError> {
+/// Send `msgs` as one batch; every one must be acknowledged without error (`what` names the
+/// step in the error).
+pub(super) fn expect_ok(
+    sock: &mut Socket,
+    msgs: &[Msg],
+    what: &'static str,
+) -> Result<(), RestoreError> {
     let acks = sock
         .batch(msgs)
         .map_err(|error| RestoreError::Io { what, error })?;

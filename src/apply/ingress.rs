@@ -650,25 +650,7 @@ pub fn remove_stale(
 /// the snapshot, the redirect.
 pub fn put_back_stale(sock: &mut Socket, dev: u32, s: &Stale) -> Result<(), RestoreError> {
     let what = "make tcc's ifb device again";
-    let send = |sock: &mut Socket, msgs: &[Msg]| -> Result<(), RestoreError> {
-        let acks = sock
-            .batch(msgs)
-            .map_err(|error| RestoreError::Io { what, error })?;
-        for (a, m) in acks.iter().zip(msgs) {
-            if let Ack::Err(e) = a {
-                let b = m.bytes();
-                return Err(RestoreError::Refused {
-                    what,
-                    error: e.clone(),
-                    ty: m.ty(),
-                    handle: u32_at(b, 24),
-                    parent: u32_at(b, 28),
-                    info: u32_at(b, 32),
-                });
-            }
-        }
-        Ok(())
-    };
+    let send = |sock: &mut Socket, msgs: &[Msg]| exec::expect_ok(sock, msgs, what);
     let ifx = match super::live::ifindex(&s.ifb) {
         Some(i) => i,
         None => {

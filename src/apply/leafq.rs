@@ -145,50 +145,15 @@ fn tbf(q: &LeafQdisc, ps: &Psched) -> Option<KernelTbf> {
 /// The options of `q` as the kernel reports them, only those the plan sets (an option left to
 /// the kernel's default is not compared): `(name, value as tc writes it)`.
 pub fn wanted_options(q: &LeafQdisc, ps: &Psched) -> Vec<(&'static str, String)> {
-    let n = |v: &Option<u32>| v.map(|v| v.to_string());
-    let mut out = vec![];
-    let mut put = |k: &'static str, v: Option<String>| {
-        if let Some(v) = v {
-            out.push((k, v));
-        }
+    // A tbf's bound is reported as a limit in bytes, whether the plan gave a latency or not.
+    let (Some(t), LeafQdisc::Tbf { burst, .. }) = (tbf(q, ps), q) else {
+        return q.options();
     };
-    match q {
-        LeafQdisc::Pfifo { limit } | LeafQdisc::Bfifo { limit } => put("limit", n(limit)),
-        LeafQdisc::Sfq {
-            perturb,
-            quantum,
-            limit,
-        } => {
-            put("perturb", n(perturb));
-            put("quantum", n(quantum));
-            put("limit", n(limit));
-        }
-        LeafQdisc::FqCodel {
-            limit,
-            flows,
-            target,
-            interval,
-            quantum,
-            ecn,
-        } => {
-            put("limit", n(limit));
-            put("flows", n(flows));
-            put("target", target.map(format_time));
-            put("interval", interval.map(format_time));
-            put("quantum", n(quantum));
-            put("ecn", ecn.map(|e| e.to_string()));
-        }
-        LeafQdisc::Tbf { .. } => {
-            let t = tbf(q, ps).expect("a tbf");
-            put("rate", Some(format_rate(t.rate * 8)));
-            let LeafQdisc::Tbf { burst, .. } = q else {
-                unreachable!()
-            };
-            put("burst", Some(format_size(*burst as u64)));
-            put("limit", Some(format_size(t.limit as u64)));
-        }
-    }
-    out
+    vec![
+        ("rate", format_rate(t.rate * 8)),
+        ("burst", format_size(*burst as u64)),
+        ("limit", format_size(t.limit as u64)),
+    ]
 }
 
 /// The options of a dumped leaf qdisc, named as `wanted_options` names them (`None` for a kind

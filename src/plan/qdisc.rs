@@ -92,13 +92,13 @@ impl LeafQdisc {
         }
     }
 
-    /// The options as tc and the language write them (without the kind), in a fixed order.
-    pub fn args(&self) -> Vec<String> {
+    /// The options the plan sets, named as tc names them, in a fixed order (`ecn` as `true` or
+    /// `false`; a tbf's bound as `latency` or `limit`).
+    pub fn options(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![];
-        let mut opt = |k: &str, v: Option<String>| {
+        let mut opt = |k: &'static str, v: Option<String>| {
             if let Some(v) = v {
-                out.push(k.to_string());
-                out.push(v);
+                out.push((k, v));
             }
         };
         let n = |v: &Option<u32>| v.map(|v| v.to_string());
@@ -126,11 +126,7 @@ impl LeafQdisc {
                 opt("target", target.map(format_time));
                 opt("interval", interval.map(format_time));
                 opt("quantum", n(quantum));
-                match ecn {
-                    Some(true) => out.push("ecn".into()),
-                    Some(false) => out.push("noecn".into()),
-                    None => {}
-                }
+                opt("ecn", ecn.map(|e| e.to_string()));
             }
             LeafQdisc::Tbf { rate, burst, bound } => {
                 opt("rate", Some(format_rate(*rate)));
@@ -138,6 +134,22 @@ impl LeafQdisc {
                 match bound {
                     TbfBound::Latency(t) => opt("latency", Some(format_time(*t))),
                     TbfBound::Limit(l) => opt("limit", Some(format_size(*l as u64))),
+                }
+            }
+        }
+        out
+    }
+
+    /// The options as tc and the language write them (without the kind), in a fixed order.
+    pub fn args(&self) -> Vec<String> {
+        let mut out = vec![];
+        for (k, v) in self.options() {
+            match (k, v.as_str()) {
+                ("ecn", "true") => out.push("ecn".into()),
+                ("ecn", _) => out.push("noecn".into()),
+                _ => {
+                    out.push(k.to_string());
+                    out.push(v);
                 }
             }
         }
