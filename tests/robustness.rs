@@ -12,6 +12,23 @@ fn codes(text: &str) -> Vec<Code> {
     d.items.iter().map(|d| d.code).collect()
 }
 
+/// `tcc check --format json -` through the binary, with `src` on standard input (written from
+/// another thread, so a large input cannot block on a full pipe).
+fn check_json(src: String) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
+        .args(["check", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(src.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
+}
+
 const IFACE: &str = "interface eth0 { rate 1gbit; default a; class a { rate 1mbit }\n";
 
 #[test]
@@ -30,17 +47,7 @@ fn ten_megabytes_through_the_binary() {
         i += 1;
     }
     src += "}\n";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
-        .args(["check", "--format", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(src.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let out = check_json(src);
     // More classes than minor ids: E0214, reported cleanly.
     assert_eq!(
         out.status.code(),
@@ -222,17 +229,7 @@ fn issue10_cases() -> Vec<(&'static str, String, Code)> {
 #[test]
 fn issue10_inputs_end_with_a_diagnostic_through_the_binary() {
     for (name, src, code) in issue10_cases() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tcc"))
-            .args(["check", "--format", "json", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || stdin.write_all(src.as_bytes()));
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
+        let out = check_json(src);
         assert_eq!(out.status.code(), Some(1), "{name}");
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(
